@@ -1,0 +1,57 @@
+namespace Vmsan.Core;
+
+/// <summary>
+/// Where vmsan keeps things. State (VMs, locks) lives under <see cref="Home"/> (<c>~/.vmsan</c>,
+/// <c>VMSAN_HOME</c> overrides); the kernel, initramfs and runtime images built by
+/// <c>install.sh</c> live under <see cref="Assets"/> (<c>/var/lib/vmsan</c>, <c>VMSAN_ASSETS</c>
+/// overrides) so every state home shares one read-only copy.
+/// </summary>
+public sealed class VmsanPaths
+{
+    public VmsanPaths(string home, string assets)
+    {
+        Home = Path.GetFullPath(home);
+        Assets = Path.GetFullPath(assets);
+    }
+
+    public string Home { get; }
+
+    public string Assets { get; }
+
+    public string VmsDir => Path.Combine(Home, "vms");
+
+    public string GlobalLock => Path.Combine(Home, ".lock");
+
+    public string VmDir(string id) => Path.Combine(VmsDir, id);
+
+    public string VmStateFile(string id) => Path.Combine(VmDir(id), "vm.json");
+
+    public string VmLock(string id) => Path.Combine(VmDir(id), ".lock");
+
+    public string KernelDir => Path.Combine(Assets, "kernel");
+
+    public string DefaultKernel => Path.Combine(KernelDir, "vmlinux");
+
+    public string DefaultInitrd => Path.Combine(KernelDir, "initrd.img");
+
+    public string RuntimeDir(string runtime) => Path.Combine(Assets, "runtimes", runtime);
+
+    public string RuntimeRootfs(string runtime) => Path.Combine(RuntimeDir(runtime), "rootfs.ext4");
+
+    public static VmsanPaths FromEnvironment()
+    {
+        var home = Environment.GetEnvironmentVariable("VMSAN_HOME");
+        if (string.IsNullOrWhiteSpace(home))
+        {
+            var user = Environment.GetEnvironmentVariable("HOME");
+            if (string.IsNullOrWhiteSpace(user))
+                user = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
+            home = Path.Combine(user, ".vmsan");
+        }
+
+        var assets = Environment.GetEnvironmentVariable("VMSAN_ASSETS");
+        if (string.IsNullOrWhiteSpace(assets))
+            assets = "/var/lib/vmsan";
+        return new VmsanPaths(home, assets);
+    }
+}
