@@ -1,0 +1,39 @@
+using Vmsan.Cli.Output;
+using Vmsan.Core.Errors;
+
+namespace Vmsan.Cli.Commands;
+
+public sealed class CommandContext(CliConsole console)
+{
+    private VmsanClient? _client;
+
+    public CliConsole Console { get; } = console;
+
+    public VmsanClient Client => _client ??= new VmsanClient(new VmsanClientOptions { Log = Console.Debug });
+
+    /// <summary>Runs an action, mapping vmsan's typed errors (and any surprise) to output and exit code in one place.</summary>
+    public async Task<int> RunAsync(Func<Task<int>> action)
+    {
+        try
+        {
+            return await action().ConfigureAwait(false);
+        }
+        catch (VmsanException ex)
+        {
+            return Console.Fail(ex);
+        }
+        catch (Agent.Client.AgentException ex)
+        {
+            return Console.Fail(new VmsanException(ErrorCode.AgentError, ex.Message, "Check the VM with `vmsan list` and `vmsan logs ID`."));
+        }
+        catch (OperationCanceledException)
+        {
+            return Console.Fail(new VmsanException(ErrorCode.Timeout, "Interrupted.", null));
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidOperationException or System.Net.Sockets.SocketException)
+        {
+            Console.Debug(ex.ToString());
+            return Console.Fail(new VmsanException(ErrorCode.Internal, ex.Message, "Re-run with --verbose and report the output."));
+        }
+    }
+}

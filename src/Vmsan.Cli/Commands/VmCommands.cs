@@ -1,0 +1,362 @@
+using System.CommandLine;
+using System.Text;
+using Vmsan.Agent.Protocol;
+using Vmsan.Cli.Output;
+using Vmsan.Core.Errors;
+using Vmsan.Diagnostics;
+using Vmsan.Supervision;
+
+namespace Vmsan.Cli.Commands;
+
+public static class VmCommands
+{
+    private static Argument<string> IdArg() => new("id") { Description = "VM id (vm-1a2b3c4d)" };
+
+    private static Argument<string[]> IdsArg() => new("ids") { Description = "VM ids", Arity = ArgumentArity.OneOrMore };
+
+    public static IEnumerable<Command> All(CommandContext ctx)
+    {
+        yield return Create(ctx);
+        yield return List(ctx);
+        yield return Start(ctx);
+        yield return Stop(ctx);
+        yield return Remove(ctx);
+        yield return Exec(ctx);
+        yield return Run(ctx);
+        yield return Logs(ctx);
+        yield return DoctorCmd(ctx);
+        yield return Get(ctx);
+        yield return Supervise(ctx);
+    }
+
+    private sealed class CreateFlags
+    {
+        public readonly Option<int> Vcpus = new("--vcpus", "--cpus") { Description = "vCPUs (1-32)", DefaultValueFactory = _ => 1 };
+        public readonly Option<int> Memory = new("--memory", "-m") { Description = "Memory in MiB (128-32768)", DefaultValueFactory = _ => 512 };
+        public readonly Option<string> Disk = new("--disk") { Description = "Disk size (MiB, or with unit: 512M, 4G)", DefaultValueFactory = _ => "4G" };
+        public readonly Option<string> Runtime = new("--runtime") { Description = "Runtime image: base, node22, python3.13", DefaultValueFactory = _ => "base" };
+        public readonly Option<string?> Kernel = new("--kernel") { Description = "Boot this vmlinux instead of the installed kernel" };
+        public readonly Option<string?> Rootfs = new("--rootfs") { Description = "Boot this ext4 image (used as a read-only base)" };
+        public readonly Option<string> Accel = new("--accel") { Description = "Accelerator: auto, kvm, tcg", DefaultValueFactory = _ => "auto" };
+
+        public void AddTo(Command c)
+        {
+            foreach (var o in (Option[])[Vcpus, Memory, Disk, Runtime, Kernel, Rootfs, Accel])
+                c.Options.Add(o);
+        }
+
+        public CreateOptions Read(ParseResult p)
+        {
+            var o = new CreateOptions
+            {
+                Vcpus = p.GetValue(Vcpus),
+                MemoryMib = p.GetValue(Memory),
+                DiskMib = CreateOptions.ParseSizeMib(p.GetValue(Disk)!, "--disk"),
+                Runtime = p.GetValue(Runtime)!,
+                Kernel = p.GetValue(Kernel),
+                Rootfs = p.GetValue(Rootfs),
+                Accel = p.GetValue(Accel)!,
+            };
+            o.Validate();
+            return o;
+        }
+    }
+
+    private static Command Create(CommandContext ctx)
+    {
+        var cmd = new Command("create", "Create a VM and boot it; prints its id once the agent answers");
+        var flags = new CreateFlags();
+        flags.AddTo(cmd);
+        cmd.SetAction((p, ct) => ctx.RunAsync(async () =>
+        {
+            var vm = await ctx.Client.CreateAsync(flags.Read(p), ct).ConfigureAwait(false);
+            if (ctx.Console.Json)
+                ctx.Console.WriteJson(vm, CliJsonContext.Default.VmInfo);
+            else
+            {
+                ctx.Console.Err.WriteLine($"created {vm.Id} ({vm.Runtime}, {vm.Vcpus} vCPU, {vm.MemoryMib} MiB, {vm.Accel}) in {vm.BootMs} ms");
+                ctx.Console.Out.WriteLine(vm.Id);
+            }
+            return 0;
+        }));
+        return cmd;
+    }
+
+    private static Command List(CommandContext ctx)
+    {
+        var cmd = new Command("list", "List VMs (reconciled with the running processes)");
+        cmd.Aliases.Add("ls");
+        cmd.SetAction((p, ct) => ctx.RunAsync(async () =>
+        {
+            var vms = await ctx.Client.ListAsync(ct).ConfigureAwait(false);
+            if (ctx.Console.Json)
+            {
+                ctx.Console.WriteJson(vms.ToList(), CliJsonContext.Default.ListVmInfo);
+                return 0;
+            }
+            Table.Write(ctx.Console.Out, ["ID", "STATUS", "RUNTIME", "VCPUS", "MEMORY", "DISK", "ACCEL", "PID", "CREATED"],
+                vms.Select(v => (IReadOnlyList<string>)[
+                    v.Id, v.Status, v.Runtime, v.Vcpus.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                    $"{v.MemoryMib}M", $"{v.DiskMib}M", v.Accel, v.Pid?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "-",
+                    Ago(v.CreatedAt),
+                ]));
+            return 0;
+        }));
+        return cmd;
+    }
+
+    private static string Ago(DateTimeOffset t)
+    {
+        var d = DateTimeOffset.UtcNow - t;
+        return d.TotalSeconds < 60 ? $"{(int)d.TotalSeconds}s ago" : d.TotalMinutes < 60 ? $"{(int)d.TotalMinutes}m ago" : d.TotalHours < 48 ? $"{(int)d.TotalHours}h ago" : $"{(int)d.TotalDays}d ago";
+    }
+
+    private static Command Get(CommandContext ctx)
+    {
+        var cmd = new Command("get", "Show one VM");
+        cmd.Aliases.Add("inspect");
+        var id = IdArg();
+        cmd.Arguments.Add(id);
+        cmd.SetAction((p, ct) => ctx.RunAsync(async () =>
+        {
+            var vm = await ctx.Client.GetAsync(p.GetValue(id)!, ct).ConfigureAwait(false);
+            ctx.Console.WriteJson(vm, CliJsonContext.Default.VmInfo);
+            return 0;
+        }));
+        return cmd;
+    }
+
+    private static Command Start(CommandContext ctx)
+    {
+        var cmd = new Command("start", "Boot a stopped VM (its disk is kept)");
+        var ids = IdsArg();
+        cmd.Arguments.Add(ids);
+        cmd.SetAction((p, ct) => ctx.RunAsync(async () =>
+        {
+            var started = new List<VmInfo>();
+            foreach (var id in p.GetValue(ids)!)
+                started.Add(await ctx.Client.StartAsync(id, ct).ConfigureAwait(false));
+            if (ctx.Console.Json)
+                ctx.Console.WriteJson(started, CliJsonContext.Default.ListVmInfo);
+            else
+                foreach (var v in started)
+                    ctx.Console.Out.WriteLine(v.Id);
+            return 0;
+        }));
+        return cmd;
+    }
+
+    private static Command Stop(CommandContext ctx)
+    {
+        var cmd = new Command("stop", "Stop VMs gracefully (guest power-off, then quit, then kill)");
+        var ids = IdsArg();
+        cmd.Arguments.Add(ids);
+        cmd.SetAction((p, ct) => ctx.RunAsync(async () =>
+        {
+            var all = p.GetValue(ids)!;
+            foreach (var id in all)
+                Vmsan.VmsanClient.ValidateId(id);
+            // Independent VMs stop in parallel: a graceful stop is mostly waiting.
+            var stopped = await Task.WhenAll(all.Select(id => ctx.Client.StopAsync(id, ct))).ConfigureAwait(false);
+            if (ctx.Console.Json)
+                ctx.Console.WriteJson(new StoppedResult(stopped), CliJsonContext.Default.StoppedResult);
+            else
+                foreach (var v in stopped)
+                    ctx.Console.Out.WriteLine(v.Id);
+            return 0;
+        }));
+        return cmd;
+    }
+
+    private static Command Remove(CommandContext ctx)
+    {
+        var cmd = new Command("remove", "Remove VMs and everything they own");
+        cmd.Aliases.Add("rm");
+        var ids = IdsArg();
+        var force = new Option<bool>("--force", "-f") { Description = "Kill running VMs first" };
+        cmd.Arguments.Add(ids);
+        cmd.Options.Add(force);
+        cmd.SetAction((p, ct) => ctx.RunAsync(async () =>
+        {
+            var all = p.GetValue(ids)!;
+            foreach (var id in all)
+                Vmsan.VmsanClient.ValidateId(id);
+            foreach (var id in all)
+                await ctx.Client.RemoveAsync(id, p.GetValue(force), ct).ConfigureAwait(false);
+            if (ctx.Console.Json)
+                ctx.Console.WriteJson(new RemovedResult(all), CliJsonContext.Default.RemovedResult);
+            else
+                foreach (var id in all)
+                    ctx.Console.Out.WriteLine(id);
+            return 0;
+        }));
+        return cmd;
+    }
+
+    internal sealed class ExecFlags
+    {
+        public readonly Option<string[]> Env = new("--env", "-e") { Description = "Environment variable K=V (repeatable)", AllowMultipleArgumentsPerToken = false };
+        public readonly Option<string?> Workdir = new("--workdir", "-w", "--cwd") { Description = "Working directory" };
+        public readonly Option<string?> User = new("--user", "-u") { Description = "User to run as" };
+        public readonly Option<string?> Timeout = new("--timeout") { Description = "Kill the command after this long (e.g. 30s, 2m); exit 124" };
+        public readonly Argument<string[]> Command = new("command") { Description = "The command and its arguments", Arity = ArgumentArity.OneOrMore };
+
+        public void AddTo(Command c)
+        {
+            foreach (var o in (Option[])[Env, Workdir, User, Timeout])
+                c.Options.Add(o);
+            c.Arguments.Add(Command);
+        }
+
+        public ExecRequest Read(ParseResult p)
+        {
+            var env = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var kv in p.GetValue(Env) ?? [])
+            {
+                var eq = kv.IndexOf('=', StringComparison.Ordinal);
+                if (eq <= 0)
+                    throw VmsanException.Invalid($"--env '{kv}' is not KEY=VALUE.", "Write -e NAME=value.");
+                env[kv[..eq]] = kv[(eq + 1)..];
+            }
+            var timeout = p.GetValue(Timeout) is { } t ? Durations.ParseMs(t, "--timeout") : 0;
+            return new ExecRequest(p.GetValue(Command)!, env, p.GetValue(Workdir), p.GetValue(User), timeout);
+        }
+    }
+
+    private static Command Exec(CommandContext ctx)
+    {
+        var cmd = new Command("exec", "Run a command in a VM: vmsan exec ID CMD [ARGS...]; exits with the command's status");
+        var id = IdArg();
+        cmd.Arguments.Add(id);
+        var flags = new ExecFlags();
+        flags.AddTo(cmd);
+        cmd.SetAction((p, ct) => ctx.RunAsync(async () =>
+        {
+            var request = flags.Read(p);
+            return await ExecAndReport(ctx, p.GetValue(id)!, request, ct).ConfigureAwait(false);
+        }));
+        return cmd;
+    }
+
+    private static async Task<int> ExecAndReport(CommandContext ctx, string id, ExecRequest request, CancellationToken ct)
+    {
+        if (ctx.Console.Json)
+        {
+            using var o = new MemoryStream();
+            using var e = new MemoryStream();
+            var r = await ctx.Client.ExecAsync(id, request, o, e, ct).ConfigureAwait(false);
+            ctx.Console.WriteJson(new ExecJsonResult(r.ExitCode, r.Signal, r.TimedOut, Encoding.UTF8.GetString(o.ToArray()), Encoding.UTF8.GetString(e.ToArray())),
+                CliJsonContext.Default.ExecJsonResult);
+            return r.ExitCode;
+        }
+        await using var stdout = Console.OpenStandardOutput();
+        await using var stderr = Console.OpenStandardError();
+        var result = await ctx.Client.ExecAsync(id, request, stdout, stderr, ct).ConfigureAwait(false);
+        return result.ExitCode;
+    }
+
+    private static Command Run(CommandContext ctx)
+    {
+        var cmd = new Command("run", "Create a VM, run one command in it, and (with --rm) remove it");
+        var flags = new CreateFlags();
+        flags.AddTo(cmd);
+        var rm = new Option<bool>("--rm") { Description = "Remove the VM when the command ends" };
+        cmd.Options.Add(rm);
+        var exec = new ExecFlags();
+        exec.AddTo(cmd);
+        cmd.SetAction((p, ct) => ctx.RunAsync(async () =>
+        {
+            var create = flags.Read(p);
+            var request = exec.Read(p);
+            var vm = await ctx.Client.CreateAsync(create, ct).ConfigureAwait(false);
+            ctx.Console.Debug($"created {vm.Id} in {vm.BootMs} ms");
+            try
+            {
+                if (!ctx.Console.Json)
+                    return await ExecAndReport(ctx, vm.Id, request, ct).ConfigureAwait(false);
+                using var o = new MemoryStream();
+                using var e = new MemoryStream();
+                var r = await ctx.Client.ExecAsync(vm.Id, request, o, e, ct).ConfigureAwait(false);
+                ctx.Console.WriteJson(new RunJsonResult(vm.Id, p.GetValue(rm), r.ExitCode, Encoding.UTF8.GetString(o.ToArray()), Encoding.UTF8.GetString(e.ToArray())),
+                    CliJsonContext.Default.RunJsonResult);
+                return r.ExitCode;
+            }
+            finally
+            {
+                // Even on Ctrl-C or a failed exec: --rm promises nothing is left behind.
+                if (p.GetValue(rm))
+                    await ctx.Client.RemoveAsync(vm.Id, force: true, CancellationToken.None).ConfigureAwait(false);
+                else if (!ctx.Console.Json)
+                    ctx.Console.Err.WriteLine($"vm {vm.Id} left running (remove it with `vmsan rm -f {vm.Id}`)");
+            }
+        }));
+        return cmd;
+    }
+
+    private static Command Logs(CommandContext ctx)
+    {
+        var cmd = new Command("logs", "Print the guest's serial console");
+        var id = IdArg();
+        var follow = new Option<bool>("--follow", "-f") { Description = "Keep printing new output until the VM stops" };
+        cmd.Arguments.Add(id);
+        cmd.Options.Add(follow);
+        cmd.SetAction((p, ct) => ctx.RunAsync(async () =>
+        {
+            var vmId = p.GetValue(id)!;
+            var path = ctx.Client.ConsoleLogPath(vmId);
+            if (ctx.Console.Json)
+            {
+                ctx.Console.WriteJson(new LogsResult(vmId, File.Exists(path) ? await File.ReadAllTextAsync(path, ct).ConfigureAwait(false) : ""), CliJsonContext.Default.LogsResult);
+                return 0;
+            }
+            if (!File.Exists(path))
+                return 0;
+            await using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            await using var stdout = Console.OpenStandardOutput();
+            await fs.CopyToAsync(stdout, ct).ConfigureAwait(false);
+            while (p.GetValue(follow))
+            {
+                await Task.Delay(200, ct).ConfigureAwait(false);
+                await fs.CopyToAsync(stdout, ct).ConfigureAwait(false);
+                var vm = await ctx.Client.GetAsync(vmId, ct).ConfigureAwait(false);
+                if (vm.Status is "stopped" or "error")
+                    break;
+            }
+            return 0;
+        }));
+        return cmd;
+    }
+
+    private static Command DoctorCmd(CommandContext ctx)
+    {
+        var cmd = new Command("doctor", "Check prerequisites (with a fix for each failure) and reconcile state");
+        cmd.SetAction((p, ct) => ctx.RunAsync(async () =>
+        {
+            var report = await new Doctor(ctx.Client).RunAsync(ct).ConfigureAwait(false);
+            if (ctx.Console.Json)
+                ctx.Console.WriteJson(report, CliJsonContext.Default.DoctorReport);
+            else
+            {
+                foreach (var c in report.Checks)
+                {
+                    ctx.Console.Out.WriteLine($"{(c.Ok ? "ok  " : "FAIL")}  {c.Name,-20} {c.Detail}");
+                    if (!c.Ok && c.Fix is not null)
+                        ctx.Console.Out.WriteLine($"      fix: {c.Fix}");
+                }
+                foreach (var r in report.Repaired)
+                    ctx.Console.Out.WriteLine($"fixed {r}");
+            }
+            return report.Ok ? 0 : 1;
+        }));
+        return cmd;
+    }
+
+    private static Command Supervise(CommandContext ctx)
+    {
+        var cmd = new Command("__supervise", "internal: the per-VM supervisor") { Hidden = true };
+        var id = IdArg();
+        cmd.Arguments.Add(id);
+        cmd.SetAction((p, ct) => ctx.RunAsync(() => new VmSupervisor(ctx.Client, p.GetValue(id)!).RunAsync(CancellationToken.None)));
+        return cmd;
+    }
+}

@@ -1,0 +1,65 @@
+using System.Globalization;
+using Vmsan.Core.Errors;
+
+namespace Vmsan;
+
+/// <summary>What to boot. Defaults: 1 vCPU, 512 MiB, 4 GiB disk, the <c>base</c> runtime, accelerator chosen automatically.</summary>
+public sealed record CreateOptions
+{
+    public int Vcpus { get; init; } = 1;
+    public int MemoryMib { get; init; } = 512;
+    public int DiskMib { get; init; } = 4096;
+    public string Runtime { get; init; } = "base";
+    /// <summary>A kernel image to boot instead of the installed one.</summary>
+    public string? Kernel { get; init; }
+    /// <summary>An ext4 root filesystem image to boot instead of the runtime's (used read-only, as a base).</summary>
+    public string? Rootfs { get; init; }
+    /// <summary><c>auto</c>, <c>kvm</c> or <c>tcg</c>.</summary>
+    public string Accel { get; init; } = "auto";
+
+    public static readonly string[] KnownRuntimes = ["base", "node22", "python3.13"];
+
+    /// <summary>Checks every value before anything is created; throws INVALID_ARGUMENT.</summary>
+    public void Validate()
+    {
+        if (Vcpus is < 1 or > 32)
+            throw VmsanException.Invalid($"--vcpus must be between 1 and 32 (got {Vcpus}).", "Pass --vcpus 1..32.");
+        if (MemoryMib is < 128 or > 32768)
+            throw VmsanException.Invalid($"--memory must be between 128 and 32768 MiB (got {MemoryMib}).", "Pass --memory in MiB, e.g. --memory 1024.");
+        if (DiskMib is < 256 or > 1024 * 1024)
+            throw VmsanException.Invalid($"--disk must be between 256 MiB and 1 TiB (got {DiskMib} MiB).", "Pass --disk like 4G or 2048M.");
+        if (string.IsNullOrWhiteSpace(Runtime) || !Runtime.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '-' or '_'))
+            throw VmsanException.Invalid($"Invalid runtime name '{Runtime}'.", $"Use one of: {string.Join(", ", KnownRuntimes)}.");
+        if (Accel is not ("auto" or "kvm" or "tcg"))
+            throw VmsanException.Invalid($"Unknown accelerator '{Accel}'.", "Use --accel auto, kvm or tcg.");
+        if (Kernel is not null && !File.Exists(Kernel))
+            throw VmsanException.Invalid($"Kernel image '{Kernel}' does not exist.", "Pass the path of a vmlinux (PVH ELF) image.");
+        if (Rootfs is not null && !File.Exists(Rootfs))
+            throw VmsanException.Invalid($"Root filesystem image '{Rootfs}' does not exist.", "Pass the path of an ext4 image.");
+    }
+
+    /// <summary>Parses sizes like <c>4096</c> (MiB), <c>512M</c>, <c>4G</c>, <c>1T</c>.</summary>
+    public static int ParseSizeMib(string text, string flag)
+    {
+        var t = text.Trim().ToUpperInvariant();
+        if (t.EndsWith("IB", StringComparison.Ordinal))
+            t = t[..^2];
+        else if (t.EndsWith('B'))
+            t = t[..^1];
+        long mult = 1;
+        if (t.Length > 0 && char.IsLetter(t[^1]))
+        {
+            mult = t[^1] switch
+            {
+                'M' => 1,
+                'G' => 1024,
+                'T' => 1024 * 1024,
+                _ => -1,
+            };
+            t = t[..^1];
+        }
+        if (mult < 0 || !long.TryParse(t, NumberStyles.None, CultureInfo.InvariantCulture, out var n) || n <= 0 || n * mult > int.MaxValue)
+            throw VmsanException.Invalid($"{flag}: '{text}' is not a size.", $"Write {flag} as MiB (2048) or with a unit (512M, 4G).");
+        return (int)(n * mult);
+    }
+}

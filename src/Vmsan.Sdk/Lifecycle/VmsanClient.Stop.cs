@@ -1,0 +1,188 @@
+using Vmsan.Core.Errors;
+using Vmsan.Core.Interop;
+using Vmsan.Core.State;
+
+namespace Vmsan;
+
+public sealed partial class VmsanClient
+{
+    /// <summary>
+    /// Stops a VM gracefully: the agent syncs and powers the guest off; after
+    /// <see cref="VmsanClientOptions.StopTimeout"/> QMP quit; then SIGKILL. Stopping a stopped VM is a no-op.
+    /// </summary>
+    public async Task<VmInfo> StopAsync(string id, CancellationToken ct = default)
+    {
+        RequireRoot();
+        VmRecord rec;
+        using (_store.LockVm(RequireId(id)))
+        {
+            rec = await ReconcileLockedAsync(_store.Load(id), ct).ConfigureAwait(false);
+            if (rec.Status is VmStatus.Stopped or VmStatus.Error)
+                return VmInfo.From(rec);
+            rec = rec with { Status = VmStatus.Stopping };
+            _store.Save(rec);
+        }
+
+        await ShutdownVmmAsync(rec, _options.StopTimeout, ct).ConfigureAwait(false);
+
+        // The supervisor notices the exit and tears the network down; wait for it, and do it
+        // ourselves if it is gone (killed, crashed).
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
+        while (DateTime.UtcNow < deadline)
+        {
+            var now = _store.Load(id);
+            if (now.Status is VmStatus.Stopped or VmStatus.Error)
+                return VmInfo.From(now);
+            if (!ProcessProbe.IsAlive(now.Supervisor))
+                break;
+            await Task.Delay(20, ct).ConfigureAwait(false);
+        }
+        using (_store.LockVm(id))
+            return VmInfo.From(await FinishStoppedLockedAsync(_store.Load(id), "stopped", ct).ConfigureAwait(false));
+    }
+
+    /// <summary>Agent power-off, then QMP quit, then SIGKILL, each with a deadline.</summary>
+    private async Task ShutdownVmmAsync(VmRecord rec, TimeSpan graceful, CancellationToken ct)
+    {
+        if (!ProcessProbe.IsAlive(rec.Vmm))
+            return;
+        try
+        {
+            using var agent = AgentFor(rec, _store.LoadSecrets(rec.Id).Token);
+            using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            cts.CancelAfter(TimeSpan.FromSeconds(5));
+            await agent.ShutdownAsync(cts.Token).ConfigureAwait(false);
+            Log($"{rec.Id}: agent acknowledged shutdown");
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            Log($"{rec.Id}: agent shutdown failed ({ex.Message}); trying ACPI power button");
+            await TryVmmAsync(rec, c => c.PowerdownAsync(ct), ct).ConfigureAwait(false);
+        }
+        if (await WaitDeadAsync(rec.Vmm, graceful, ct).ConfigureAwait(false))
+            return;
+        Log($"{rec.Id}: guest did not power off within {graceful.TotalSeconds:0} s; QMP quit");
+        await TryVmmAsync(rec, c => c.QuitAsync(ct), ct).ConfigureAwait(false);
+        if (await WaitDeadAsync(rec.Vmm, TimeSpan.FromSeconds(3), ct).ConfigureAwait(false))
+            return;
+        Log($"{rec.Id}: VMM still alive; SIGKILL");
+        ProcessProbe.Kill(rec.Vmm, LibcPublic.SIGKILL);
+        await WaitDeadAsync(rec.Vmm, TimeSpan.FromSeconds(5), ct).ConfigureAwait(false);
+    }
+
+    private async Task TryVmmAsync(VmRecord rec, Func<Vmm.IVmmControl, Task> action, CancellationToken ct)
+    {
+        try
+        {
+            await using var control = await _options.Backend.ConnectAsync(Path.Combine(_options.Paths.VmDir(rec.Id), "qmp.sock"), ct).ConfigureAwait(false);
+            await action(control).ConfigureAwait(false);
+        }
+        catch (VmsanException ex)
+        {
+            Log($"{rec.Id}: VMM control failed: {ex.Message}");
+        }
+    }
+
+    internal static async Task<bool> WaitDeadAsync(ProcessRef? p, TimeSpan timeout, CancellationToken ct)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (ProcessProbe.IsAlive(p))
+        {
+            if (DateTime.UtcNow > deadline)
+                return false;
+            await Task.Delay(20, ct).ConfigureAwait(false);
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// Removes a VM and everything it owns. A running VM needs <paramref name="force"/> (it is killed
+    /// at once, like <c>docker rm -f</c>).
+    /// </summary>
+    public async Task RemoveAsync(string id, bool force, CancellationToken ct = default)
+    {
+        RequireRoot();
+        using (_store.LockVm(RequireId(id)))
+        {
+            var rec = _store.TryLoad(id);
+            if (rec is null)
+            {
+                // A directory without a state file is a reservation left by a crashed create.
+                if (!Directory.Exists(_options.Paths.VmDir(id)))
+                    throw VmsanException.NotFound(id);
+                await _network.TeardownAsync(id, ct).ConfigureAwait(false);
+                _store.Delete(id);
+                return;
+            }
+            rec = await ReconcileLockedAsync(rec, ct).ConfigureAwait(false);
+            if (rec.Status is not (VmStatus.Stopped or VmStatus.Error) && !force)
+                throw new VmsanException(ErrorCode.VmAlreadyRunning, $"VM {id} is {rec.Status.ToString().ToLowerInvariant()}.",
+                    $"Stop it first (`vmsan stop {id}`) or force removal with `vmsan rm -f {id}`.");
+            // Supervisor first, so it does not race us to clean up or restart anything.
+            ProcessProbe.Kill(rec.Supervisor, LibcPublic.SIGKILL);
+            ProcessProbe.Kill(rec.Vmm, LibcPublic.SIGKILL);
+            await WaitDeadAsync(rec.Vmm, TimeSpan.FromSeconds(10), ct).ConfigureAwait(false);
+            await WaitDeadAsync(rec.Supervisor, TimeSpan.FromSeconds(5), ct).ConfigureAwait(false);
+            await _network.TeardownAsync(id, ct).ConfigureAwait(false);
+            ReleaseNetwork(id);
+            _store.Delete(id);
+        }
+    }
+
+    /// <summary>Loads and reconciles a VM under its lock; null when it does not exist.</summary>
+    internal async Task<VmRecord?> ReconcileAsync(string id, CancellationToken ct)
+    {
+        var rec = _store.TryLoad(id);
+        if (rec is null || !NeedsReconcile(rec))
+            return rec;
+        using (_store.LockVm(id))
+        {
+            rec = _store.TryLoad(id);
+            return rec is null ? null : await ReconcileLockedAsync(rec, ct).ConfigureAwait(false);
+        }
+    }
+
+    private static bool NeedsReconcile(VmRecord rec) =>
+        rec.Status is VmStatus.Creating or VmStatus.Starting or VmStatus.Running or VmStatus.Stopping
+        && !ProcessProbe.IsAlive(rec.Vmm) && !ProcessProbe.IsAlive(rec.Supervisor);
+
+    /// <summary>
+    /// A VM said to be alive whose VMM and supervisor are both gone crashed (or was SIGKILLed):
+    /// clean up what it left and record it as stopped.
+    /// </summary>
+    private async Task<VmRecord> ReconcileLockedAsync(VmRecord rec, CancellationToken ct)
+    {
+        if (!NeedsReconcile(rec))
+            return rec;
+        // A record that was just written by create/start and whose supervisor has not yet recorded
+        // itself is legitimately without processes for a moment.
+        if (rec.Supervisor is null && rec.Status is VmStatus.Creating or VmStatus.Starting
+            && DateTimeOffset.UtcNow - rec.UpdatedAt < TimeSpan.FromSeconds(10))
+            return rec;
+        var reason = rec.Status == VmStatus.Stopping ? "stopped" : "the VMM exited unexpectedly";
+        Log($"{rec.Id}: reconciling ({reason})");
+        return await FinishStoppedLockedAsync(rec, reason, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Tear down the network and mark stopped. Call with the VM lock held.</summary>
+    internal async Task<VmRecord> FinishStoppedLockedAsync(VmRecord rec, string reason, CancellationToken ct)
+    {
+        ProcessProbe.Kill(rec.Vmm, LibcPublic.SIGKILL);
+        await _network.TeardownAsync(rec.Id, ct).ConfigureAwait(false);
+        ReleaseNetwork(rec.Id);
+        var dir = _options.Paths.VmDir(rec.Id);
+        foreach (var transient in (string[])["qmp.sock", "initrd.img"])
+            File.Delete(Path.Combine(dir, transient));
+        var status = rec.Status is VmStatus.Creating or VmStatus.Starting ? VmStatus.Error : VmStatus.Stopped;
+        var done = rec with
+        {
+            Status = status,
+            Vmm = null,
+            Supervisor = null,
+            StopReason = reason,
+            Error = status == VmStatus.Error ? rec.Error ?? new VmError(ErrorCode.VmBootFailed.ToWire(), reason) : rec.Error,
+        };
+        _store.Save(done);
+        return done;
+    }
+}

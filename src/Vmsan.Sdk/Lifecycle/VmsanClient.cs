@@ -1,0 +1,250 @@
+using System.Diagnostics;
+using System.Net;
+using System.Security.Cryptography;
+using Vmsan.Agent.Client;
+using Vmsan.Agent.Protocol;
+using Vmsan.Core;
+using Vmsan.Core.Errors;
+using Vmsan.Core.Processes;
+using Vmsan.Core.State;
+using Vmsan.Network;
+using Vmsan.Vmm;
+
+namespace Vmsan;
+
+/// <summary>
+/// The vmsan library: create, start, stop, remove and exec into microVMs. The CLI is a thin layer
+/// over this class; C# programs can call it directly (see samples/Vmsan.Sample).
+/// </summary>
+public sealed partial class VmsanClient
+{
+    private readonly VmsanClientOptions _options;
+    private readonly VmStore _store;
+    private readonly IVmNetwork _network;
+
+    public VmsanClient(VmsanClientOptions? options = null)
+    {
+        _options = options ?? new VmsanClientOptions();
+        _store = new VmStore(_options.Paths);
+        _network = new VmNetworkManager(_options.Commands);
+    }
+
+    public VmsanPaths Paths => _options.Paths;
+
+    internal VmStore Store => _store;
+
+    internal IVmNetwork Network => _network;
+
+    internal VmsanClientOptions Options => _options;
+
+    private void Log(string message) => _options.Log?.Invoke(message);
+
+    /// <summary>Creates a VM and boots it; returns once its agent answers (status <c>running</c>).</summary>
+    public async Task<VmInfo> CreateAsync(CreateOptions options, CancellationToken ct = default)
+    {
+        options.Validate();
+        RequireRoot();
+        var accel = _options.AccelDetector.Detect(options.Accel);
+        if (_options.Backend.CheckAvailable() is { } missing)
+            throw new VmsanException(ErrorCode.QemuNotFound, missing, "Run ./install.sh, or `apt-get install qemu-system-x86 qemu-utils`.");
+        var kernel = options.Kernel ?? _options.Paths.DefaultKernel;
+        var initrd = _options.Paths.DefaultInitrd;
+        if (!File.Exists(kernel) || !File.Exists(initrd))
+            throw new VmsanException(ErrorCode.AssetsMissing, $"The guest kernel is not installed ({kernel}, {initrd}).",
+                "Run ./install.sh to build the kernel, initramfs and runtimes.");
+        var baseImage = options.Rootfs is not null ? Path.GetFullPath(options.Rootfs) : _options.Paths.RuntimeRootfs(options.Runtime);
+        if (!File.Exists(baseImage))
+            throw new VmsanException(ErrorCode.RuntimeNotFound, $"Runtime '{options.Runtime}' is not built ({baseImage}).",
+                options.Runtime == "base" ? "Run ./install.sh." : $"Run ./install.sh --runtime {options.Runtime}.");
+        var baseMib = (int)Math.Ceiling(new FileInfo(baseImage).Length / (1024.0 * 1024.0));
+        var diskMib = Math.Max(options.DiskMib, baseMib);
+
+        string id;
+        int slot;
+        using (_store.LockGlobal())
+            (id, slot) = _store.Reserve();
+        Log($"reserved {id} (network slot {slot}), accel {accel.Name}: {accel.Reason}");
+
+        try
+        {
+            var plan = VmNetworkPlan.For(id, slot);
+            var vmDir = _options.Paths.VmDir(id);
+            var overlay = Path.Combine(vmDir, "disk.qcow2");
+            var sw = Stopwatch.StartNew();
+            await _options.Commands.RunCheckedAsync(ErrorCode.Internal, "qemu-img",
+                ["create", "-q", "-f", "qcow2", "-F", "raw", "-b", baseImage, overlay, $"{diskMib}M"], ct: ct).ConfigureAwait(false);
+            Log($"overlay {overlay} over {baseImage} in {sw.ElapsedMilliseconds} ms");
+            _store.SaveSecrets(id, new VmSecrets(Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32))));
+            _store.Save(new VmRecord
+            {
+                Id = id,
+                Status = VmStatus.Creating,
+                CreatedAt = DateTimeOffset.UtcNow,
+                Vcpus = options.Vcpus,
+                MemoryMib = options.MemoryMib,
+                DiskMib = diskMib,
+                Runtime = options.Rootfs is not null ? "custom" : options.Runtime,
+                Kernel = Path.GetFullPath(kernel),
+                Initrd = initrd,
+                BaseImage = baseImage,
+                Accel = accel.Name,
+                Backend = _options.Backend.Name,
+                Network = new VmNetwork
+                {
+                    Slot = slot,
+                    Netns = plan.NetnsName,
+                    HostVeth = plan.HostLink,
+                    HostIp = plan.HostAddress.ToString(),
+                    NsIp = plan.NamespaceAddress.ToString(),
+                    GuestIp = VmNetworkPlan.GuestAddress.ToString(),
+                    GatewayIp = VmNetworkPlan.GatewayAddress.ToString(),
+                    Dns = _network.GuestResolver()?.ToString(),
+                },
+            });
+        }
+        catch
+        {
+            _store.Delete(id);
+            throw;
+        }
+        return await LaunchSupervisorAndWaitAsync(id, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Boots a stopped VM again, with its disk as it was.</summary>
+    public async Task<VmInfo> StartAsync(string id, CancellationToken ct = default)
+    {
+        RequireRoot();
+        using (_store.LockVm(RequireId(id)))
+        {
+            var rec = await ReconcileLockedAsync(_store.Load(id), ct).ConfigureAwait(false);
+            if (rec.Status is VmStatus.Running or VmStatus.Starting or VmStatus.Creating)
+                return VmInfo.From(rec);
+            _store.Save(rec with { Status = VmStatus.Starting, Error = null, StopReason = null });
+        }
+        return await LaunchSupervisorAndWaitAsync(id, ct).ConfigureAwait(false);
+    }
+
+    private async Task<VmInfo> LaunchSupervisorAndWaitAsync(string id, CancellationToken ct)
+    {
+        var exe = SupervisorExecutable();
+        var log = Path.Combine(_options.Paths.VmDir(id), "supervisor.log");
+        // setsid: the supervisor must outlive this command and not get the terminal's Ctrl-C.
+        // Its stdio goes to a file so a caller reading our stdout (e.g. $(vmsan create)) sees EOF.
+        var psi = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
+        foreach (var a in (string[])["-c", "exec setsid \"$0\" __supervise \"$1\" </dev/null >>\"$2\" 2>&1", exe, id, log])
+            psi.ArgumentList.Add(a);
+        psi.Environment["VMSAN_HOME"] = _options.Paths.Home;
+        psi.Environment["VMSAN_ASSETS"] = _options.Paths.Assets;
+        using (var p = Process.Start(psi) ?? throw new VmsanException(ErrorCode.Internal, "Cannot start the supervisor."))
+            await p.WaitForExitAsync(ct).ConfigureAwait(false);
+
+        var deadline = DateTime.UtcNow + _options.BootTimeout + TimeSpan.FromSeconds(10);
+        var sawSupervisor = false;
+        while (true)
+        {
+            var rec = _store.Load(id);
+            switch (rec.Status)
+            {
+                case VmStatus.Running:
+                    return VmInfo.From(rec);
+                case VmStatus.Error:
+                    throw new VmsanException(Enum.TryParse<ErrorCode>(rec.Error?.Code?.Replace("_", "", StringComparison.Ordinal), true, out var c) ? c : ErrorCode.VmBootFailed,
+                        $"VM {id} failed to boot: {rec.Error?.Message}", $"See `vmsan logs {id}` for the guest console; remove it with `vmsan rm {id}`.");
+                case VmStatus.Stopped:
+                    throw new VmsanException(ErrorCode.VmBootFailed, $"VM {id} stopped while booting: {rec.StopReason}",
+                        $"See `vmsan logs {id}`; remove it with `vmsan rm {id}`.");
+            }
+            if (rec.Supervisor is not null)
+                sawSupervisor = true;
+            if (sawSupervisor && !ProcessProbe.IsAlive(rec.Supervisor) && !ProcessProbe.IsAlive(rec.Vmm))
+            {
+                await ReconcileAsync(id, ct).ConfigureAwait(false);
+                throw new VmsanException(ErrorCode.VmBootFailed, $"The supervisor of {id} died while booting.",
+                    $"See {log} and `vmsan logs {id}`.");
+            }
+            if (DateTime.UtcNow > deadline)
+                throw new VmsanException(ErrorCode.Timeout, $"VM {id} did not become ready in time.", $"See `vmsan logs {id}`.");
+            await Task.Delay(15, ct).ConfigureAwait(false);
+        }
+    }
+
+    private string SupervisorExecutable()
+    {
+        if (_options.SupervisorExecutable is { } s)
+            return s;
+        if (Environment.GetEnvironmentVariable("VMSAN_CLI") is { Length: > 0 } env)
+            return env;
+        var self = Environment.ProcessPath;
+        if (self is not null && Path.GetFileName(self) == "vmsan")
+            return self;
+        return Vmm.Qemu.QemuMicrovmBackend.FindOnPath("vmsan")
+               ?? throw new VmsanException(ErrorCode.DependencyMissing, "Cannot find the vmsan executable to run the VM supervisor.",
+                   "Install vmsan (./install.sh) or set VMSAN_CLI to its path.");
+    }
+
+    /// <summary>All VMs, each reconciled with reality (a VM whose VMM died is never reported running).</summary>
+    public async Task<IReadOnlyList<VmInfo>> ListAsync(CancellationToken ct = default)
+    {
+        var list = new List<VmInfo>();
+        foreach (var id in _store.ListIds())
+        {
+            var rec = await ReconcileAsync(id, ct).ConfigureAwait(false);
+            if (rec is not null)
+                list.Add(VmInfo.From(rec));
+        }
+        return list.OrderBy(v => v.CreatedAt).ToList();
+    }
+
+    public async Task<VmInfo> GetAsync(string id, CancellationToken ct = default) =>
+        VmInfo.From(await ReconcileAsync(RequireId(id), ct).ConfigureAwait(false) ?? throw VmsanException.NotFound(id));
+
+    /// <summary>The guest's serial console log.</summary>
+    public string ConsoleLogPath(string id)
+    {
+        _store.Load(RequireId(id));
+        return Path.Combine(_options.Paths.VmDir(id), "console.log");
+    }
+
+    /// <summary>Runs a command in the VM, streaming its output; returns its exit status.</summary>
+    public async Task<ExecResult> ExecAsync(string id, ExecRequest request, Stream? stdout, Stream? stderr, CancellationToken ct = default)
+    {
+        using var agent = await ConnectAgentAsync(id, ct).ConfigureAwait(false);
+        return await agent.ExecAsync(request, stdout, stderr, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>A client for the VM's agent, connected through the VM's network namespace.</summary>
+    public async Task<AgentClient> ConnectAgentAsync(string id, CancellationToken ct = default)
+    {
+        RequireRoot();
+        var rec = await ReconcileAsync(RequireId(id), ct).ConfigureAwait(false) ?? throw VmsanException.NotFound(id);
+        if (rec.Status != VmStatus.Running)
+            throw new VmsanException(ErrorCode.VmNotRunning, $"VM {id} is {rec.Status.ToString().ToLowerInvariant()}, not running.",
+                $"Start it with `vmsan start {id}`.");
+        return AgentFor(rec, _store.LoadSecrets(id).Token);
+    }
+
+    internal static AgentClient AgentFor(VmRecord rec, string token)
+    {
+        var endpoint = new IPEndPoint(IPAddress.Parse(rec.Network.GuestIp), AgentProtocol.Port);
+        var netns = rec.Network.Netns;
+        return new AgentClient(NamespaceSocket.StreamFactory(netns, endpoint), token);
+    }
+
+    /// <summary>Throws VM_NOT_FOUND for anything that is not shaped like a VM id (before any work starts).</summary>
+    public static void ValidateId(string id) => RequireId(id);
+
+    internal static string RequireId(string id)
+    {
+        if (!VmStore.IsValidId(id))
+            throw new VmsanException(ErrorCode.VmNotFound, $"'{id}' is not a VM id (they look like vm-1a2b3c4d).", "Run `vmsan list` to see the VMs that exist.");
+        return id;
+    }
+
+    internal static void RequireRoot()
+    {
+        if (Core.Interop.LibcPublic.IsRoot())
+            return;
+        throw new VmsanException(ErrorCode.PermissionDenied, "vmsan needs root to create network namespaces, TAP devices and firewall rules.",
+            "Run it as root (sudo vmsan ...).");
+    }
+}

@@ -1,0 +1,177 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using Vmsan.Boot;
+using Vmsan.Core.Errors;
+using Vmsan.Core.Interop;
+using Vmsan.Core.State;
+using Vmsan.Vmm;
+
+namespace Vmsan.Supervision;
+
+/// <summary>
+/// The per-VM supervisor (<c>vmsan __supervise ID</c>, detached from the terminal). It brings the
+/// VM's namespace up, runs the VMM, reports readiness in the state file, and when the VMM ends for
+/// any reason (stop, guest power-off, crash, SIGKILL) tears the namespace down and records why.
+/// </summary>
+public sealed class VmSupervisor
+{
+    private readonly VmsanClient _client;
+    private readonly string _id;
+
+    public VmSupervisor(VmsanClient client, string id)
+    {
+        _client = client;
+        _id = id;
+    }
+
+    private static void Log(string message) =>
+        Console.Error.WriteLine($"{DateTimeOffset.UtcNow:O} supervisor[{Environment.ProcessId}]: {message}");
+
+    public async Task<int> RunAsync(CancellationToken ct = default)
+    {
+        var store = _client.Store;
+        var paths = _client.Paths;
+        var self = ProcessProbe.Ref(Environment.ProcessId);
+        var vmDir = paths.VmDir(_id);
+        var sw = Stopwatch.StartNew();
+        VmmProcess vmm;
+        VmRecord rec;
+
+        using (store.LockVm(_id))
+        {
+            rec = store.Load(_id);
+            if (rec.Status is not (VmStatus.Creating or VmStatus.Starting))
+            {
+                Log($"{_id} is {rec.Status}; nothing to supervise");
+                return 0;
+            }
+            rec = rec with { Supervisor = self };
+            store.Save(rec);
+            try
+            {
+                var accel = _client.Options.AccelDetector.Detect(rec.Accel);
+                _client.ClaimNetwork(_id);
+                await _client.Network.SetupAsync(_id, rec.Network.Slot, ct).ConfigureAwait(false);
+                Log($"network up in {sw.ElapsedMilliseconds} ms");
+                var initrd = Path.Combine(vmDir, "initrd.img");
+                var token = store.LoadSecrets(_id).Token;
+                new GuestConfig(_id, token, rec.Network.GuestIp + "/30", rec.Network.GatewayIp, rec.Network.Dns).WriteInitrd(rec.Initrd, initrd);
+                var console = Path.Combine(vmDir, "console.log");
+                File.WriteAllBytes(console, []);
+                vmm = await _client.Options.Backend.LaunchAsync(new VmLaunchSpec
+                {
+                    VmId = _id,
+                    Vcpus = rec.Vcpus,
+                    MemoryMib = rec.MemoryMib,
+                    Kernel = rec.Kernel,
+                    Initrd = initrd,
+                    KernelArgs = KernelCommandLine.For(accel),
+                    Disk = Path.Combine(vmDir, "disk.qcow2"),
+                    Tap = "tap0",
+                    Netns = rec.Network.Netns,
+                    ConsoleLog = console,
+                    ControlSocket = Path.Combine(vmDir, "qmp.sock"),
+                    Accel = accel,
+                }, ct).ConfigureAwait(false);
+                rec = rec with { Vmm = ProcessProbe.Ref(vmm.Pid), Status = VmStatus.Starting };
+                store.Save(rec);
+                Log($"VMM pid {vmm.Pid} up in {sw.ElapsedMilliseconds} ms ({accel.Name})");
+            }
+            catch (Exception ex)
+            {
+                Log($"boot failed: {ex}");
+                await FailAsync(rec, ex, ct).ConfigureAwait(false);
+                return 1;
+            }
+        }
+
+        // If someone SIGTERMs the supervisor, take the VM down with us rather than orphan it.
+        using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx =>
+        {
+            ctx.Cancel = true;
+            ProcessProbe.Kill(rec.Vmm, LibcPublic.SIGKILL);
+        });
+
+        var ready = await WaitForAgentAsync(rec, vmm, ct).ConfigureAwait(false);
+        if (ready is not null)
+        {
+            using (store.LockVm(_id))
+            {
+                var now = store.Load(_id);
+                if (now.Status == VmStatus.Starting)
+                {
+                    store.Save(now with { Status = VmStatus.Running, StartedAt = DateTimeOffset.UtcNow, BootMs = (int)sw.ElapsedMilliseconds });
+                    Log($"agent ready after {sw.ElapsedMilliseconds} ms");
+                }
+            }
+        }
+
+        var exitCode = await vmm.Exited.ConfigureAwait(false);
+        Log($"VMM exited with code {exitCode}");
+        using (store.LockVm(_id))
+        {
+            var now = store.TryLoad(_id);
+            if (now is null)
+                return 0; // removed under us
+            var reason = now.Status switch
+            {
+                VmStatus.Stopping => "stopped",
+                VmStatus.Running => exitCode == 0 ? "the guest powered off" : $"the VMM exited unexpectedly (code {exitCode})",
+                _ => now.StopReason ?? $"the VM failed to boot (VMM exit code {exitCode})",
+            };
+            if (now.Status == VmStatus.Starting)
+                now = now with { Error = now.Error ?? new VmError(ErrorCode.VmBootFailed.ToWire(), reason + "; " + ConsoleTail()) };
+            await _client.FinishStoppedLockedAsync(now, reason, ct).ConfigureAwait(false);
+        }
+        return 0;
+    }
+
+    /// <summary>Polls the agent until healthy, the VMM dies, or the boot timeout passes.</summary>
+    private async Task<bool?> WaitForAgentAsync(VmRecord rec, VmmProcess vmm, CancellationToken ct)
+    {
+        using var agent = VmsanClient.AgentFor(rec, _client.Store.LoadSecrets(_id).Token);
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var health = agent.WaitUntilHealthyAsync(_client.Options.BootTimeout, cts.Token);
+        var first = await Task.WhenAny(health, vmm.Exited).ConfigureAwait(false);
+        if (first == health)
+        {
+            try
+            {
+                await health.ConfigureAwait(false);
+                return true;
+            }
+            catch (Exception ex)
+            {
+                Log($"agent never answered: {ex.Message}; killing the VMM");
+                using (_client.Store.LockVm(_id))
+                {
+                    var now = _client.Store.Load(_id);
+                    _client.Store.Save(now with { Error = new VmError(ErrorCode.VmBootFailed.ToWire(), $"the agent did not answer within {_client.Options.BootTimeout.TotalSeconds:0} s; {ConsoleTail()}") });
+                }
+                ProcessProbe.Kill(rec.Vmm, LibcPublic.SIGKILL);
+                return null;
+            }
+        }
+        await cts.CancelAsync().ConfigureAwait(false);
+        return null;
+    }
+
+    private string ConsoleTail()
+    {
+        try
+        {
+            var lines = File.ReadAllLines(Path.Combine(_client.Paths.VmDir(_id), "console.log"));
+            return "console: " + string.Join(" | ", lines.Where(l => l.Trim().Length > 0).TakeLast(3));
+        }
+        catch (IOException)
+        {
+            return "no console output";
+        }
+    }
+
+    private async Task FailAsync(VmRecord rec, Exception ex, CancellationToken ct)
+    {
+        var error = ex is VmsanException v ? new VmError(v.Code.ToWire(), v.Message) : new VmError(ErrorCode.Internal.ToWire(), ex.Message);
+        await _client.FinishStoppedLockedAsync(rec with { Error = error }, "boot failed", ct).ConfigureAwait(false);
+    }
+}

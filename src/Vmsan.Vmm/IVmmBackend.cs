@@ -1,0 +1,66 @@
+namespace Vmsan.Vmm;
+
+/// <summary>What a backend needs to boot one VM. Paths are absolute; the backend owns none of them.</summary>
+public sealed record VmLaunchSpec
+{
+    public required string VmId { get; init; }
+    public required int Vcpus { get; init; }
+    public required int MemoryMib { get; init; }
+    public required string Kernel { get; init; }
+    public required string Initrd { get; init; }
+    public required string KernelArgs { get; init; }
+    /// <summary>The per-VM writable disk (a qcow2 overlay over the read-only base for QEMU).</summary>
+    public required string Disk { get; init; }
+    public string DiskFormat { get; init; } = "qcow2";
+    /// <summary>TAP device the guest NIC attaches to, inside <see cref="Netns"/>; null for no NIC.</summary>
+    public string? Tap { get; init; }
+    public string Mac { get; init; } = "06:00:ac:1e:00:02";
+    /// <summary>Network namespace the VMM process runs in (where the TAP lives); null = the caller's.</summary>
+    public string? Netns { get; init; }
+    public required string ConsoleLog { get; init; }
+    /// <summary>Control socket (QMP for QEMU, the API socket for Firecracker).</summary>
+    public required string ControlSocket { get; init; }
+    public required AccelChoice Accel { get; init; }
+}
+
+/// <summary>
+/// A VMM (QEMU microvm here, Firecracker where installed). Launch returns once the VMM process
+/// runs and its control socket answers; everything after that goes through <see cref="IVmmControl"/>,
+/// which any process (CLI or supervisor) can open from the socket path alone.
+/// </summary>
+public interface IVmmBackend
+{
+    string Name { get; }
+
+    /// <summary>Checks the binary exists; returns null when usable, else the reason.</summary>
+    string? CheckAvailable();
+
+    Task<VmmProcess> LaunchAsync(VmLaunchSpec spec, CancellationToken ct);
+
+    Task<IVmmControl> ConnectAsync(string controlSocket, CancellationToken ct);
+}
+
+/// <summary>A launched VMM: its pid and a task that completes with its exit code.</summary>
+public sealed class VmmProcess(int pid, Task<int> exited)
+{
+    public int Pid { get; } = pid;
+
+    public Task<int> Exited { get; } = exited;
+}
+
+/// <summary>Runtime control of a VMM. Shaped for snapshots: pause/resume come first.</summary>
+public interface IVmmControl : IAsyncDisposable
+{
+    /// <summary>Ask the guest to power off (ACPI power button); the guest may ignore it.</summary>
+    Task PowerdownAsync(CancellationToken ct);
+
+    /// <summary>Stop the VMM at once (guest state lost, disk writes already flushed by QEMU kept).</summary>
+    Task QuitAsync(CancellationToken ct);
+
+    Task PauseAsync(CancellationToken ct);
+
+    Task ResumeAsync(CancellationToken ct);
+
+    /// <summary>"running", "paused", "shutdown"... as the VMM reports it.</summary>
+    Task<string> QueryStatusAsync(CancellationToken ct);
+}
