@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# vmsan installer: everything from Debian/Ubuntu packages, NuGet and npm. Idempotent: a re-run
+# skips what is done. Ends by booting a demo VM, running `uname -a` in it and removing it.
+#
+#   ./install.sh                  install + demo
+#   ./install.sh --no-demo        install only (test.sh uses this)
+#   ./install.sh --runtime NAME   also build runtime NAME (base is always built)
+#
+# Environment: VMSAN_ASSETS (default /var/lib/vmsan) receives the kernel, initramfs, agent and
+# runtime images; PREFIX (default /usr/local) receives bin/vmsan.
+set -euo pipefail
+cd "$(dirname "$(readlink -f "$0")")"
+ROOT=$PWD
+
+ASSETS=${VMSAN_ASSETS:-/var/lib/vmsan}
+PREFIX=${PREFIX:-/usr/local}
+DEMO=1
+RUNTIMES=(base)
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --no-demo) DEMO=0 ;;
+    --runtime) RUNTIMES+=("$2"); shift ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    *) echo "install.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+step=0
+say() { step=$((step + 1)); printf '\n==> [%d] %s\n' "$step" "$*" >&2; }
+die() { echo "install.sh: ERROR: $*" >&2; exit 1; }
+
+[[ $(id -u) -eq 0 ]] || die "run as root (vmsan creates namespaces, TAP devices and nftables rules)"
+[[ -r /etc/os-release ]] && . /etc/os-release
+case "${ID:-}:${ID_LIKE:-}" in
+  debian:*|ubuntu:*|*:*debian*) ;;
+  *) die "supported on Debian 12/13 and Ubuntu (found ${PRETTY_NAME:-unknown})" ;;
+esac
+
+say "host packages"
+PKGS=(qemu-system-x86 qemu-utils e2fsprogs iproute2 nftables debootstrap zstd cpio kmod
+      busybox-static lz4 xz-utils binutils util-linux clang zlib1g-dev libssl-dev ca-certificates
+      debian-archive-keyring)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >&2
+  apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+else
+  echo "all ${#PKGS[@]} packages present" >&2
+fi
+
+say ".NET SDK"
+if ! command -v dotnet >/dev/null || ! dotnet --list-sdks | grep -qE '^(10|[1-9][1-9])\.'; then
+  # Ubuntu ships the SDK in its own archive; Debian does not.
+  if [[ ${ID:-} == ubuntu ]] && apt-get install -y -q dotnet-sdk-10.0 >&2; then :; else
+    die "the .NET 10 SDK is required (dotnet on PATH); install it and re-run"
+  fi
+fi
+dotnet --version >&2
+
+say "build the vmsan CLI and the guest agent (NativeAOT)"
+mkdir -p "$ASSETS/bin" out
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+dotnet publish src/Vmsan.Agent -c Release -r linux-x64 -o out/agent -v quiet -nologo >&2
+dotnet publish src/Vmsan.Cli -c Release -r linux-x64 -o out/cli -v quiet -nologo >&2
+file out/agent/vmsan-agent | grep -q 'statically linked' || die "the agent is not statically linked"
+install -m 0755 out/agent/vmsan-agent "$ASSETS/bin/vmsan-agent"
+install -m 0755 out/cli/vmsan "$PREFIX/bin/vmsan"
+echo "vmsan -> $PREFIX/bin/vmsan, agent -> $ASSETS/bin/vmsan-agent" >&2
+
+say "guest kernel (Debian cloud kernel, PVH vmlinux)"
+guest/build-kernel.sh "$ASSETS/kernel"
+
+say "guest initramfs (busybox, virtio modules, agent)"
+guest/build-initrd.sh "$ASSETS/kernel" "$ASSETS/bin/vmsan-agent" "$ASSETS/kernel/initrd.img"
+
+for rt in "${RUNTIMES[@]}"; do
+  say "runtime $rt"
+  guest/build-rootfs.sh "$rt" "$ASSETS/runtimes/$rt"
+done
+
+say "check"
+VMSAN_ASSETS=$ASSETS "$PREFIX/bin/vmsan" doctor >&2 || die "vmsan doctor found problems (above)"
+
+if ((DEMO)); then
+  say "demo: vmsan run --rm -- uname -a"
+  VMSAN_ASSETS=$ASSETS "$PREFIX/bin/vmsan" run --rm -- uname -a
+fi
+echo >&2
+echo "vmsan is installed: try \`vmsan create\`, \`vmsan exec ID uname -a\`, \`vmsan rm -f ID\`." >&2

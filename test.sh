@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Runs every test: installs what they need first (./install.sh --no-demo), then the unit tests,
+# the agent tests (agent as a host process) and the integration tests (real VMs under QEMU, each
+# test class in its own network namespaces). Prints "N passed, N failed" last.
+#
+#   ./test.sh                 everything
+#   ./test.sh --no-install    skip ./install.sh (assets already built)
+#   ./test.sh --filter EXPR   pass a filter to every test project (MTP --filter-query / --treenode-filter)
+set -uo pipefail
+cd "$(dirname "$(readlink -f "$0")")"
+ROOT=$PWD
+INSTALL=1
+EXTRA=()
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --no-install) INSTALL=0 ;;
+    *) EXTRA+=("$1") ;;
+  esac
+  shift
+done
+
+if ((INSTALL)); then
+  ./install.sh --no-demo || { echo "test.sh: install failed" >&2; echo "0 passed, 1 failed"; exit 1; }
+fi
+
+RESULTS=$ROOT/out/test-results
+rm -rf "$RESULTS"
+mkdir -p "$RESULTS"
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+export VMSAN_CLI=${VMSAN_CLI:-/usr/local/bin/vmsan}
+
+rc=0
+for proj in tests/Vmsan.UnitTests tests/Vmsan.Agent.Tests tests/Vmsan.IntegrationTests; do
+  name=$(basename "$proj")
+  echo "==> $name" >&2
+  dotnet build "$proj" -c Release -v quiet -nologo >&2 || { rc=1; echo "build of $name failed" >&2; echo "$name: build failed" >> "$RESULTS/build-failures"; continue; }
+  dotnet test --project "$proj" -c Release --no-build -- --report-trx --report-trx-filename "$name.trx" \
+    --results-directory "$RESULTS" "${EXTRA[@]}" || rc=1
+done
+
+# Count outcomes from the TRX reports (the runners' own summaries are per project).
+passed=0 failed=0 skipped=0
+for trx in "$RESULTS"/*.trx; do
+  [[ -f $trx ]] || continue
+  c=$(grep -o '<Counters [^>]*' "$trx" | head -1)
+  get() { echo "$c" | grep -o " $1=\"[0-9]*\"" | grep -o '[0-9]*' || echo 0; }
+  passed=$((passed + $(get passed)))
+  failed=$((failed + $(get failed) + $(get error) + $(get timeout) + $(get aborted)))
+  skipped=$((skipped + $(get notExecuted)))
+done
+if [[ -f $RESULTS/build-failures ]]; then
+  failed=$((failed + $(wc -l < "$RESULTS/build-failures")))
+fi
+((failed > 0)) && rc=1
+((passed == 0)) && rc=1
+echo "$passed passed, $failed failed, $skipped skipped"
+exit $rc
