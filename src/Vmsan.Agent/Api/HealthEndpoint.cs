@@ -1,0 +1,22 @@
+using System.Diagnostics;
+using System.Reflection;
+using Vmsan.Agent.Http;
+using Vmsan.Agent.Protocol;
+
+namespace Vmsan.Agent.Api;
+
+/// <summary>GET /health, unauthenticated: the host polls it while the VM boots.</summary>
+internal sealed class HealthEndpoint(string hostname)
+{
+    private static readonly Stopwatch Uptime = Stopwatch.StartNew();
+
+    public static string Version { get; } =
+        typeof(HealthEndpoint).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";
+
+    /// <summary>Touches the stopwatch so uptime counts from agent start, not from the first request.</summary>
+    public static void MarkStart() => _ = Uptime.ElapsedTicks;
+
+    public ValueTask HandleAsync(RequestContext context) =>
+        context.WriteJsonAsync(200, new HealthResponse("ok", Version, hostname, Uptime.ElapsedMilliseconds),
+            AgentJsonContext.Default.HealthResponse, context.ServerToken);
+}

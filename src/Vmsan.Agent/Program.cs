@@ -1,0 +1,120 @@
+using System.Globalization;
+using System.Net;
+using Vmsan.Agent.Api;
+using Vmsan.Agent.Exec;
+using Vmsan.Agent.Http;
+using Vmsan.Agent.Init;
+using Vmsan.Agent.Protocol;
+
+namespace Vmsan.Agent;
+
+/// <summary>
+/// vmsan-agent. As PID 1 (the guest's init) it does the init duties and serves 0.0.0.0:9119. Otherwise
+/// (host and tests): <c>vmsan-agent --listen 127.0.0.1:0 --token-file PATH [--hostname NAME] [--verbose]</c>.
+/// </summary>
+internal static class Program
+{
+    private const string Usage = "usage: vmsan-agent --listen ADDR:PORT --token-file PATH [--hostname NAME] [--verbose]";
+
+    public static async Task<int> Main(string[] args)
+    {
+        HealthEndpoint.MarkStart();
+        var isInit = Interop.GetPid() == 1;
+        try
+        {
+            return isInit ? await RunAsInitAsync(args).ConfigureAwait(false) : await RunHostedAsync(args).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            AgentLog.Error($"fatal: {e}");
+            if (isInit)
+            {
+                // Exiting PID 1 panics the kernel; with panic=1 the VM resets, which the supervisor sees.
+                Thread.Sleep(1000);
+            }
+
+            return 1;
+        }
+    }
+
+    private static async Task<int> RunAsInitAsync(string[] args)
+    {
+        AgentLog.Verbose = args.Contains("--verbose");
+        var config = GuestInit.Run();
+        var reaper = new ProcessReaper();
+        reaper.Start();
+        if (string.IsNullOrEmpty(config.Token))
+        {
+            AgentLog.Error("no VMSAN_TOKEN: every authenticated call will be refused");
+        }
+
+        HttpServer? server = null;
+        var exec = new ExecEndpoint(reaper);
+        var router = BuildRouter(config.Token, config.Id ?? Environment.MachineName, exec, () =>
+        {
+            server?.Stop();
+            GuestInit.PowerOff(reaper);
+        });
+        server = new HttpServer(new IPEndPoint(IPAddress.Any, AgentProtocol.Port), router, new HttpLimits());
+        AgentLog.Marker("vmsan-agent: ready");
+        await server.RunAsync().ConfigureAwait(false);
+        // Only a shutdown stops the server; PowerOff never returns.
+        Thread.Sleep(Timeout.Infinite);
+        return 0;
+    }
+
+    private static async Task<int> RunHostedAsync(string[] args)
+    {
+        string? listen = null, tokenFile = null, hostname = null;
+        for (var i = 0; i < args.Length; i++)
+        {
+            string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value\n{Usage}");
+            switch (args[i])
+            {
+                case "--listen": listen = Next(); break;
+                case "--token-file": tokenFile = Next(); break;
+                case "--hostname": hostname = Next(); break;
+                case "--verbose": AgentLog.Verbose = true; break;
+                default: throw new ArgumentException($"unknown argument {args[i]}\n{Usage}");
+            }
+        }
+
+        if (listen is null || tokenFile is null || !IPEndPoint.TryParse(listen, out var endPoint))
+        {
+            AgentLog.Error(Usage);
+            return 2;
+        }
+
+        var token = File.ReadAllText(tokenFile).Trim();
+        // Orphaned grandchildren come back to us to be reaped, as they would to PID 1 in the guest.
+        if (Interop.Prctl(Interop.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == -1)
+        {
+            AgentLog.Warn($"PR_SET_CHILD_SUBREAPER: {Interop.StrError(Interop.LastErrno)}");
+        }
+
+        var reaper = new ProcessReaper();
+        reaper.Start();
+        var exec = new ExecEndpoint(reaper);
+        HttpServer? server = null;
+        var router = BuildRouter(token, hostname ?? Environment.MachineName, exec, () =>
+        {
+            AgentLog.Info("shutdown requested: exiting (host mode, no power-off)");
+            exec.KillAll();
+            server?.Stop();
+        });
+        server = new HttpServer(endPoint, router, new HttpLimits());
+        AgentLog.Marker(string.Create(CultureInfo.InvariantCulture, $"vmsan-agent: listening on {server.LocalEndPoint.Port}"));
+        await server.RunAsync().ConfigureAwait(false);
+        return 0;
+    }
+
+    private static Router BuildRouter(string? token, string hostname, ExecEndpoint exec, Action shutdown)
+    {
+        var health = new HealthEndpoint(hostname);
+        var shutdownEndpoint = new ShutdownEndpoint(shutdown);
+        return new Router(new TokenAuthenticator(token))
+            .Map("GET", AgentProtocol.Paths.Health, health.HandleAsync, authenticated: false)
+            .Map("POST", AgentProtocol.Paths.Exec, exec.HandleAsync)
+            .Map("POST", AgentProtocol.Paths.Shutdown, shutdownEndpoint.HandleAsync);
+    }
+}
