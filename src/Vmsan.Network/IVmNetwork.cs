@@ -1,0 +1,44 @@
+using System.Net;
+
+namespace Vmsan.Network;
+
+/// <summary>What a VM's network looks like once set up.</summary>
+public sealed record VmNetworkInfo(VmNetworkPlan Plan, IPAddress? GuestDns)
+{
+    public string NetnsName => Plan.NetnsName;
+}
+
+/// <summary>Something of a VM's network left on the host although its VM is gone.</summary>
+public sealed record LeakedNetworkResource(LeakedNetworkKind Kind, string Name, string VmId);
+
+public enum LeakedNetworkKind
+{
+    /// <summary>A <c>vmsan-&lt;8 hex&gt;</c> network namespace.</summary>
+    Namespace,
+
+    /// <summary>A <c>vsn-&lt;8 hex&gt;</c> veth end in the namespace vmsan runs in.</summary>
+    HostLink,
+}
+
+/// <summary>Creates and removes the per-VM network (namespace, veth pair, TAP, NAT).</summary>
+public interface IVmNetwork
+{
+    /// <summary>
+    /// Creates (or completes, when a previous attempt left part of it) the network of <paramref name="vmId"/>
+    /// in <paramref name="slot"/>. On failure removes what this call created and throws
+    /// <see cref="Core.Errors.ErrorCode.NetworkSetupFailed"/>.
+    /// </summary>
+    Task<VmNetworkInfo> SetupAsync(string vmId, int slot, CancellationToken ct = default);
+
+    /// <summary>Removes the network of <paramref name="vmId"/>; succeeds when it is already gone.</summary>
+    Task TeardownAsync(string vmId, CancellationToken ct = default);
+
+    /// <summary>
+    /// vmsan namespaces and host links whose VM is not in <paramref name="liveVmIds"/> (for <c>vmsan doctor</c>;
+    /// <see cref="TeardownAsync"/> of <see cref="LeakedNetworkResource.VmId"/> removes them).
+    /// </summary>
+    Task<IReadOnlyList<LeakedNetworkResource>> ListLeakedAsync(IReadOnlySet<string> liveVmIds, CancellationToken ct = default);
+
+    /// <summary>The resolver guests should use (see <see cref="HostResolver"/>), or null.</summary>
+    IPAddress? GuestResolver();
+}

@@ -1,0 +1,276 @@
+using System.Globalization;
+using System.Net;
+using Vmsan.Core.Errors;
+using Vmsan.Core.Processes;
+
+namespace Vmsan.Network;
+
+/// <summary>
+/// Builds each VM's network with <c>ip</c> and <c>nft</c>: a namespace <c>vmsan-&lt;8 hex&gt;</c> holding
+/// <c>tap0</c> and <c>eth0</c>, a veth pair to the namespace vmsan runs in, NAT in both (docs/internals.md).
+/// </summary>
+public sealed class VmNetworkManager : IVmNetwork
+{
+    private const string Ip = "ip";
+    private const string Nft = "nft";
+    private const string IpForward = "/proc/sys/net/ipv4/ip_forward";
+    private const string SetupFix =
+        "vmsan needs root, iproute2, nftables and /dev/net/tun; run `vmsan doctor` to check the host and remove leftovers.";
+
+    private readonly ICommandRunner _runner;
+    private readonly string? _hostNetns;
+    private readonly string _resolvConf;
+
+    /// <param name="runner">Runs <c>ip</c> and <c>nft</c>.</param>
+    /// <param name="hostNetns">
+    /// When set, the "host" side (veth host ends, the shared NAT table, forwarding) lives in this named
+    /// namespace instead of the one the process runs in: tests build a throwaway world this way, and
+    /// vmsan can keep all VMs behind one namespace of its own.
+    /// </param>
+    /// <param name="resolvConfPath">The resolv.conf to pick guests' resolver from; by default the one
+    /// <c>ip netns exec</c> would show in the host namespace.</param>
+    public VmNetworkManager(ICommandRunner runner, string? hostNetns = null, string? resolvConfPath = null)
+    {
+        ArgumentNullException.ThrowIfNull(runner);
+        if (hostNetns is not null)
+            NetnsThread.PathOf(hostNetns);
+        _runner = runner;
+        _hostNetns = hostNetns;
+        _resolvConf = resolvConfPath
+            ?? (hostNetns is not null && File.Exists($"/etc/netns/{hostNetns}/resolv.conf")
+                ? $"/etc/netns/{hostNetns}/resolv.conf"
+                : HostResolver.DefaultResolvConf);
+    }
+
+    /// <summary>The namespace host-side objects live in; null for the process's own.</summary>
+    public string? HostNetns => _hostNetns;
+
+    public IPAddress? GuestResolver() => HostResolver.FirstGuestReachable(_resolvConf);
+
+    public async Task<VmNetworkInfo> SetupAsync(string vmId, int slot, CancellationToken ct = default)
+    {
+        var plan = VmNetworkPlan.For(vmId, slot);
+        ct.ThrowIfCancellationRequested();
+        var createdNetns = false;
+        var createdLink = false;
+        var pending = new List<Task>(6);
+        try
+        {
+            // Steps that don't depend on each other run at once: each is a process spawn.
+            pending.Add(ConfigureHostAsync(vmId, ct));
+            if (!NetnsThread.Exists(plan.NetnsName))
+            {
+                await RunAsync(vmId, Ip, ["netns", "add", plan.NetnsName], null, ct).ConfigureAwait(false);
+                createdNetns = true;
+            }
+            pending.Add(EnableForwardingAsync(plan.NetnsName));
+            pending.Add(RunAsync(vmId, Ip, ["netns", "exec", plan.NetnsName, Nft, "-f", "-"], NftRulesets.Vm(), ct));
+            createdLink = await EnsureVethAsync(plan, ct).ConfigureAwait(false);
+            pending.Add(HostIpBatchAsync(vmId,
+            [
+                $"address replace {plan.HostCidr} dev {plan.HostLink}",
+                $"link set {plan.HostLink} up",
+            ], ct));
+            var nsCommands = new List<string>
+            {
+                "link set lo up",
+                $"address replace {plan.NamespaceCidr} dev {VmNetworkPlan.NamespaceLink}",
+                $"link set {VmNetworkPlan.NamespaceLink} up",
+            };
+            if (!(await NamespaceLinksAsync(vmId, plan.NetnsName, ct).ConfigureAwait(false)).Contains(VmNetworkPlan.TapName))
+                nsCommands.Add($"tuntap add {VmNetworkPlan.TapName} mode tap");
+            nsCommands.Add($"address replace {VmNetworkPlan.GatewayCidr} dev {VmNetworkPlan.TapName}");
+            nsCommands.Add($"link set {VmNetworkPlan.TapName} up");
+            nsCommands.Add($"route replace default via {plan.HostAddress} dev {VmNetworkPlan.NamespaceLink}");
+            pending.Add(IpBatchAsync(vmId, plan.NetnsName, nsCommands, ct));
+            await Task.WhenAll(pending).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            // Let steps in flight finish before undoing, or they could recreate what is being removed.
+            try
+            {
+                await Task.WhenAll(pending).ConfigureAwait(false);
+            }
+            catch
+            {
+                // Already reported through ex (or an equivalent failure).
+            }
+            await RollbackAsync(plan, createdNetns, createdLink).ConfigureAwait(false);
+            if (ex is OperationCanceledException || ex is VmsanException { Code: ErrorCode.NetworkSetupFailed })
+                throw;
+            throw new VmsanException(ErrorCode.NetworkSetupFailed, $"Cannot set up the network of {vmId}: {ex.Message}",
+                (ex as VmsanException)?.Fix ?? SetupFix, ex);
+        }
+        return new VmNetworkInfo(plan, GuestResolver());
+    }
+
+    public async Task TeardownAsync(string vmId, CancellationToken ct = default)
+    {
+        var netns = VmNetworkPlan.NetnsNameOf(vmId);
+        var link = VmNetworkPlan.HostLinkOf(vmId);
+        // The link first: deleting the namespace destroys the pair too, but asynchronously, and a
+        // namespace kept alive by a process still in it (a dying VMM) would keep the pair as well.
+        if (await HostLinkExistsAsync(vmId, link, ct).ConfigureAwait(false))
+        {
+            var r = await _runner.RunAsync(Ip, HostIp("link", "delete", link), null, ct).ConfigureAwait(false);
+            if (!r.Ok && await HostLinkExistsAsync(vmId, link, ct).ConfigureAwait(false))
+                throw TeardownFailed(vmId, $"ip link delete {link}", r);
+        }
+        if (NetnsThread.Exists(netns))
+        {
+            var r = await _runner.RunAsync(Ip, ["netns", "delete", netns], null, ct).ConfigureAwait(false);
+            if (!r.Ok && NetnsThread.Exists(netns))
+                throw TeardownFailed(vmId, $"ip netns delete {netns}", r);
+        }
+    }
+
+    public async Task<IReadOnlyList<LeakedNetworkResource>> ListLeakedAsync(IReadOnlySet<string> liveVmIds, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(liveVmIds);
+        var leaked = new List<LeakedNetworkResource>();
+        if (Directory.Exists("/run/netns"))
+        {
+            foreach (var path in Directory.EnumerateFiles("/run/netns", VmNetworkPlan.NetnsPrefix + "*"))
+            {
+                var name = Path.GetFileName(path);
+                if (VmNetworkPlan.VmIdFromName(name) is { } id && !liveVmIds.Contains(id))
+                    leaked.Add(new LeakedNetworkResource(LeakedNetworkKind.Namespace, name, id));
+            }
+        }
+        if (_hostNetns is null || NetnsThread.Exists(_hostNetns))
+        {
+            var r = await _runner.RunAsync(Ip, HostIp("-o", "link", "show"), null, ct).ConfigureAwait(false);
+            if (!r.Ok)
+                throw new VmsanException(ErrorCode.NetworkSetupFailed, $"Cannot list network links: {r.Stderr.Trim()}", SetupFix);
+            foreach (var name in ParseLinkNames(r.Stdout))
+            {
+                if (name.StartsWith(VmNetworkPlan.HostLinkPrefix, StringComparison.Ordinal)
+                    && VmNetworkPlan.VmIdFromName(name) is { } id && !liveVmIds.Contains(id))
+                    leaked.Add(new LeakedNetworkResource(LeakedNetworkKind.HostLink, name, id));
+            }
+        }
+        return leaked;
+    }
+
+    /// <summary>Link names from <c>ip -o link show</c> ("5: vsn-1a2b3c4d@if2: &lt;...").</summary>
+    internal static List<string> ParseLinkNames(string output)
+    {
+        var names = new List<string>();
+        foreach (var line in output.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var start = line.IndexOf(": ", StringComparison.Ordinal);
+            if (start < 0)
+                continue;
+            var rest = line.AsSpan(start + 2);
+            var end = rest.IndexOf(':');
+            if (end <= 0)
+                continue;
+            var name = rest[..end];
+            var at = name.IndexOf('@');
+            names.Add((at >= 0 ? name[..at] : name).ToString());
+        }
+        return names;
+    }
+
+    private async Task ConfigureHostAsync(string vmId, CancellationToken ct)
+    {
+        var forwarding = EnableForwardingAsync(_hostNetns);
+        var nft = _hostNetns is null
+            ? RunAsync(vmId, Nft, ["-f", "-"], NftRulesets.Host(), ct)
+            : RunAsync(vmId, Ip, ["netns", "exec", _hostNetns, Nft, "-f", "-"], NftRulesets.Host(), ct);
+        await Task.WhenAll(forwarding, nft).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Sets net.ipv4.ip_forward=1 in <paramref name="netns"/> (null: the process's own). /proc/sys/net
+    /// shows the namespace of the thread that opens it, so this needs no process spawn.
+    /// Written only when off: turning it on resets per-interface IPv4 settings.
+    /// </summary>
+    private static Task EnableForwardingAsync(string? netns)
+    {
+        static bool Enable()
+        {
+            if (File.ReadAllText(IpForward).Trim() != "1")
+                File.WriteAllText(IpForward, "1");
+            return true;
+        }
+
+        return netns is null ? Task.Run(Enable) : NetnsThread.RunAsync(netns, Enable);
+    }
+
+    /// <summary>Creates the veth pair unless both ends are already where they belong; true when it created it.</summary>
+    private async Task<bool> EnsureVethAsync(VmNetworkPlan plan, CancellationToken ct)
+    {
+        var hostHas = await HostLinkExistsAsync(plan.VmId, plan.HostLink, ct).ConfigureAwait(false);
+        var nsHas = (await NamespaceLinksAsync(plan.VmId, plan.NetnsName, ct).ConfigureAwait(false)).Contains(VmNetworkPlan.NamespaceLink);
+        if (hostHas && nsHas)
+            return false;
+        // Half a pair cannot exist, so one end alone is something else under our name: replace it.
+        if (nsHas)
+            await RunAsync(plan.VmId, Ip, ["-n", plan.NetnsName, "link", "delete", VmNetworkPlan.NamespaceLink], null, ct).ConfigureAwait(false);
+        var commands = new List<string>(2);
+        if (hostHas)
+            commands.Add($"link delete {plan.HostLink}");
+        commands.Add($"link add {plan.HostLink} type veth peer name {VmNetworkPlan.NamespaceLink} netns {plan.NetnsName}");
+        await HostIpBatchAsync(plan.VmId, commands, ct).ConfigureAwait(false);
+        return true;
+    }
+
+    private async Task RollbackAsync(VmNetworkPlan plan, bool createdNetns, bool createdLink)
+    {
+        if (createdLink)
+            await _runner.RunAsync(Ip, HostIp("link", "delete", plan.HostLink), null, CancellationToken.None).ConfigureAwait(false);
+        if (createdNetns)
+            await _runner.RunAsync(Ip, ["netns", "delete", plan.NetnsName], null, CancellationToken.None).ConfigureAwait(false);
+    }
+
+    private async Task<bool> HostLinkExistsAsync(string vmId, string link, CancellationToken ct)
+    {
+        if (_hostNetns is not null && !NetnsThread.Exists(_hostNetns))
+            return false;
+        var r = await _runner.RunAsync(Ip, HostIp("link", "show", "dev", link), null, ct).ConfigureAwait(false);
+        if (r.Ok)
+            return true;
+        if (r.Stderr.Contains("does not exist", StringComparison.Ordinal))
+            return false;
+        throw Failed(vmId, Ip, HostIp("link", "show", "dev", link), r);
+    }
+
+    private async Task<HashSet<string>> NamespaceLinksAsync(string vmId, string netns, CancellationToken ct)
+    {
+        var r = await RunAsync(vmId, Ip, ["-n", netns, "-o", "link", "show"], null, ct).ConfigureAwait(false);
+        return [.. ParseLinkNames(r.Stdout)];
+    }
+
+    private Task HostIpBatchAsync(string vmId, IReadOnlyList<string> commands, CancellationToken ct) =>
+        IpBatchAsync(vmId, _hostNetns, commands, ct);
+
+    private Task IpBatchAsync(string vmId, string? netns, IReadOnlyList<string> commands, CancellationToken ct)
+    {
+        string[] args = netns is null ? ["-batch", "-"] : ["-n", netns, "-batch", "-"];
+        return RunAsync(vmId, Ip, args, string.Join('\n', commands) + "\n", ct);
+    }
+
+    private string[] HostIp(params string[] args) => _hostNetns is null ? args : ["-n", _hostNetns, .. args];
+
+    private async Task<CommandResult> RunAsync(string vmId, string file, IReadOnlyList<string> args, string? stdin, CancellationToken ct)
+    {
+        var r = await _runner.RunAsync(file, args, stdin, ct).ConfigureAwait(false);
+        return r.Ok ? r : throw Failed(vmId, file, args, r, stdin);
+    }
+
+    private static VmsanException Failed(string vmId, string file, IReadOnlyList<string> args, CommandResult r, string? stdin = null)
+    {
+        var input = stdin is null || !args.Contains("-batch") ? "" : $" with commands [{stdin.Trim().Replace("\n", "; ", StringComparison.Ordinal)}]";
+        return new VmsanException(ErrorCode.NetworkSetupFailed,
+            string.Create(CultureInfo.InvariantCulture,
+                $"Cannot set up the network of {vmId}: `{file} {string.Join(' ', args)}`{input} failed ({r.ExitCode}): {r.Stderr.Trim()}"),
+            SetupFix);
+    }
+
+    private static VmsanException TeardownFailed(string vmId, string what, CommandResult r) =>
+        new(ErrorCode.NetworkSetupFailed,
+            string.Create(CultureInfo.InvariantCulture, $"Cannot remove the network of {vmId}: `{what}` failed ({r.ExitCode}): {r.Stderr.Trim()}"),
+            "Run `vmsan doctor` to find and remove leftover namespaces and links.");
+}
