@@ -1,0 +1,63 @@
+using System.Text.Json;
+using Vmsan.IntegrationTests.Infrastructure;
+
+namespace Vmsan.IntegrationTests;
+
+/// <summary>Whatever ends a VM, its supervisor cleans up and vmsan never reports it running.</summary>
+public sealed class CrashTests : IAsyncLifetime
+{
+    private readonly VmsanWorld _w = new();
+
+    public ValueTask InitializeAsync() => _w.InitializeAsync();
+
+    public ValueTask DisposeAsync() => _w.DisposeAsync();
+
+    [Fact(Timeout = 600_000)]
+    public async Task A_vm_whose_qemu_is_sigkilled_is_listed_stopped_and_can_start_again()
+    {
+        var id = await _w.CreateVm();
+        var pid = _w.State(id)!.Value.GetProperty("vmm").GetProperty("pid").GetInt32();
+
+        await Sh.Check($"kill -9 {pid}");
+
+        // The supervisor notices at once; list must never claim "running" for a dead VMM.
+        var status = "";
+        for (var i = 0; i < 100 && status != "stopped"; i++)
+        {
+            var list = await _w.VmsanJson("list");
+            status = list.EnumerateArray().Single(e => e.GetProperty("id").GetString() == id).GetProperty("status").GetString()!;
+            Assert.NotEqual("running", status);
+            await Task.Delay(100);
+        }
+        Assert.Equal("stopped", status);
+        var state = _w.State(id)!.Value;
+        Assert.Contains("unexpectedly", state.GetProperty("stopReason").GetString());
+        Assert.Empty((await _w.Leftovers(id)).Where(l => !l.StartsWith("state dir", StringComparison.Ordinal)));
+
+        var start = await _w.Vmsan("start", id);
+        Assert.True(start.ExitCode == 0, start.ToString());
+        Assert.Equal(0, (await _w.Vmsan("exec", id, "true")).ExitCode);
+        Assert.Equal(0, (await _w.Vmsan("rm", "-f", id)).ExitCode);
+        Assert.Empty(await _w.Leftovers(id));
+    }
+
+    [Fact(Timeout = 600_000)]
+    public async Task When_the_supervisor_and_qemu_both_die_the_next_command_reconciles()
+    {
+        var id = await _w.CreateVm();
+        var st = _w.State(id)!.Value;
+        var sup = st.GetProperty("supervisor").GetProperty("pid").GetInt32();
+        var vmm = st.GetProperty("vmm").GetProperty("pid").GetInt32();
+        await Sh.Check($"kill -9 {sup} {vmm}");
+        await Task.Delay(300);
+
+        var list = await _w.VmsanJson("list");
+        Assert.Equal("stopped", list.EnumerateArray().Single(e => e.GetProperty("id").GetString() == id).GetProperty("status").GetString());
+        Assert.Empty((await _w.Leftovers(id)).Where(l => !l.StartsWith("state dir", StringComparison.Ordinal)));
+
+        var doctor = await _w.Vmsan("doctor", "--json");
+        Assert.True(doctor.ExitCode == 0, doctor.ToString());
+        Assert.Equal(0, (await _w.Vmsan("rm", id)).ExitCode);
+        Assert.Empty(await _w.Leftovers(id));
+    }
+}

@@ -1,0 +1,131 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+
+namespace Vmsan.IntegrationTests.Infrastructure;
+
+/// <summary>
+/// A throwaway world for one test class (DESIGN.md "Test topology"): a "host" network namespace
+/// in which the vmsan CLI runs, an "uplink" namespace standing in for the internet (198.18.0.1,
+/// a test-owned address that exists only there), and a private VMSAN_HOME. Everything is removed
+/// by name on dispose, and the test can assert that no VM left anything behind.
+/// </summary>
+public sealed class VmsanWorld : IAsyncLifetime
+{
+    public const string UplinkAddress = "198.18.0.1";
+    public const string HostAddress = "198.18.0.2";
+
+    private readonly string _tag = Sh.Rand();
+
+    public string HostNs => $"vt-host-{_tag}";
+    public string UplinkNs => $"vt-up-{_tag}";
+    public string Home { get; } = Path.Combine(Path.GetTempPath(), "vmsan-test-" + Guid.NewGuid().ToString("N")[..8]);
+    public static string Cli => Environment.GetEnvironmentVariable("VMSAN_CLI") is { Length: > 0 } c ? c : "/usr/local/bin/vmsan";
+
+    public async ValueTask InitializeAsync()
+    {
+        Directory.CreateDirectory(Home);
+        await Sh.Check($"""
+            set -e
+            ip netns add {HostNs}
+            ip netns add {UplinkNs}
+            ip -n {HostNs} link set lo up
+            ip -n {UplinkNs} link set lo up
+            ip link add vth-{_tag} netns {HostNs} type veth peer name vtu-{_tag} netns {UplinkNs}
+            ip -n {HostNs} addr add {HostAddress}/24 dev vth-{_tag}
+            ip -n {UplinkNs} addr add {UplinkAddress}/24 dev vtu-{_tag}
+            ip -n {HostNs} link set vth-{_tag} up
+            ip -n {UplinkNs} link set vtu-{_tag} up
+            ip -n {HostNs} route add default via {UplinkAddress}
+            """);
+    }
+
+    /// <summary>Runs <c>vmsan ARGS</c> inside the host namespace with this world's VMSAN_HOME.</summary>
+    public Task<ProcResult> Vmsan(params string[] args) => VmsanWithTimeout(TimeSpan.FromMinutes(4), args);
+
+    public Task<ProcResult> VmsanWithTimeout(TimeSpan timeout, params string[] args) =>
+        Sh.RunAsync("ip", ["netns", "exec", HostNs, Cli, .. args],
+            new Dictionary<string, string> { ["VMSAN_HOME"] = Home, ["VMSAN_CLI"] = Cli }, timeout);
+
+    public async Task<JsonElement> VmsanJson(params string[] args)
+    {
+        var r = await Vmsan([.. args, "--json"]);
+        if (r.ExitCode != 0)
+            throw new InvalidOperationException($"vmsan {string.Join(' ', args)} failed: {r}");
+        return JsonDocument.Parse(r.Stdout).RootElement.Clone();
+    }
+
+    public async Task<string> CreateVm(params string[] extra)
+    {
+        var vm = await VmsanJson(["create", "--memory", "256", .. extra]);
+        return vm.GetProperty("id").GetString()!;
+    }
+
+    public JsonElement? State(string id)
+    {
+        var f = Path.Combine(Home, "vms", id, "vm.json");
+        return File.Exists(f) ? JsonDocument.Parse(File.ReadAllText(f)).RootElement.Clone() : null;
+    }
+
+    /// <summary>Every trace a VM could leave: namespace, host link, VMM process, state directory.</summary>
+    public async Task<List<string>> Leftovers(string id)
+    {
+        var suffix = id[3..];
+        var found = new List<string>();
+        var netns = await Sh.Bash("ip netns list");
+        if (netns.Stdout.Contains($"vmsan-{suffix}", StringComparison.Ordinal))
+            found.Add($"netns vmsan-{suffix}");
+        var links = await Sh.Bash($"ip -n {HostNs} -o link show");
+        if (links.Stdout.Contains($"vsn-{suffix}", StringComparison.Ordinal))
+            found.Add($"link vsn-{suffix}");
+        var procs = await Sh.Bash($"pgrep -af -- '{id}' | grep -v pgrep || true");
+        if (procs.Stdout.Trim().Length > 0)
+            found.Add($"processes: {procs.Stdout.Trim()}");
+        if (Directory.Exists(Path.Combine(Home, "vms", id)))
+            found.Add($"state dir {id}");
+        return found;
+    }
+
+    /// <summary>A one-shot TCP server in the uplink namespace: replies with what it saw as the peer address.</summary>
+    public async Task<(Task<string> Peer, int Port)> UplinkEchoServer()
+    {
+        var listener = await NamespaceSockets.ListenAsync(UplinkNs, new IPEndPoint(IPAddress.Parse(UplinkAddress), 0));
+        var port = ((IPEndPoint)listener.LocalEndPoint!).Port;
+        var task = Task.Run(async () =>
+        {
+            using (listener)
+            {
+                using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+                using var s = await listener.AcceptAsync(cts.Token);
+                var peer = ((IPEndPoint)s.RemoteEndPoint!).Address.ToString();
+                await s.SendAsync(Encoding.ASCII.GetBytes($"hello {peer}\n"), SocketFlags.None);
+                s.Shutdown(SocketShutdown.Both);
+                return peer;
+            }
+        });
+        return (task, port);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            var list = await Vmsan("list", "--json");
+            if (list.ExitCode == 0)
+                foreach (var vm in JsonDocument.Parse(list.Stdout).RootElement.EnumerateArray())
+                    await Vmsan("rm", "-f", vm.GetProperty("id").GetString()!);
+        }
+        finally
+        {
+            await Sh.Bash($"ip netns del {HostNs}; ip netns del {UplinkNs}; true");
+            try
+            {
+                Directory.Delete(Home, true);
+            }
+            catch (IOException)
+            {
+            }
+        }
+    }
+}
