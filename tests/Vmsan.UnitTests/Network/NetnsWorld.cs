@@ -126,7 +126,8 @@ internal sealed class EchoServer : IDisposable
 
     public IPEndPoint EndPoint { get; }
 
-    public TaskCompletionSource<IPEndPoint> FirstClient { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    /// <summary>The address each accepted client came from, in order.</summary>
+    public System.Collections.Concurrent.ConcurrentQueue<IPEndPoint> Clients { get; } = new();
 
     private async Task AcceptLoopAsync()
     {
@@ -135,7 +136,7 @@ internal sealed class EchoServer : IDisposable
             while (true)
             {
                 var client = await _listener.AcceptAsync();
-                FirstClient.TrySetResult((IPEndPoint)client.RemoteEndPoint!);
+                Clients.Enqueue((IPEndPoint)client.RemoteEndPoint!);
                 _ = Task.Run(async () =>
                 {
                     using (client)
@@ -160,7 +161,7 @@ internal sealed class EchoServer : IDisposable
     public void Dispose()
     {
         _listener.Dispose();
-        _ = _loop;
+        _loop.Wait(TimeSpan.FromSeconds(5));
     }
 }
 
