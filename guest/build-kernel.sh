@@ -9,7 +9,7 @@
 #                             virtio_console virtio_rng + dependencies), uncompressed
 #   OUTDIR/modules/load-order module file names in dependency order, one per line
 #   OUTDIR/package            "<package> <package version>" (the skip stamp)
-# Downloads are cached in OUTDIR/.cache. Idempotent: does nothing when OUTDIR already holds
+# Downloads are cached in OUTDIR/.cache (or $VMSAN_CACHE_DIR). Idempotent: does nothing when OUTDIR already holds
 # the candidate package version.
 set -euo pipefail
 
@@ -28,7 +28,7 @@ done
 
 mkdir -p "$OUTDIR"
 OUTDIR=$(cd "$OUTDIR" && pwd)
-CACHE=$OUTDIR/.cache
+CACHE=${VMSAN_CACHE_DIR:-$OUTDIR/.cache}
 mkdir -p "$CACHE"
 
 # --- 1. resolve the package --------------------------------------------------------------
