@@ -15,6 +15,8 @@ public sealed class AgentClient : IDisposable
 {
     private static readonly MediaTypeHeaderValue JsonMediaType = new(AgentProtocol.JsonContentType);
 
+    private static readonly TimeSpan AttemptTimeout = TimeSpan.FromSeconds(1);
+
     private readonly HttpClient _http;
 
     /// <summary>Creates a client.</summary>
@@ -85,19 +87,23 @@ public sealed class AgentClient : IDisposable
         deadline.CancelAfter(timeout);
         var delay = TimeSpan.FromMilliseconds(10);
         AgentException? last = null;
-        while (true)
+        while (!deadline.IsCancellationRequested)
         {
+            // Cap each attempt: a SYN into a guest whose NIC is not up yet may hang far longer than the boot.
+            using var attempt = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token);
+            attempt.CancelAfter(AttemptTimeout);
             try
             {
-                return await HealthAsync(deadline.Token).ConfigureAwait(false);
+                return await HealthAsync(attempt.Token).ConfigureAwait(false);
             }
-            catch (AgentException e) when (e.Reason == AgentErrorReason.Unreachable && !deadline.IsCancellationRequested)
+            catch (AgentException e) when (e.Reason == AgentErrorReason.Unreachable)
             {
                 last = e;
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
             {
-                break;
+                last ??= new AgentException(AgentErrorReason.Unreachable, $"no answer within {AttemptTimeout.TotalSeconds:0.#} s");
+                continue;
             }
 
             try
@@ -112,6 +118,7 @@ public sealed class AgentClient : IDisposable
             delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 1.5, 200));
         }
 
+        cancellationToken.ThrowIfCancellationRequested();
         throw new AgentException(AgentErrorReason.Timeout,
             $"agent not healthy within {timeout.TotalSeconds:0.#} s{(last is null ? "" : $": {last.Message}")}", innerException: last);
     }

@@ -45,7 +45,7 @@ public sealed class AgentProcess : IAsyncDisposable
         }
     }
 
-    public static async Task<AgentProcess> StartAsync(IDictionary<string, string>? extraEnvironment = null)
+    public static async Task<AgentProcess> StartAsync(IDictionary<string, string>? extraEnvironment = null, int port = 0, string? token = null)
     {
         var path = AgentPath;
         if (!File.Exists(path))
@@ -53,7 +53,7 @@ public sealed class AgentProcess : IAsyncDisposable
             throw new FileNotFoundException($"vmsan-agent not built at {path} (build src/Vmsan.Agent or set VMSAN_AGENT_PATH)");
         }
 
-        var token = Convert.ToHexString(Guid.NewGuid().ToByteArray()).ToLowerInvariant() + Convert.ToHexString(Guid.NewGuid().ToByteArray()).ToLowerInvariant();
+        token ??= Convert.ToHexString(Guid.NewGuid().ToByteArray()).ToLowerInvariant() + Convert.ToHexString(Guid.NewGuid().ToByteArray()).ToLowerInvariant();
         var tokenFile = Path.Combine(Path.GetTempPath(), $"vmsan-agent-test-{Guid.NewGuid():N}.token");
         await File.WriteAllTextAsync(tokenFile, token);
 
@@ -69,7 +69,7 @@ public sealed class AgentProcess : IAsyncDisposable
             info.ArgumentList.Add(path);
         }
 
-        foreach (var arg in new[] { "--listen", "127.0.0.1:0", "--token-file", tokenFile, "--hostname", "vm-test0001" })
+        foreach (var arg in new[] { "--listen", $"127.0.0.1:{port}", "--token-file", tokenFile, "--hostname", "vm-test0001" })
         {
             info.ArgumentList.Add(arg);
         }

@@ -45,6 +45,20 @@ public sealed class HttpTests(AgentFixture fixture) : IClassFixture<AgentFixture
     }
 
     [Fact(Timeout = Timeout)]
+    public async Task Waiting_for_health_rides_out_refused_connections_until_the_agent_listens()
+    {
+        using var probe = new TcpListenerProbe();
+        using var client = AgentClient.ForTcp("127.0.0.1", probe.FreePort, null);
+
+        var waiting = client.WaitUntilHealthyAsync(TimeSpan.FromSeconds(10), Ct);
+        await Task.Delay(300, Ct);
+        Assert.False(waiting.IsCompleted);
+        await using var late = await AgentProcess.StartAsync(port: probe.FreePort);
+
+        Assert.Equal("ok", (await waiting).Status);
+    }
+
+    [Fact(Timeout = Timeout)]
     public async Task A_call_without_a_token_is_refused_with_401()
     {
         using var anonymous = fixture.Agent.CreateClient(token: null);
