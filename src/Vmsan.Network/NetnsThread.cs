@@ -18,6 +18,10 @@ internal static class NetnsThread
     public static string PathOf(string netnsName)
     {
         ArgumentException.ThrowIfNullOrEmpty(netnsName);
+        // A process's namespace (/proc/PID/ns/net) reaches a VM's network from any mount
+        // namespace, while /run/netns/NAME is only mounted where `ip netns add` ran.
+        if (netnsName.StartsWith("/proc/", StringComparison.Ordinal) && netnsName.EndsWith("/ns/net", StringComparison.Ordinal))
+            return netnsName;
         if (netnsName is "." or ".." || netnsName.Contains('/', StringComparison.Ordinal) || netnsName.Contains('\0', StringComparison.Ordinal))
             throw VmsanException.Invalid($"'{netnsName}' is not a network namespace name.");
         return Path.Combine(NetnsDir, netnsName);

@@ -121,7 +121,28 @@ public sealed class VmNetworkManager : IVmNetwork
         {
             var r = await _runner.RunAsync(Ip, ["netns", "delete", netns], null, ct).ConfigureAwait(false);
             if (!r.Ok && NetnsThread.Exists(netns))
-                throw TeardownFailed(vmId, $"ip netns delete {netns}", r);
+            {
+                // Under `ip netns exec` every command has its own mount namespace: the bind mount
+                // made by the supervisor's `ip netns add` is not here, only the empty mount-point
+                // file in the shared /run/netns. The namespace itself dies with the processes that
+                // hold it (supervisor, VMM); the file is all there is to remove.
+                if (!IsMountPoint(NetnsThread.PathOf(netns)))
+                    File.Delete(NetnsThread.PathOf(netns));
+                else
+                    throw TeardownFailed(vmId, $"ip netns delete {netns}", r);
+            }
+        }
+    }
+
+    private static bool IsMountPoint(string path)
+    {
+        try
+        {
+            return File.ReadLines("/proc/self/mountinfo").Any(l => l.Split(' ') is { Length: > 4 } f && f[4] == path);
+        }
+        catch (IOException)
+        {
+            return true;
         }
     }
 

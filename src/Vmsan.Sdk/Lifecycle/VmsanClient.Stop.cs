@@ -118,7 +118,10 @@ public sealed partial class VmsanClient
             if (rec.Status is not (VmStatus.Stopped or VmStatus.Error) && !force)
                 throw new VmsanException(ErrorCode.VmAlreadyRunning, $"VM {id} is {rec.Status.ToString().ToLowerInvariant()}.",
                     $"Stop it first (`vmsan stop {id}`) or force removal with `vmsan rm -f {id}`.");
-            // Supervisor first, so it does not race us to clean up or restart anything.
+            // The supervisor kills the VMM and removes the network on SIGTERM (it can: the
+            // namespace is mounted in its mount namespace); SIGKILL whatever is left after that.
+            ProcessProbe.Kill(rec.Supervisor, LibcPublic.SIGTERM);
+            await WaitDeadAsync(rec.Supervisor, TimeSpan.FromSeconds(10), ct).ConfigureAwait(false);
             ProcessProbe.Kill(rec.Supervisor, LibcPublic.SIGKILL);
             ProcessProbe.Kill(rec.Vmm, LibcPublic.SIGKILL);
             await WaitDeadAsync(rec.Vmm, TimeSpan.FromSeconds(10), ct).ConfigureAwait(false);

@@ -131,7 +131,7 @@ public sealed partial class VmsanClient
         // setsid: the supervisor must outlive this command and not get the terminal's Ctrl-C.
         // Its stdio goes to a file so a caller reading our stdout (e.g. $(vmsan create)) sees EOF.
         var psi = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
-        foreach (var a in (string[])["-c", "exec setsid \"$0\" __supervise \"$1\" </dev/null >>\"$2\" 2>&1", exe, id, log])
+        foreach (var a in (string[])["-c", "exec setsid -f \"$0\" __supervise \"$1\" </dev/null >>\"$2\" 2>&1", exe, id, log])
             psi.ArgumentList.Add(a);
         psi.Environment["VMSAN_HOME"] = _options.Paths.Home;
         psi.Environment["VMSAN_ASSETS"] = _options.Paths.Assets;
@@ -226,7 +226,9 @@ public sealed partial class VmsanClient
     internal static AgentClient AgentFor(VmRecord rec, string token)
     {
         var endpoint = new IPEndPoint(IPAddress.Parse(rec.Network.GuestIp), AgentProtocol.Port);
-        var netns = rec.Network.Netns;
+        // Through the VMM's own namespace handle: /run/netns/NAME exists only in the mount
+        // namespace of the supervisor that created it (they differ under `ip netns exec`).
+        var netns = ProcessProbe.IsAlive(rec.Vmm) ? $"/proc/{rec.Vmm!.Pid}/ns/net" : rec.Network.Netns;
         return new AgentClient(NamespaceSocket.StreamFactory(netns, endpoint), token);
     }
 

@@ -85,10 +85,13 @@ public sealed class VmSupervisor
             }
         }
 
-        // If someone SIGTERMs the supervisor, take the VM down with us rather than orphan it.
+        // SIGTERM (`rm -f`, which holds the VM lock meanwhile): kill the VMM, tear the network
+        // down from here (this process's mount namespace is where the netns is mounted) and exit.
+        var terminating = 0;
         using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx =>
         {
             ctx.Cancel = true;
+            Interlocked.Exchange(ref terminating, 1);
             ProcessProbe.Kill(rec.Vmm, LibcPublic.SIGKILL);
         });
 
@@ -108,6 +111,12 @@ public sealed class VmSupervisor
 
         var exitCode = await vmm.Exited.ConfigureAwait(false);
         Log($"VMM exited with code {exitCode}");
+        if (Volatile.Read(ref terminating) == 1)
+        {
+            await _client.Network.TeardownAsync(_id, CancellationToken.None).ConfigureAwait(false);
+            Log("terminated: network removed");
+            return 0;
+        }
         using (store.LockVm(_id))
         {
             var now = store.TryLoad(_id);
