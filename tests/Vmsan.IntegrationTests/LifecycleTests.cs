@@ -124,7 +124,7 @@ public sealed class LifecycleTests(LifecycleTests.Vm vm) : IClassFixture<Lifecyc
         var state = W.State(vm.Id)!.Value;
         Assert.Equal("stopped", state.GetProperty("status").GetString());
         Assert.Equal("stopped", state.GetProperty("stopReason").GetString());
-        Assert.Empty((await W.Leftovers(vm.Id)).Where(l => !l.StartsWith("state dir", StringComparison.Ordinal)));
+        Assert.DoesNotContain(await W.Leftovers(vm.Id), l => !l.StartsWith("state dir", StringComparison.Ordinal));
         var exec = await W.Vmsan("exec", vm.Id, "true", "--json");
         Assert.Equal(1, exec.ExitCode);
 

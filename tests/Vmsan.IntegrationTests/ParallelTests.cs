@@ -11,7 +11,7 @@ public sealed class ParallelTests : IAsyncLifetime
 
     public ValueTask DisposeAsync() => _w.DisposeAsync();
 
-    [Fact(Timeout = 900_000)]
+    [Fact]
     public async Task Eight_parallel_creates_give_eight_distinct_working_vms_and_rm_leaves_nothing()
     {
         var creates = Enumerable.Range(0, 8).Select(_ => _w.VmsanWithTimeout(TimeSpan.FromMinutes(8), "create", "--memory", "192", "--json")).ToList();

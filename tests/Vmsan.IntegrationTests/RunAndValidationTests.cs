@@ -11,7 +11,7 @@ public sealed class RunAndValidationTests : IAsyncLifetime
 
     public ValueTask DisposeAsync() => _w.DisposeAsync();
 
-    [Fact(Timeout = 600_000)]
+    [Fact]
     public async Task Run_rm_creates_executes_and_removes_in_one_command()
     {
         var r = await _w.Vmsan("run", "--rm", "--memory", "256", "--", "uname", "-a");

@@ -8,5 +8,5 @@ public sealed class DeclarationOrderer : ITestCaseOrderer
 {
     public IReadOnlyCollection<TTestCase> OrderTestCases<TTestCase>(IReadOnlyCollection<TTestCase> testCases)
         where TTestCase : notnull, ITestCase =>
-        testCases.OrderBy(t => (t as IXunitTestCase)?.TestMethod.MethodInfo.MetadataToken ?? 0).ToList();
+        testCases.OrderBy(t => (t as IXunitTestCase)?.TestMethod.Method.MetadataToken ?? 0).ToList();
 }
