@@ -73,7 +73,7 @@ public sealed class LifecycleTests(LifecycleTests.Vm vm) : IClassFixture<Lifecyc
     [Fact]
     public async Task Exec_json_returns_output_and_exit_code_as_one_document()
     {
-        var r = await W.Vmsan("exec", vm.Id, "--json", "sh", "-c", "printf hi; exit 3");
+        var r = await W.Vmsan("exec", "--json", vm.Id, "sh", "-c", "printf hi; exit 3");
         Assert.Equal(3, r.ExitCode);
         var doc = JsonDocument.Parse(r.Stdout).RootElement;
         Assert.Equal(3, doc.GetProperty("exitCode").GetInt32());
@@ -125,7 +125,7 @@ public sealed class LifecycleTests(LifecycleTests.Vm vm) : IClassFixture<Lifecyc
         Assert.Equal("stopped", state.GetProperty("status").GetString());
         Assert.Equal("stopped", state.GetProperty("stopReason").GetString());
         Assert.DoesNotContain(await W.Leftovers(vm.Id), l => !l.StartsWith("state dir", StringComparison.Ordinal));
-        var exec = await W.Vmsan("exec", vm.Id, "true", "--json");
+        var exec = await W.Vmsan("exec", "--json", vm.Id, "true");
         Assert.Equal(1, exec.ExitCode);
 
         var start = await W.Vmsan("start", vm.Id);
@@ -141,7 +141,7 @@ public sealed class LifecycleTests(LifecycleTests.Vm vm) : IClassFixture<Lifecyc
         var rm = await W.Vmsan("rm", "-f", vm.Id);
         Assert.True(rm.ExitCode == 0, rm.ToString());
         Assert.Empty(await W.Leftovers(vm.Id));
-        var get = await W.Vmsan("exec", vm.Id, "true", "--json");
+        var get = await W.Vmsan("exec", "--json", vm.Id, "true");
         Assert.Equal(1, get.ExitCode);
         Assert.Equal("VM_NOT_FOUND", JsonDocument.Parse(get.Stdout).RootElement.GetProperty("error").GetProperty("code").GetString());
     }

@@ -18,7 +18,15 @@ public sealed class FileLock : IDisposable
     public static FileLock Acquire(string path, TimeSpan timeout)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        var handle = File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
+        SafeFileHandle handle;
+        do
+        {
+            handle = Libc.Open(path, Libc.O_RDWR | Libc.O_CREAT | Libc.O_CLOEXEC, 0x1A4 /* 0644 */);
+        }
+        while (handle.IsInvalid && Marshal.GetLastPInvokeError() == Libc.EINTR);
+        if (handle.IsInvalid)
+            throw new VmsanException(ErrorCode.Internal, $"Cannot open lock file {path}: errno {Marshal.GetLastPInvokeError()}",
+                "Check that the vmsan state directory is writable.");
         var deadline = DateTime.UtcNow + timeout;
         var delay = 2;
         while (true)

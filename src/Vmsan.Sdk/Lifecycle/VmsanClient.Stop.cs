@@ -136,8 +136,15 @@ public sealed partial class VmsanClient
     internal async Task<VmRecord?> ReconcileAsync(string id, CancellationToken ct)
     {
         var rec = _store.TryLoad(id);
-        if (rec is null || !NeedsReconcile(rec))
+        if (rec is null)
+            return null;
+        if (!NeedsReconcile(rec))
+        {
+            // The VMM is gone and its supervisor is cleaning up right now: never report that as running.
+            if (rec.Status == VmStatus.Running && !ProcessProbe.IsAlive(rec.Vmm))
+                return rec with { Status = VmStatus.Stopping };
             return rec;
+        }
         using (_store.LockVm(id))
         {
             rec = _store.TryLoad(id);
