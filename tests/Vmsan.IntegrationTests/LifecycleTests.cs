@@ -4,7 +4,7 @@ using Vmsan.IntegrationTests.Infrastructure;
 namespace Vmsan.IntegrationTests;
 
 /// <summary>The spine's user story on one VM, in order: create, exec, list, logs, stop, start, egress, rm.</summary>
-[TestCaseOrderer(typeof(DeclarationOrderer))]
+[TestMethodOrderer(typeof(DeclarationOrderer))]
 public sealed class LifecycleTests(LifecycleTests.Vm vm) : IClassFixture<LifecycleTests.Vm>
 {
     public sealed class Vm : IAsyncLifetime

@@ -3,10 +3,10 @@ using Xunit.v3;
 
 namespace Vmsan.IntegrationTests.Infrastructure;
 
-/// <summary>Runs a story's steps in the order they are written in the file (they share one VM).</summary>
-public sealed class DeclarationOrderer : ITestCaseOrderer
+/// <summary>Runs a story's steps (test methods) in the order they are written: they share one VM.</summary>
+public sealed class DeclarationOrderer : ITestMethodOrderer
 {
-    public IReadOnlyCollection<TTestCase> OrderTestCases<TTestCase>(IReadOnlyCollection<TTestCase> testCases)
-        where TTestCase : notnull, ITestCase =>
-        testCases.OrderBy(t => t.SourceLineNumber ?? int.MaxValue).ThenBy(t => t.TestCaseDisplayName, StringComparer.Ordinal).ToList();
+    public IReadOnlyCollection<TTestMethod?> OrderTestMethods<TTestMethod>(IReadOnlyCollection<TTestMethod?> testMethods)
+        where TTestMethod : notnull, ITestMethod =>
+        testMethods.OrderBy(m => (m as IXunitTestMethod)?.Method.MetadataToken ?? int.MaxValue).ToList();
 }
