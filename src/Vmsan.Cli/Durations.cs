@@ -20,7 +20,7 @@ public static class Durations
             mult = t[^1] switch { 's' => 1000, 'm' => 60_000, _ => 3_600_000 };
             t = t[..^1];
         }
-        if (!double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) || v <= 0 || v * mult > int.MaxValue)
+        if (!double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) || !(v > 0) /* NaN too */ || v * mult > int.MaxValue)
             throw VmsanException.Invalid($"{flag}: '{text}' is not a duration.", $"Write {flag} like 30s, 2m or 500ms.");
         return (int)Math.Ceiling(v * mult);
     }

@@ -58,7 +58,7 @@ public sealed record CreateOptions
             };
             t = t[..^1];
         }
-        if (mult < 0 || !long.TryParse(t, NumberStyles.None, CultureInfo.InvariantCulture, out var n) || n <= 0 || n * mult > int.MaxValue)
+        if (mult < 0 || !long.TryParse(t, NumberStyles.None, CultureInfo.InvariantCulture, out var n) || n <= 0 || n > int.MaxValue / mult)
             throw VmsanException.Invalid($"{flag}: '{text}' is not a size.", $"Write {flag} as MiB (2048) or with a unit (512M, 4G).");
         return (int)(n * mult);
     }
