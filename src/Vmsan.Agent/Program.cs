@@ -57,6 +57,7 @@ internal static class Program
         });
         server = new HttpServer(new IPEndPoint(IPAddress.Any, AgentProtocol.Port), router, new HttpLimits());
         AgentLog.Marker("vmsan-agent: ready");
+        GuestInit.GrowRootInBackground();
         await server.RunAsync().ConfigureAwait(false);
         // Only a shutdown stops the server; PowerOff never returns.
         Thread.Sleep(Timeout.Infinite);

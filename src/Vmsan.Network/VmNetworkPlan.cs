@@ -34,6 +34,9 @@ public sealed record VmNetworkPlan
     /// <summary>Every guest has this address; its namespace isolates it.</summary>
     public static readonly IPAddress GuestAddress = IPAddress.Parse("172.30.0.2");
 
+    /// <summary>The guest NIC's MAC (locally administered); the namespace has a permanent neighbour entry for it.</summary>
+    public const string GuestMac = "06:00:ac:1e:00:02";
+
     private VmNetworkPlan(string vmId, int slot, string suffix)
     {
         VmId = vmId;

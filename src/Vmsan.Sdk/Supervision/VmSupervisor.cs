@@ -67,7 +67,8 @@ public sealed class VmSupervisor
                     Initrd = initrd,
                     KernelArgs = KernelCommandLine.For(accel),
                     Disk = Path.Combine(vmDir, "disk.qcow2"),
-                    Tap = "tap0",
+                    Tap = Network.VmNetworkPlan.TapName,
+                    Mac = Network.VmNetworkPlan.GuestMac,
                     Netns = rec.Network.Netns,
                     ConsoleLog = console,
                     ControlSocket = Path.Combine(vmDir, "qmp.sock"),
@@ -140,8 +141,19 @@ public sealed class VmSupervisor
     {
         using var agent = VmsanClient.AgentFor(rec, _client.Store.LoadSecrets(_id).Token);
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        var health = agent.WaitUntilHealthyAsync(_client.Options.BootTimeout, cts.Token);
-        var first = await Task.WhenAny(health, vmm.Exited).ConfigureAwait(false);
+        using var pollCts = CancellationTokenSource.CreateLinkedTokenSource(cts.Token);
+        // Two ways to learn the agent is up: its console marker (fast path) and health polling
+        // (fallback for agents that print nothing, e.g. a custom rootfs's own agent build).
+        var marker = ConsoleWatcher.WaitForAsync(Path.Combine(_client.Paths.VmDir(_id), "console.log"), ConsoleWatcher.AgentReady, cts.Token);
+        var health = agent.WaitUntilHealthyAsync(_client.Options.BootTimeout, pollCts.Token);
+        var first = await Task.WhenAny(health, marker, vmm.Exited).ConfigureAwait(false);
+        if (first == marker && await marker.ConfigureAwait(false))
+        {
+            Log("console: agent ready marker seen");
+            await pollCts.CancelAsync().ConfigureAwait(false);
+            health = agent.WaitUntilHealthyAsync(TimeSpan.FromSeconds(30), cts.Token);
+            first = await Task.WhenAny(health, vmm.Exited).ConfigureAwait(false);
+        }
         if (first == health)
         {
             try

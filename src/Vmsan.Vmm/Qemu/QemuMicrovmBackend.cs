@@ -21,6 +21,9 @@ public sealed class QemuMicrovmBackend : IVmmBackend
     /// <summary>Translation cache size under TCG. Bigger caches stop QEMU re-translating the agent's start-up code.</summary>
     public static int TcgTbSizeMib => int.TryParse(Environment.GetEnvironmentVariable("VMSAN_TCG_TB_SIZE"), out var v) && v > 0 ? v : 64;
 
+    /// <summary>CPU model under TCG (VMSAN_TCG_CPU overrides).</summary>
+    public static string TcgCpu => Environment.GetEnvironmentVariable("VMSAN_TCG_CPU") is { Length: > 0 } c ? c : "max";
+
     public string? CheckAvailable() =>
         FindOnPath(_binary) is null ? $"{_binary} not found on PATH" : null;
 
@@ -54,7 +57,7 @@ public sealed class QemuMicrovmBackend : IVmmBackend
         }
         else
         {
-            args.AddRange(["-accel", $"tcg,thread=multi,tb-size={TcgTbSizeMib.ToString(inv)}", "-cpu", "max"]);
+            args.AddRange(["-accel", $"tcg,thread=multi,tb-size={TcgTbSizeMib.ToString(inv)}", "-cpu", TcgCpu]);
         }
         args.AddRange([
             "-m", spec.MemoryMib.ToString(inv),
