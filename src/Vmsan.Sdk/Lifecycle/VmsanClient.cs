@@ -205,13 +205,6 @@ public sealed partial class VmsanClient
         return Path.Combine(_options.Paths.VmDir(id), "console.log");
     }
 
-    /// <summary>Runs a command in the VM, streaming its output; returns its exit status.</summary>
-    public async Task<ExecResult> ExecAsync(string id, ExecRequest request, Stream? stdout, Stream? stderr, CancellationToken ct = default)
-    {
-        using var agent = await ConnectAgentAsync(id, ct).ConfigureAwait(false);
-        return await agent.ExecAsync(request, stdout, stderr, ct).ConfigureAwait(false);
-    }
-
     /// <summary>A client for the VM's agent, connected through the VM's network namespace.</summary>
     public async Task<AgentClient> ConnectAgentAsync(string id, CancellationToken ct = default)
     {
