@@ -34,7 +34,7 @@ for proj in tests/Vmsan.UnitTests tests/Vmsan.Agent.Tests tests/Vmsan.Integratio
   name=$(basename "$proj")
   echo "==> $name" >&2
   dotnet build "$proj" -c Release -v quiet -nologo >&2 || { rc=1; echo "build of $name failed" >&2; echo "$name: build failed" >> "$RESULTS/build-failures"; continue; }
-  dotnet test --project "$proj" -c Release --no-build -- --report-trx --report-trx-filename "$name.trx" \
+  dotnet test --project "$proj" -c Release --no-build --report-trx --report-trx-filename "$name.trx" \
     --results-directory "$RESULTS" "${EXTRA[@]}" || rc=1
 done
 
