@@ -109,12 +109,17 @@ public sealed class VmsanWorld : IAsyncLifetime
 
     public async ValueTask DisposeAsync()
     {
+        var leaks = new List<string>();
         try
         {
             var list = await Vmsan("list", "--json");
             if (list.ExitCode == 0)
                 foreach (var vm in JsonDocument.Parse(list.Stdout).RootElement.EnumerateArray())
-                    await Vmsan("rm", "-f", vm.GetProperty("id").GetString()!);
+                {
+                    var id = vm.GetProperty("id").GetString()!;
+                    await Vmsan("rm", "-f", id);
+                    leaks.AddRange(await Leftovers(id));
+                }
         }
         finally
         {
@@ -127,5 +132,8 @@ public sealed class VmsanWorld : IAsyncLifetime
             {
             }
         }
+        // Whatever a test class leaves, `rm -f` must clean: a leak here fails the class.
+        if (leaks.Count > 0)
+            throw new InvalidOperationException("VMs left traces after rm -f: " + string.Join("; ", leaks));
     }
 }
