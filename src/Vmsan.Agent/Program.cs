@@ -2,9 +2,13 @@ using System.Globalization;
 using System.Net;
 using Vmsan.Agent.Api;
 using Vmsan.Agent.Exec;
+using Vmsan.Agent.Files;
 using Vmsan.Agent.Http;
 using Vmsan.Agent.Init;
 using Vmsan.Agent.Protocol;
+using Vmsan.Agent.Sessions;
+using Vmsan.Agent.Users;
+using Vmsan.Agent.Protocol.Files;
 
 namespace Vmsan.Agent;
 

@@ -1,0 +1,401 @@
+using System.Buffers;
+using System.Formats.Tar;
+
+namespace Vmsan.Agent.Protocol.Files;
+
+/// <summary>An archive entry refused for safety (escaping path, device file, foreign hard link...).</summary>
+public sealed class TarEntryRejectedException(string message) : Exception(message);
+
+/// <summary>The destination refused a write (a file in the way, full disk, permissions).</summary>
+public sealed class TarWriteException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>How <see cref="TarExtractor"/> writes.</summary>
+public sealed record TarExtractOptions
+{
+    /// <summary>When set, every created entry is <c>lchown</c>ed to this uid (and <see cref="Gid"/>).</summary>
+    public int? Uid { get; init; }
+
+    /// <summary>Group for <see cref="Uid"/>.</summary>
+    public int? Gid { get; init; }
+
+    /// <summary>When set, the first component of every entry name is replaced by this name (download to a new name).</summary>
+    public string? RenameTopLevel { get; init; }
+}
+
+/// <summary>
+/// Streams a tar archive onto disk under a root directory, safely and atomically: entry names go through
+/// <see cref="TarPaths"/>; every parent directory is walked on disk so nothing is written through a symlink that
+/// leads outside the root (including one the same archive created); device files and FIFOs are refused; hard
+/// links may only point at files of the same archive. Each file is written to a temporary name in its own
+/// directory and renamed into place once complete, so a failure leaves no partial file and no temporary.
+/// File data goes through one bounded buffer: it is never held whole in memory.
+/// </summary>
+public sealed class TarExtractor
+{
+    private const int CopyBufferSize = 256 * 1024;
+
+    private readonly string _root;
+    private readonly TarExtractOptions _options;
+    private readonly Dictionary<string, string> _extractedFiles = new(StringComparer.Ordinal);
+    private readonly List<(string Path, UnixFileMode Mode, DateTimeOffset Mtime)> _directories = [];
+    private long _files, _dirs, _links, _bytes;
+    private int _tempCounter;
+
+    /// <summary>Creates an extractor for <paramref name="root"/>, an existing directory.</summary>
+    public TarExtractor(string root, TarExtractOptions? options = null)
+    {
+        _root = FileSystemInterop.RealPath(root) ?? throw new DirectoryNotFoundException($"{root}: no such directory");
+        _options = options ?? new TarExtractOptions();
+    }
+
+    /// <summary>Extracts every entry; throws on the first refused entry (nothing further is written).</summary>
+    /// <exception cref="TarEntryRejectedException">An unsafe entry.</exception>
+    /// <exception cref="TarWriteException">The file system refused a write.</exception>
+    /// <exception cref="InvalidDataException">The stream is not a tar archive.</exception>
+    public async Task<TransferSummary> ExtractAsync(Stream archive, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(archive);
+        var buffer = ArrayPool<byte>.Shared.Rent(CopyBufferSize);
+        try
+        {
+            await using var reader = new TarReader(archive, leaveOpen: true);
+            while (await reader.GetNextEntryAsync(copyData: false, cancellationToken).ConfigureAwait(false) is { } entry)
+            {
+                await ExtractEntryAsync(entry, buffer, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+
+        // Directory mtimes last, deepest first: writing their children changed them.
+        for (var i = _directories.Count - 1; i >= 0; i--)
+        {
+            var (path, mode, mtime) = _directories[i];
+            Fs(path, () =>
+            {
+                File.SetUnixFileMode(path, mode);
+                Directory.SetLastWriteTimeUtc(path, mtime.UtcDateTime);
+            });
+        }
+
+        return new TransferSummary(_files, _dirs, _links, _bytes);
+    }
+
+    private async Task ExtractEntryAsync(TarEntry entry, byte[] buffer, CancellationToken ct)
+    {
+        switch (entry.EntryType)
+        {
+            case TarEntryType.GlobalExtendedAttributes or TarEntryType.ExtendedAttributes or TarEntryType.LongLink or TarEntryType.LongPath:
+                return;
+            case TarEntryType.CharacterDevice or TarEntryType.BlockDevice or TarEntryType.Fifo:
+                throw new TarEntryRejectedException($"'{TarPaths.Printable(entry.Name)}': device files and FIFOs are refused");
+            case TarEntryType.Directory or TarEntryType.RegularFile or TarEntryType.V7RegularFile or TarEntryType.ContiguousFile
+                or TarEntryType.SymbolicLink or TarEntryType.HardLink:
+                break;
+            default:
+                throw new TarEntryRejectedException($"'{TarPaths.Printable(entry.Name)}': unsupported entry type {entry.EntryType}");
+        }
+
+        var relative = Normalize(entry.Name);
+        if (relative.Length == 0)
+        {
+            if (entry.EntryType == TarEntryType.Directory)
+            {
+                // "./" (tar c .): the root itself, which the archive does not own.
+                return;
+            }
+
+            throw new TarEntryRejectedException($"'{TarPaths.Printable(entry.Name)}': a {entry.EntryType} cannot replace the destination directory");
+        }
+
+        var slash = relative.LastIndexOf('/');
+        var parent = EnsureParent(relative, slash < 0 ? "" : relative[..slash]);
+        var leaf = slash < 0 ? relative : relative[(slash + 1)..];
+        var target = Path.Join(parent, leaf);
+        switch (entry.EntryType)
+        {
+            case TarEntryType.Directory:
+                ExtractDirectory(relative, target, entry);
+                break;
+            case TarEntryType.SymbolicLink:
+                ExtractSymlink(relative, parent, target, entry);
+                break;
+            case TarEntryType.HardLink:
+                ExtractHardLink(relative, parent, target, entry);
+                break;
+            default:
+                await ExtractFileAsync(relative, parent, target, entry, buffer, ct).ConfigureAwait(false);
+                break;
+        }
+    }
+
+    private string Normalize(string name)
+    {
+        if (!TarPaths.TryNormalize(name, out var relative, out var reason))
+        {
+            throw new TarEntryRejectedException(reason);
+        }
+
+        if (_options.RenameTopLevel is { } rename && relative.Length > 0)
+        {
+            var slash = relative.IndexOf('/', StringComparison.Ordinal);
+            relative = slash < 0 ? rename : rename + relative[slash..];
+        }
+
+        return relative;
+    }
+
+    /// <summary>Walks (creating as needed) the parent directories of an entry; returns the real parent path.</summary>
+    private string EnsureParent(string relative, string parentRelative)
+    {
+        var current = _root;
+        if (parentRelative.Length == 0)
+        {
+            return current;
+        }
+
+        foreach (var component in parentRelative.Split('/'))
+        {
+            var next = Path.Join(current, component);
+            current = StepInto(relative, next, create: true, mode: null);
+        }
+
+        return current;
+    }
+
+    /// <summary>Enters a directory on the way to an entry: creates it, or follows a symlink that stays inside the root.</summary>
+    private string StepInto(string relative, string path, bool create, UnixFileMode? mode)
+    {
+        var stat = Fs(path, () => PathStat.Of(path));
+        switch (stat.Kind)
+        {
+            case PathKind.Directory:
+                return path;
+            case PathKind.Missing when create:
+                Fs(path, () =>
+                {
+                    if (mode is { } m)
+                    {
+                        Directory.CreateDirectory(path, m | UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+                    }
+                    else
+                    {
+                        Directory.CreateDirectory(path);
+                    }
+
+                    Chown(path);
+                });
+                return path;
+            case PathKind.Symlink:
+                var real = FileSystemInterop.RealPath(path);
+                if (real is null || !TarPaths.IsWithin(_root, real))
+                {
+                    throw new TarEntryRejectedException($"'{TarPaths.Printable(relative)}' would be written through the symlink '{TarPaths.Printable(path)}', which leads outside the destination");
+                }
+
+                if (PathStat.Of(real).Kind != PathKind.Directory)
+                {
+                    throw new TarWriteException($"{path} is not a directory");
+                }
+
+                return real;
+            default:
+                throw new TarWriteException($"{path} exists and is not a directory");
+        }
+    }
+
+    private void ExtractDirectory(string relative, string target, TarEntry entry)
+    {
+        var stat = Fs(target, () => PathStat.Of(target));
+        if (stat.Kind == PathKind.Symlink)
+        {
+            // Only to check it stays inside; its mode and mtime belong to whatever it points at.
+            StepInto(relative, target, create: false, mode: null);
+            _dirs++;
+            return;
+        }
+
+        StepInto(relative, target, create: true, mode: entry.Mode);
+        _directories.Add((target, entry.Mode, entry.ModificationTime));
+        _dirs++;
+    }
+
+    private void ExtractSymlink(string relative, string parent, string target, TarEntry entry)
+    {
+        if (string.IsNullOrEmpty(entry.LinkName) || entry.LinkName.Contains('\0', StringComparison.Ordinal))
+        {
+            throw new TarEntryRejectedException($"'{TarPaths.Printable(relative)}': empty or invalid symlink target");
+        }
+
+        // The link may point anywhere (absolute targets are common); what matters is never writing through it,
+        // which StepInto checks on disk for every later entry.
+        PlaceAtomically(relative, parent, target, temp =>
+        {
+            File.CreateSymbolicLink(temp, entry.LinkName);
+            Chown(temp);
+        });
+        _links++;
+    }
+
+    private void ExtractHardLink(string relative, string parent, string target, TarEntry entry)
+    {
+        if (!TarPaths.TryNormalize(entry.LinkName, out var linkRelative, out var reason))
+        {
+            throw new TarEntryRejectedException($"hard link '{TarPaths.Printable(relative)}': {reason}");
+        }
+
+        if (_options.RenameTopLevel is { } rename && linkRelative.Length > 0)
+        {
+            var slash = linkRelative.IndexOf('/', StringComparison.Ordinal);
+            linkRelative = slash < 0 ? rename : rename + linkRelative[slash..];
+        }
+
+        if (!_extractedFiles.TryGetValue(linkRelative, out var existing))
+        {
+            throw new TarEntryRejectedException($"hard link '{TarPaths.Printable(relative)}' points at '{TarPaths.Printable(entry.LinkName)}', which is not a file of this archive");
+        }
+
+        PlaceAtomically(relative, parent, target, temp => FileSystemInterop.Link(existing, temp));
+        _extractedFiles[relative] = target;
+        _files++;
+    }
+
+    private async Task ExtractFileAsync(string relative, string parent, string target, TarEntry entry, byte[] buffer, CancellationToken ct)
+    {
+        var temp = TempName(parent);
+        try
+        {
+            var file = Fs(temp, () => new FileStream(temp, new FileStreamOptions
+            {
+                Mode = FileMode.CreateNew,
+                Access = FileAccess.Write,
+                Share = FileShare.None,
+                BufferSize = 0,
+                UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+            }));
+            await using (file.ConfigureAwait(false))
+            {
+                long offset = 0;
+                if (entry.DataStream is { } data)
+                {
+                    while (true)
+                    {
+                        var n = await data.ReadAsync(buffer, ct).ConfigureAwait(false);
+                        if (n == 0)
+                        {
+                            break;
+                        }
+
+                        await FsAsync(target, () => file.WriteAsync(buffer.AsMemory(0, n), ct)).ConfigureAwait(false);
+                        offset += n;
+                    }
+                }
+
+                _bytes += offset;
+            }
+
+            Fs(target, () =>
+            {
+                // chown first: it clears set-id bits, which the mode then restores.
+                Chown(temp);
+                File.SetUnixFileMode(temp, entry.Mode);
+                File.SetLastWriteTimeUtc(temp, entry.ModificationTime.UtcDateTime);
+            });
+            Rename(relative, temp, target);
+            temp = null;
+        }
+        finally
+        {
+            if (temp is not null)
+            {
+                TryDelete(temp);
+            }
+        }
+
+        _extractedFiles[relative] = target;
+        _files++;
+    }
+
+    private void PlaceAtomically(string relative, string parent, string target, Action<string> create)
+    {
+        var temp = TempName(parent);
+        try
+        {
+            Fs(target, () => create(temp));
+            Rename(relative, temp, target);
+            temp = null;
+        }
+        finally
+        {
+            if (temp is not null)
+            {
+                TryDelete(temp);
+            }
+        }
+    }
+
+    private static void Rename(string relative, string temp, string target)
+    {
+        if (PathStat.Of(target).Kind == PathKind.Directory)
+        {
+            throw new TarWriteException($"'{TarPaths.Printable(relative)}': a directory is in the way");
+        }
+
+        // rename(2): atomic, and it replaces a symlink rather than writing through it.
+        Fs(target, () => File.Move(temp, target, overwrite: true));
+    }
+
+    private string TempName(string directory) =>
+        Path.Join(directory, $".vmsan-tmp-{Environment.ProcessId}-{Interlocked.Increment(ref _tempCounter)}-{Random.Shared.Next():x8}");
+
+    private void Chown(string path)
+    {
+        if (_options.Uid is { } uid)
+        {
+            FileSystemInterop.LChown(path, uid, _options.Gid ?? -1);
+        }
+    }
+
+    private static void TryDelete(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+        }
+    }
+
+    private static T Fs<T>(string path, Func<T> action)
+    {
+        try
+        {
+            return action();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new TarWriteException($"{path}: {e.Message}", e);
+        }
+    }
+
+    private static void Fs(string path, Action action) => Fs(path, () =>
+    {
+        action();
+        return 0;
+    });
+
+    private static async ValueTask FsAsync(string path, Func<ValueTask> action)
+    {
+        try
+        {
+            await action().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new TarWriteException($"{path}: {e.Message}", e);
+        }
+    }
+}
