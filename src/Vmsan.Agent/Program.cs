@@ -6,8 +6,6 @@ using Vmsan.Agent.Files;
 using Vmsan.Agent.Http;
 using Vmsan.Agent.Init;
 using Vmsan.Agent.Protocol;
-using Vmsan.Agent.Sessions;
-using Vmsan.Agent.Users;
 using Vmsan.Agent.Protocol.Files;
 
 namespace Vmsan.Agent;
@@ -117,9 +115,12 @@ internal static class Program
     {
         var health = new HealthEndpoint(hostname);
         var shutdownEndpoint = new ShutdownEndpoint(shutdown);
+        var files = new FilesEndpoint(FilesOptions.FromEnvironment());
         return new Router(new TokenAuthenticator(token))
             .Map("GET", AgentProtocol.Paths.Health, health.HandleAsync, authenticated: false)
             .Map("POST", AgentProtocol.Paths.Exec, exec.HandleAsync)
-            .Map("POST", AgentProtocol.Paths.Shutdown, shutdownEndpoint.HandleAsync);
+            .Map("POST", AgentProtocol.Paths.Shutdown, shutdownEndpoint.HandleAsync)
+            .Map("PUT", FilesProtocol.Path, files.UploadAsync)
+            .Map("GET", FilesProtocol.Path, files.DownloadAsync);
     }
 }
