@@ -48,6 +48,24 @@ public sealed class VmsanWorld : IAsyncLifetime
         Sh.RunAsync("ip", ["netns", "exec", HostNs, Cli, .. args],
             new Dictionary<string, string> { ["VMSAN_HOME"] = Home, ["VMSAN_CLI"] = Cli }, timeout);
 
+    public Task<ProcResult> VmsanStdin(string stdin, params string[] args) =>
+        Sh.RunAsync("ip", ["netns", "exec", HostNs, Cli, .. args],
+            new Dictionary<string, string> { ["VMSAN_HOME"] = Home, ["VMSAN_CLI"] = Cli }, TimeSpan.FromMinutes(4), stdin);
+
+    /// <summary>Runs vmsan and returns its stdout as raw bytes (binary-safe).</summary>
+    public async Task<byte[]> VmsanBytes(params string[] args)
+    {
+        var psi = new System.Diagnostics.ProcessStartInfo("ip") { RedirectStandardOutput = true, UseShellExecute = false };
+        foreach (var a in (string[])["netns", "exec", HostNs, Cli, .. args])
+            psi.ArgumentList.Add(a);
+        psi.Environment["VMSAN_HOME"] = Home;
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        using var ms = new MemoryStream();
+        await p.StandardOutput.BaseStream.CopyToAsync(ms);
+        await p.WaitForExitAsync();
+        return ms.ToArray();
+    }
+
     public async Task<JsonElement> VmsanJson(params string[] args)
     {
         var r = await Vmsan([.. args, "--json"]);

@@ -1,0 +1,89 @@
+using System.Security.Cryptography;
+using Vmsan.IntegrationTests.Infrastructure;
+
+namespace Vmsan.IntegrationTests;
+
+/// <summary>Issue 3's upload/download stories through the real CLI against one real VM.</summary>
+public sealed class FileTransferTests(FileTransferTests.Vm vm) : IClassFixture<FileTransferTests.Vm>, IDisposable
+{
+    public sealed class Vm : IAsyncLifetime
+    {
+        public VmsanWorld World { get; } = new();
+        public string Id { get; private set; } = "";
+
+        public async ValueTask InitializeAsync()
+        {
+            await World.InitializeAsync();
+            Id = await World.CreateVm();
+        }
+
+        public ValueTask DisposeAsync() => World.DisposeAsync();
+    }
+
+    private readonly string _local = Directory.CreateTempSubdirectory("vmsan-xfer-").FullName;
+
+    private VmsanWorld W => vm.World;
+
+    public void Dispose() => Directory.Delete(_local, true);
+
+    [Fact]
+    public async Task A_directory_and_a_file_upload_recursively_and_download_back_identical()
+    {
+        var src = Path.Combine(_local, "dir");
+        Directory.CreateDirectory(Path.Combine(src, "nested", "empty"));
+        await File.WriteAllTextAsync(Path.Combine(src, "nested", "a.txt"), "alpha\n", TestContext.Current.CancellationToken);
+        await File.WriteAllTextAsync(Path.Combine(src, "run.sh"), "#!/bin/sh\necho ran\n", TestContext.Current.CancellationToken);
+        File.SetUnixFileMode(Path.Combine(src, "run.sh"), (UnixFileMode)0b111_101_101);
+        File.SetLastWriteTimeUtc(Path.Combine(src, "nested", "a.txt"), new DateTime(2020, 1, 2, 3, 4, 5, DateTimeKind.Utc));
+        File.CreateSymbolicLink(Path.Combine(src, "link"), "nested/a.txt");
+        var blob = Path.Combine(_local, "file.bin");
+        await File.WriteAllBytesAsync(blob, RandomNumberGenerator.GetBytes(3_000_000), TestContext.Current.CancellationToken);
+
+        var up = await W.Vmsan("upload", vm.Id, src, blob, "/home/user/work");
+        Assert.True(up.ExitCode == 0, up.ToString());
+
+        var check = await W.Vmsan("exec", vm.Id, "--", "sh", "-c",
+            "cd /home/user/work && dir/run.sh && readlink dir/link && cat dir/link && stat -c '%U %Y' dir/nested/a.txt && test -d dir/nested/empty && sha256sum file.bin");
+        Assert.True(check.ExitCode == 0, check.ToString());
+        Assert.Contains("ran\nnested/a.txt\nalpha\nuser 1577934245\n", check.Stdout);
+        Assert.Contains(Convert.ToHexStringLower(SHA256.HashData(await File.ReadAllBytesAsync(blob, TestContext.Current.CancellationToken))), check.Stdout);
+
+        var outDir = Path.Combine(_local, "out");
+        var down = await W.Vmsan("download", vm.Id, "/home/user/work", outDir);
+        Assert.True(down.ExitCode == 0, down.ToString());
+        Assert.Equal("alpha\n", await File.ReadAllTextAsync(Path.Combine(outDir, "dir", "nested", "a.txt"), TestContext.Current.CancellationToken));
+        Assert.Equal("nested/a.txt", new FileInfo(Path.Combine(outDir, "dir", "link")).LinkTarget);
+        Assert.True((File.GetUnixFileMode(Path.Combine(outDir, "dir", "run.sh")) & UnixFileMode.UserExecute) != 0);
+        Assert.Equal(await File.ReadAllBytesAsync(blob, TestContext.Current.CancellationToken),
+            await File.ReadAllBytesAsync(Path.Combine(outDir, "file.bin"), TestContext.Current.CancellationToken));
+
+        var single = Path.Combine(_local, "single.txt");
+        var one = await W.Vmsan("download", vm.Id, "/home/user/work/dir/nested/a.txt", single);
+        Assert.True(one.ExitCode == 0, one.ToString());
+        Assert.Equal("alpha\n", await File.ReadAllTextAsync(single, TestContext.Current.CancellationToken));
+    }
+
+    [Fact]
+    public async Task Tar_streams_go_through_stdin_and_stdout()
+    {
+        var src = Path.Combine(_local, "t");
+        Directory.CreateDirectory(src);
+        await File.WriteAllTextAsync(Path.Combine(src, "one.txt"), "1", TestContext.Current.CancellationToken);
+        await File.WriteAllTextAsync(Path.Combine(src, "two.txt"), "2", TestContext.Current.CancellationToken);
+        var r = await Sh.Bash($"cd {src} && tar c . | VMSAN_HOME={W.Home} ip netns exec {W.HostNs} {VmsanWorld.Cli} upload {vm.Id} - /tmp/dst");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        var list = await Sh.Bash($"VMSAN_HOME={W.Home} ip netns exec {W.HostNs} {VmsanWorld.Cli} download {vm.Id} /tmp/dst - | tar t | sort");
+        Assert.True(list.ExitCode == 0, list.ToString());
+        Assert.Contains("one.txt", list.Stdout);
+        Assert.Contains("two.txt", list.Stdout);
+    }
+
+    [Fact]
+    public async Task Downloading_a_missing_path_fails_with_a_typed_error()
+    {
+        var r = await W.Vmsan("download", "--json", vm.Id, "/nonexistent/file", Path.Combine(_local, "x"));
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("\"code\"", r.Stdout);
+        Assert.False(File.Exists(Path.Combine(_local, "x")));
+    }
+}
