@@ -18,6 +18,8 @@ public sealed partial class AgentClient : IDisposable
     private static readonly TimeSpan AttemptTimeout = TimeSpan.FromSeconds(1);
 
     private readonly HttpClient _http;
+    private readonly Func<CancellationToken, ValueTask<Stream>> _connect;
+    private readonly string? _token;
 
     /// <summary>Creates a client.</summary>
     /// <param name="connect">Opens a new connected stream to the agent; called for every new pooled connection.</param>
@@ -25,6 +27,8 @@ public sealed partial class AgentClient : IDisposable
     public AgentClient(Func<CancellationToken, ValueTask<Stream>> connect, string? token)
     {
         ArgumentNullException.ThrowIfNull(connect);
+        _connect = connect;
+        _token = token;
         var handler = new SocketsHttpHandler
         {
             ConnectCallback = (_, ct) => connect(ct),
@@ -238,6 +242,7 @@ public sealed partial class AgentClient : IDisposable
             401 => AgentErrorReason.Unauthorized,
             403 => AgentErrorReason.Forbidden,
             400 or 413 => AgentErrorReason.BadRequest,
+            404 or 409 or 429 when error is not null => AgentErrorReason.Rejected,
             _ => AgentErrorReason.Protocol,
         };
         throw new AgentException(reason, $"agent answered {status}: {error?.Message ?? response.ReasonPhrase}", error?.Code);

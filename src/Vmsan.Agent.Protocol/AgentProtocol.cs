@@ -27,6 +27,20 @@ public static class AgentProtocol
         /// <summary><c>POST</c> an <see cref="ExecRequest"/>, answered with frames.</summary>
         public const string Exec = "/exec";
 
+        /// <summary><c>GET</c> with a WebSocket upgrade; the first client message is a JSON <see cref="ExecRequest"/>,
+        /// then frames both ways in binary messages.</summary>
+        public const string ExecStream = "/exec/ws";
+
+        /// <summary><c>GET</c> with a WebSocket upgrade and <c>?id=ID_OR_SESSION_NAME</c>: buffered output, then live.</summary>
+        public const string ExecAttach = "/exec/attach";
+
+        /// <summary><c>POST</c> an <see cref="ExecRequest"/> to start a detached exec (201 <see cref="ExecInfo"/>);
+        /// <c>GET</c> lists execs (<see cref="ExecList"/>).</summary>
+        public const string Execs = "/execs";
+
+        /// <summary><c>POST</c> an <see cref="ExecSignalRequest"/>: signal an exec's process group.</summary>
+        public const string ExecsSignal = "/execs/signal";
+
         /// <summary><c>POST</c>, answered 202; the agent then powers the VM off.</summary>
         public const string Shutdown = "/shutdown";
     }
@@ -53,8 +67,23 @@ public static class AgentErrorCodes
     /// <summary>The endpoint exists but not for this method.</summary>
     public const string MethodNotAllowed = "METHOD_NOT_ALLOWED";
 
-    /// <summary>The requested user is not supported (only root for now).</summary>
+    /// <summary>The requested user is not supported (kept for old clients; see <see cref="UserNotFound"/>).</summary>
     public const string UserUnsupported = "USER_UNSUPPORTED";
+
+    /// <summary>The requested user (or group) is not in the guest's /etc/passwd (/etc/group).</summary>
+    public const string UserNotFound = "USER_NOT_FOUND";
+
+    /// <summary>No exec or session with that id or name.</summary>
+    public const string ExecNotFound = "EXEC_NOT_FOUND";
+
+    /// <summary>The exec already exited (e.g. a signal sent too late).</summary>
+    public const string ExecExited = "EXEC_EXITED";
+
+    /// <summary>A limit (concurrent execs, sessions, viewers) is reached: HTTP 429.</summary>
+    public const string LimitReached = "LIMIT_REACHED";
+
+    /// <summary>The request is not a valid WebSocket upgrade.</summary>
+    public const string UpgradeRequired = "UPGRADE_REQUIRED";
 
     /// <summary>The agent failed in an unexpected way.</summary>
     public const string Internal = "INTERNAL";

@@ -23,4 +23,10 @@ public enum FrameType : byte
 
     /// <summary>Empty: the client closed stdin.</summary>
     StdinEof = 7,
+
+    /// <summary>JSON <see cref="ExecSignal"/>: send a signal to the process group (client to agent).</summary>
+    Signal = 8,
+
+    /// <summary>JSON <see cref="ExecResize"/>: new terminal size for a TTY exec (client to agent).</summary>
+    Resize = 9,
 }

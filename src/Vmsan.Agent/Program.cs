@@ -6,6 +6,8 @@ using Vmsan.Agent.Files;
 using Vmsan.Agent.Http;
 using Vmsan.Agent.Init;
 using Vmsan.Agent.Protocol;
+using Vmsan.Agent.Sessions;
+using Vmsan.Agent.Users;
 using Vmsan.Agent.Protocol.Files;
 
 namespace Vmsan.Agent;
@@ -16,7 +18,7 @@ namespace Vmsan.Agent;
 /// </summary>
 internal static class Program
 {
-    private const string Usage = "usage: vmsan-agent --listen ADDR:PORT --token-file PATH [--hostname NAME] [--verbose]";
+    private const string Usage = "usage: vmsan-agent --listen ADDR:PORT --token-file PATH [--hostname NAME] [--verbose] [--max-execs N] [--max-sessions N] [--max-viewers N]";
 
     public static async Task<int> Main(string[] args)
     {
@@ -51,8 +53,9 @@ internal static class Program
         }
 
         HttpServer? server = null;
-        var exec = new ExecEndpoint(reaper);
-        var router = BuildRouter(config.Token, config.Id ?? Environment.MachineName, exec, () =>
+        var sessions = new SessionManager(reaper, new UserDatabase(), new AgentLimits());
+        var exec = new ExecEndpoint(reaper, sessions);
+        var router = BuildRouter(config.Token, config.Id ?? Environment.MachineName, exec, sessions, () =>
         {
             server?.Stop();
             GuestInit.PowerOff(reaper);
@@ -69,6 +72,7 @@ internal static class Program
     private static async Task<int> RunHostedAsync(string[] args)
     {
         string? listen = null, tokenFile = null, hostname = null;
+        var limits = new AgentLimits();
         for (var i = 0; i < args.Length; i++)
         {
             string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value\n{Usage}");
@@ -78,6 +82,9 @@ internal static class Program
                 case "--token-file": tokenFile = Next(); break;
                 case "--hostname": hostname = Next(); break;
                 case "--verbose": AgentLog.Verbose = true; break;
+                case "--max-execs": limits = limits with { MaxExecs = int.Parse(Next(), CultureInfo.InvariantCulture) }; break;
+                case "--max-sessions": limits = limits with { MaxSessions = int.Parse(Next(), CultureInfo.InvariantCulture) }; break;
+                case "--max-viewers": limits = limits with { MaxViewers = int.Parse(Next(), CultureInfo.InvariantCulture) }; break;
                 default: throw new ArgumentException($"unknown argument {args[i]}\n{Usage}");
             }
         }
@@ -97,9 +104,10 @@ internal static class Program
 
         var reaper = new ProcessReaper();
         reaper.Start();
-        var exec = new ExecEndpoint(reaper);
+        var sessions = new SessionManager(reaper, new UserDatabase(), limits);
+        var exec = new ExecEndpoint(reaper, sessions);
         HttpServer? server = null;
-        var router = BuildRouter(token, hostname ?? Environment.MachineName, exec, () =>
+        var router = BuildRouter(token, hostname ?? Environment.MachineName, exec, sessions, () =>
         {
             AgentLog.Info("shutdown requested: exiting (host mode, no power-off)");
             exec.KillAll();
@@ -111,14 +119,21 @@ internal static class Program
         return 0;
     }
 
-    private static Router BuildRouter(string? token, string hostname, ExecEndpoint exec, Action shutdown)
+    private static Router BuildRouter(string? token, string hostname, ExecEndpoint exec, SessionManager sessions, Action shutdown)
     {
         var health = new HealthEndpoint(hostname);
         var shutdownEndpoint = new ShutdownEndpoint(shutdown);
+        var execStream = new ExecStreamEndpoint(sessions);
+        var execs = new ExecsEndpoint(sessions);
         var files = new FilesEndpoint(FilesOptions.FromEnvironment());
         return new Router(new TokenAuthenticator(token))
             .Map("GET", AgentProtocol.Paths.Health, health.HandleAsync, authenticated: false)
             .Map("POST", AgentProtocol.Paths.Exec, exec.HandleAsync)
+            .Map("GET", AgentProtocol.Paths.ExecStream, execStream.HandleExecAsync)
+            .Map("GET", AgentProtocol.Paths.ExecAttach, execStream.HandleAttachAsync)
+            .Map("POST", AgentProtocol.Paths.Execs, execs.StartAsync)
+            .Map("GET", AgentProtocol.Paths.Execs, execs.ListAsync)
+            .Map("POST", AgentProtocol.Paths.ExecsSignal, execs.SignalAsync)
             .Map("POST", AgentProtocol.Paths.Shutdown, shutdownEndpoint.HandleAsync)
             .Map("PUT", FilesProtocol.Path, files.UploadAsync)
             .Map("GET", FilesProtocol.Path, files.DownloadAsync);

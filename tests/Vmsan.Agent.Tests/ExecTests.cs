@@ -211,12 +211,12 @@ public sealed class ExecTests(AgentFixture fixture) : IClassFixture<AgentFixture
     }
 
     [Fact(Timeout = Timeout)]
-    public async Task An_unsupported_user_is_refused_with_an_error_frame()
+    public async Task An_unknown_user_is_refused_with_an_error_frame()
     {
-        var e = await Assert.ThrowsAsync<AgentException>(() => Client.ExecAsync(new ExecRequest(["id"], User: "nobody"), null, null, Ct));
+        var e = await Assert.ThrowsAsync<AgentException>(() => Client.ExecAsync(new ExecRequest(["id"], User: "no-such-user-x"), null, null, Ct));
 
         Assert.Equal(AgentErrorReason.Rejected, e.Reason);
-        Assert.Equal(AgentErrorCodes.UserUnsupported, e.Code);
+        Assert.Equal(AgentErrorCodes.UserNotFound, e.Code);
     }
 
     [Fact(Timeout = Timeout)]

@@ -4,26 +4,33 @@ using System.Text.Json;
 using Vmsan.Agent.Exec;
 using Vmsan.Agent.Http;
 using Vmsan.Agent.Protocol;
+using Vmsan.Agent.Sessions;
+using Vmsan.Agent.Users;
 
 namespace Vmsan.Agent.Api;
 
 /// <summary>
 /// POST /exec: runs one command and streams frames: started, then stdout/stderr as the pipes deliver
 /// (binary, never split into lines), then exit. A command that cannot start gets a stderr frame and an exit
-/// frame (127 not found, 126 not executable or missing cwd), without a started frame; an unsupported user gets
-/// a single error frame. A client that goes away mid-exec gets its process group killed.
+/// frame (127 not found, 126 not executable or missing cwd), without a started frame; an unknown user gets
+/// a single error frame (USER_NOT_FOUND). A client that goes away mid-exec gets its process group killed.
 /// </summary>
 internal sealed class ExecEndpoint
 {
-    public const string DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    public const string DefaultPath = ExecEnvironment.DefaultPath;
 
     /// <summary>After the process exits, how long to wait for background processes to close its pipes.</summary>
     private static readonly TimeSpan DrainGrace = TimeSpan.FromMilliseconds(500);
 
     private readonly ProcessReaper _reaper;
+    private readonly SessionManager _sessions;
     private readonly ConcurrentDictionary<int, byte> _running = new();
 
-    public ExecEndpoint(ProcessReaper reaper) => _reaper = reaper;
+    public ExecEndpoint(ProcessReaper reaper, SessionManager sessions)
+    {
+        _reaper = reaper;
+        _sessions = sessions;
+    }
 
     /// <summary>Kills the process group of every running exec (host-mode shutdown).</summary>
     public void KillAll()
@@ -32,6 +39,8 @@ internal sealed class ExecEndpoint
         {
             Interop.Kill(-pid, Interop.SIGKILL);
         }
+
+        _sessions.KillAll();
     }
 
     public async ValueTask HandleAsync(RequestContext context)
@@ -39,19 +48,42 @@ internal sealed class ExecEndpoint
         var ct = context.ServerToken;
         var body = await context.ReadBodyAsync(1024 * 1024, ct).ConfigureAwait(false);
         var request = Parse(body);
-        var stream = await context.StartStreamingAsync(200, AgentProtocol.FramesContentType, ct).ConfigureAwait(false);
-        var writer = new FrameWriter(stream);
-
-        if (!string.IsNullOrEmpty(request.User) && request.User != "root")
+        try
         {
-            await WriteJsonFrameAsync(writer, FrameType.Error,
-                JsonSerializer.SerializeToUtf8Bytes(new AgentError(AgentErrorCodes.UserUnsupported, $"user '{request.User}' is not supported yet; only root"),
-                    AgentJsonContext.Default.AgentError), ct).ConfigureAwait(false);
-            await context.CompleteStreamingAsync(ct).ConfigureAwait(false);
+            _sessions.Reserve();
+        }
+        catch (SessionException e)
+        {
+            await context.WriteErrorAsync(e.Status, e.Code, e.Message).ConfigureAwait(false);
             return;
         }
 
-        var exit = await RunAsync(context, request, writer).ConfigureAwait(false);
+        ExecExit? exit;
+        FrameWriter writer;
+        try
+        {
+            var stream = await context.StartStreamingAsync(200, AgentProtocol.FramesContentType, ct).ConfigureAwait(false);
+            writer = new FrameWriter(stream);
+            UserAccount user;
+            try
+            {
+                user = _sessions.Users.Resolve(request.User);
+            }
+            catch (UserNotFoundException e)
+            {
+                await WriteJsonFrameAsync(writer, FrameType.Error,
+                    JsonSerializer.SerializeToUtf8Bytes(new AgentError(AgentErrorCodes.UserNotFound, e.Message), AgentJsonContext.Default.AgentError), ct).ConfigureAwait(false);
+                await context.CompleteStreamingAsync(ct).ConfigureAwait(false);
+                return;
+            }
+
+            exit = await RunAsync(context, request, user, writer).ConfigureAwait(false);
+        }
+        finally
+        {
+            _sessions.Release();
+        }
+
         if (exit is null)
         {
             // The client is gone: no exit frame, and the connection is not reusable.
@@ -63,7 +95,7 @@ internal sealed class ExecEndpoint
         await context.CompleteStreamingAsync(ct).ConfigureAwait(false);
     }
 
-    private static ExecRequest Parse(byte[] body)
+    internal static ExecRequest Parse(byte[] body, bool allowEmptyCmd = false)
     {
         ExecRequest? request;
         try
@@ -75,7 +107,7 @@ internal sealed class ExecEndpoint
             throw new HttpBadRequestException($"invalid exec request: {e.Message}", closeConnection: false);
         }
 
-        if (request?.Cmd is not { Count: > 0 } cmd || string.IsNullOrEmpty(cmd[0]))
+        if (request?.Cmd is not { } cmd || (cmd.Count == 0 && !allowEmptyCmd) || (cmd.Count > 0 && string.IsNullOrEmpty(cmd[0])))
         {
             throw new HttpBadRequestException("cmd must be a non-empty array of strings", closeConnection: false);
         }
@@ -101,22 +133,34 @@ internal sealed class ExecEndpoint
             throw new HttpBadRequestException("cwd must not contain NUL", closeConnection: false);
         }
 
+        if (request.Session is { } session && (session.Length > 64 || session.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'))))
+        {
+            throw new HttpBadRequestException("session names are 1-64 of [A-Za-z0-9._-]", closeConnection: false);
+        }
+
+        if (request.User is { } user && user.Contains('\0', StringComparison.Ordinal))
+        {
+            throw new HttpBadRequestException("user must not contain NUL", closeConnection: false);
+        }
+
         return request;
     }
 
     /// <summary>Runs the process; null when the client disconnected.</summary>
-    private async Task<ExecExit?> RunAsync(RequestContext context, ExecRequest request, FrameWriter writer)
+    private async Task<ExecExit?> RunAsync(RequestContext context, ExecRequest request, UserAccount user, FrameWriter writer)
     {
         var ct = context.ServerToken;
         var command = request.Cmd[0];
-        var cwd = string.IsNullOrEmpty(request.Cwd) ? "/" : Path.GetFullPath(request.Cwd, "/");
+        var cwd = string.IsNullOrEmpty(request.Cwd)
+            ? (Directory.Exists(user.Home) ? user.Home : "/")
+            : Path.GetFullPath(request.Cwd, "/");
         if (!Directory.Exists(cwd))
         {
             // Like `docker exec -w` with a missing directory: the runtime fails before exec, exit 126.
             return await FailAsync(writer, 126, $"cwd {cwd}: No such file or directory", ct).ConfigureAwait(false);
         }
 
-        var env = BuildEnvironment(request.Env);
+        var env = ExecEnvironment.Build(user, request.Env, tty: false);
         var resolution = CommandResolver.Resolve(command, env.GetValueOrDefault("PATH"), cwd);
         if (resolution.Path is null)
         {
@@ -138,7 +182,7 @@ internal sealed class ExecEndpoint
         using (stderrWrite)
         {
             var path = resolution.Path;
-            pid = _reaper.Spawn(() => ProcessSpawner.Spawn(path, request.Cmd, envp, cwd, null, stdoutWrite, stderrWrite), out exitStatus);
+            pid = _reaper.Spawn(() => ThreadCredentials.Run(user, () => ProcessSpawner.Spawn(path, request.Cmd, envp, cwd, null, stdoutWrite, stderrWrite)), out exitStatus);
         }
 
         if (pid <= 0)
@@ -262,23 +306,4 @@ internal sealed class ExecEndpoint
 
     private static ValueTask WriteJsonFrameAsync(FrameWriter writer, FrameType type, byte[] json, CancellationToken ct) =>
         writer.WriteFrameAsync(type, json, ct);
-
-    /// <summary>A clean environment: nothing from the agent's own (the token never leaks), defaults plus the request's.</summary>
-    internal static Dictionary<string, string> BuildEnvironment(IReadOnlyDictionary<string, string>? requested)
-    {
-        var env = new Dictionary<string, string>(StringComparer.Ordinal)
-        {
-            ["PATH"] = DefaultPath,
-            ["HOME"] = "/root",
-        };
-        if (requested is not null)
-        {
-            foreach (var (key, value) in requested)
-            {
-                env[key] = value;
-            }
-        }
-
-        return env;
-    }
 }

@@ -53,7 +53,17 @@ internal sealed class PipePump
                     continue;
                 }
 
-                var n = Interop.Read(_pipe, buffer);
+                int n;
+                try
+                {
+                    n = Interop.Read(_pipe, buffer);
+                }
+                catch (ErrnoException e) when (e.Errno == Interop.EIO)
+                {
+                    // Linux returns EIO on a PTY master once the last slave fd is closed: that is EOF.
+                    break;
+                }
+
                 if (n == 0)
                 {
                     break;

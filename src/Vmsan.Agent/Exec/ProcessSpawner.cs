@@ -15,8 +15,10 @@ internal static unsafe class ProcessSpawner
     private const int OpaqueSize = 1024;
 
     /// <summary>Returns the pid, or a negative errno when the process could not be started.</summary>
+    /// <param name="tty">When set, a PTY slave path opened on fd 0 (and dup2'ed to 1 and 2) instead of the handles:
+    /// opened after setsid without O_NOCTTY, it becomes the child's controlling terminal.</param>
     public static int Spawn(string path, IReadOnlyList<string> argv, IReadOnlyList<string> envp, string cwd,
-        SafeFileHandle? stdin, SafeFileHandle stdout, SafeFileHandle stderr)
+        SafeFileHandle? stdin, SafeFileHandle? stdout, SafeFileHandle? stderr, string? tty = null)
     {
         var attr = NativeMemory.AllocZeroed(OpaqueSize);
         var actions = NativeMemory.AllocZeroed(OpaqueSize);
@@ -36,7 +38,14 @@ internal static unsafe class ProcessSpawner
             Check(Interop.PosixSpawnAttrSetSigDefault(attr, sigset), "posix_spawnattr_setsigdefault");
 
             Check(Interop.PosixSpawnFileActionsInit(actions), "posix_spawn_file_actions_init");
-            if (stdin is null)
+            if (tty is not null)
+            {
+                // glibc applies SETSID before the file actions, so this open acquires the controlling terminal.
+                Check(Interop.PosixSpawnFileActionsAddOpen(actions, 0, tty, Interop.O_RDWR, 0), "posix_spawn_file_actions_addopen");
+                Check(Interop.PosixSpawnFileActionsAddDup2(actions, 0, 1), "posix_spawn_file_actions_adddup2");
+                Check(Interop.PosixSpawnFileActionsAddDup2(actions, 0, 2), "posix_spawn_file_actions_adddup2");
+            }
+            else if (stdin is null)
             {
                 Check(Interop.PosixSpawnFileActionsAddOpen(actions, 0, "/dev/null", Interop.O_RDONLY, 0), "posix_spawn_file_actions_addopen");
             }
@@ -45,8 +54,12 @@ internal static unsafe class ProcessSpawner
                 Check(Interop.PosixSpawnFileActionsAddDup2(actions, Fd(stdin, refs), 0), "posix_spawn_file_actions_adddup2");
             }
 
-            Check(Interop.PosixSpawnFileActionsAddDup2(actions, Fd(stdout, refs), 1), "posix_spawn_file_actions_adddup2");
-            Check(Interop.PosixSpawnFileActionsAddDup2(actions, Fd(stderr, refs), 2), "posix_spawn_file_actions_adddup2");
+            if (tty is null)
+            {
+                Check(Interop.PosixSpawnFileActionsAddDup2(actions, Fd(stdout!, refs), 1), "posix_spawn_file_actions_adddup2");
+                Check(Interop.PosixSpawnFileActionsAddDup2(actions, Fd(stderr!, refs), 2), "posix_spawn_file_actions_adddup2");
+            }
+
             Check(Interop.PosixSpawnFileActionsAddChdir(actions, cwd), "posix_spawn_file_actions_addchdir_np");
 
             int pid;

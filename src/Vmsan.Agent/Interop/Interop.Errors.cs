@@ -8,6 +8,8 @@ internal static partial class Interop
     internal const string Libc = "libc";
 
     internal const int EINTR = 4;
+    internal const int EIO = 5;
+    internal const int EPIPE = 32;
     internal const int ENOENT = 2;
     internal const int ESRCH = 3;
     internal const int EACCES = 13;

@@ -1,0 +1,156 @@
+using Vmsan.Agent.Exec;
+using Vmsan.Agent.Protocol;
+using Vmsan.Agent.Users;
+
+namespace Vmsan.Agent.Sessions;
+
+/// <summary>A reason-coded refusal to start or find an exec (mapped to HTTP statuses and error frames).</summary>
+internal sealed class SessionException(int status, string code, string message) : Exception(message)
+{
+    public int Status { get; } = status;
+
+    public string Code { get; } = code;
+}
+
+/// <summary>Every exec started through the API: the concurrency limits, the table behind ps/attach/kill.</summary>
+internal sealed class SessionManager(ProcessReaper reaper, UserDatabase users, AgentLimits limits)
+{
+    private readonly Lock _gate = new();
+    private readonly List<Session> _sessions = [];
+    private int _running;
+
+    public AgentLimits Limits => limits;
+
+    public UserDatabase Users => users;
+
+    /// <summary>Whether a new exec would be refused now (checked before a WebSocket upgrade, to answer 429).</summary>
+    public bool AtCapacity => Volatile.Read(ref _running) >= limits.MaxExecs;
+
+    /// <summary>Takes one of the concurrent-exec slots (POST /exec uses these too).</summary>
+    /// <exception cref="SessionException">429 when every slot is taken.</exception>
+    public void Reserve()
+    {
+        if (Interlocked.Increment(ref _running) > limits.MaxExecs)
+        {
+            Interlocked.Decrement(ref _running);
+            throw new SessionException(429, AgentErrorCodes.LimitReached, $"too many concurrent execs (limit {limits.MaxExecs})");
+        }
+    }
+
+    public void Release() => Interlocked.Decrement(ref _running);
+
+    /// <summary>
+    /// Creates and starts a session; <paramref name="firstViewer"/> (if any) is attached before the process starts, so it
+    /// sees every frame. A running session with the requested name is attached instead.
+    /// </summary>
+    public Session StartOrAttach(ExecRequest request, Viewer? firstViewer)
+    {
+        if (!string.IsNullOrEmpty(request.Session))
+        {
+            lock (_gate)
+            {
+                if (_sessions.Find(s => s.Name == request.Session && s.Running) is { } existing)
+                {
+                    if (firstViewer is not null && !existing.Attach(firstViewer))
+                    {
+                        throw new SessionException(429, AgentErrorCodes.LimitReached, $"session {request.Session} has {limits.MaxViewers} viewers already");
+                    }
+
+                    return existing;
+                }
+
+                if (_sessions.Count(s => s.Name is not null && s.Running) >= limits.MaxSessions)
+                {
+                    throw new SessionException(429, AgentErrorCodes.LimitReached, $"too many sessions (limit {limits.MaxSessions})");
+                }
+            }
+        }
+
+        UserAccount user;
+        try
+        {
+            user = users.Resolve(request.User);
+        }
+        catch (UserNotFoundException e)
+        {
+            throw new SessionException(400, AgentErrorCodes.UserNotFound, e.Message);
+        }
+
+        Reserve();
+        var session = new Session(NewId(), request, user, limits) { OnExit = Exited };
+        lock (_gate)
+        {
+            _sessions.Add(session);
+        }
+
+        if (firstViewer is not null)
+        {
+            session.Attach(firstViewer);
+        }
+
+        try
+        {
+            session.Launch(reaper);
+        }
+        catch
+        {
+            session.KillGroup(Interop.SIGKILL);
+            throw;
+        }
+
+        return session;
+    }
+
+    /// <summary>By exec id, else by session name (a running one first).</summary>
+    public Session Find(string idOrName)
+    {
+        lock (_gate)
+        {
+            return _sessions.Find(s => s.Id == idOrName)
+                ?? _sessions.Find(s => s.Name == idOrName && s.Running)
+                ?? _sessions.FindLast(s => s.Name == idOrName)
+                ?? throw new SessionException(404, AgentErrorCodes.ExecNotFound, $"no exec or session '{idOrName}'");
+        }
+    }
+
+    public IReadOnlyList<ExecInfo> List()
+    {
+        lock (_gate)
+        {
+            return [.. _sessions.Select(s => s.Info())];
+        }
+    }
+
+    /// <summary>Kills every running session's process group (host-mode shutdown).</summary>
+    public void KillAll()
+    {
+        lock (_gate)
+        {
+            foreach (var session in _sessions)
+            {
+                session.KillGroup(Interop.SIGKILL);
+            }
+        }
+    }
+
+    private void Exited(Session session)
+    {
+        Release();
+        lock (_gate)
+        {
+            if (!session.Detached)
+            {
+                _sessions.Remove(session);
+                return;
+            }
+
+            var exited = _sessions.Where(s => !s.Running).ToList();
+            for (var i = 0; i < exited.Count - limits.KeepExited; i++)
+            {
+                _sessions.Remove(exited[i]);
+            }
+        }
+    }
+
+    private static string NewId() => "e-" + Random.Shared.Next().ToString("x8", System.Globalization.CultureInfo.InvariantCulture);
+}
