@@ -23,6 +23,8 @@ public static class VmCommands
         yield return Remove(ctx);
         yield return ExecCommands.Exec(ctx);
         yield return ExecCommands.Run(ctx);
+        yield return FileCommands.Upload(ctx);
+        yield return FileCommands.Download(ctx);
         yield return Logs(ctx);
         yield return DoctorCmd(ctx);
         yield return Get(ctx);

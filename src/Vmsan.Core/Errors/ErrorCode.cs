@@ -24,6 +24,8 @@ public enum ErrorCode
     NoFreeSlot,
     Timeout,
     DependencyMissing,
+    TransferFailed,
+    PathNotFound,
 }
 
 public static class ErrorCodeNames

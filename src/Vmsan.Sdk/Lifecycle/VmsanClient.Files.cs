@@ -1,0 +1,104 @@
+using Vmsan.Agent.Client;
+using Vmsan.Agent.Protocol.Files;
+using Vmsan.Core.Errors;
+
+namespace Vmsan;
+
+public sealed partial class VmsanClient
+{
+    /// <summary>
+    /// Uploads local files and directories (recursively; symlinks stay symlinks; modes and mtimes kept) into
+    /// <paramref name="remoteDirectory"/>, like <c>docker cp</c>: <c>./dir</c> lands as <c>remoteDirectory/dir</c>,
+    /// <c>./dir/.</c> puts the directory's content there. Each file is written atomically in the guest.
+    /// </summary>
+    /// <param name="user">Owner in the guest; null: <c>user</c> when the guest has it, else root.</param>
+    /// <exception cref="VmsanException">PATH_NOT_FOUND (a local source), TRANSFER_FAILED (refused or broken), VM errors.</exception>
+    public async Task<TransferSummary> UploadAsync(string id, IReadOnlyList<string> localSources, string remoteDirectory, string? user = null,
+        CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(localSources);
+        var sources = ResolveSources(localSources);
+        using var agent = await ConnectAgentAsync(id, ct).ConfigureAwait(false);
+        return await Transfer(() => agent.UploadAsync(remoteDirectory, sources, user, ct), "upload").ConfigureAwait(false);
+    }
+
+    /// <summary>Uploads a tar stream (e.g. stdin) and extracts it under <paramref name="remoteDirectory"/>.</summary>
+    /// <exception cref="VmsanException">TRANSFER_FAILED (refused, e.g. an unsafe entry, or broken), VM errors.</exception>
+    public async Task<TransferSummary> UploadTarAsync(string id, Stream tar, string remoteDirectory, string? user = null, CancellationToken ct = default)
+    {
+        using var agent = await ConnectAgentAsync(id, ct).ConfigureAwait(false);
+        return await Transfer(() => agent.UploadTarAsync(remoteDirectory, tar, user, ct), "upload").ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Downloads a remote file or directory like <c>docker cp</c>: into <paramref name="localPath"/> when it is a directory,
+    /// else as that name. Entries the guest sends that would land outside are refused.
+    /// </summary>
+    /// <exception cref="VmsanException">PATH_NOT_FOUND, TRANSFER_FAILED, VM errors.</exception>
+    public async Task<TransferSummary> DownloadAsync(string id, string remotePath, string localPath, string? user = null, CancellationToken ct = default)
+    {
+        using var agent = await ConnectAgentAsync(id, ct).ConfigureAwait(false);
+        return await Transfer(() => agent.DownloadAsync(remotePath, localPath, user, ct), "download").ConfigureAwait(false);
+    }
+
+    /// <summary>Writes the tar stream of a remote file or directory to <paramref name="output"/>; returns its size in bytes.</summary>
+    /// <exception cref="VmsanException">PATH_NOT_FOUND, TRANSFER_FAILED, VM errors.</exception>
+    public async Task<long> DownloadTarAsync(string id, string remotePath, Stream output, string? user = null, CancellationToken ct = default)
+    {
+        using var agent = await ConnectAgentAsync(id, ct).ConfigureAwait(false);
+        return await Transfer(() => agent.DownloadTarAsync(remotePath, output, user, ct), "download").ConfigureAwait(false);
+    }
+
+    /// <summary>docker cp naming: <c>dir</c> → entry <c>dir</c>; <c>dir/.</c> → the directory's children.</summary>
+    internal static List<TarSource> ResolveSources(IReadOnlyList<string> localSources)
+    {
+        var sources = new List<TarSource>();
+        foreach (var source in localSources)
+        {
+            var full = Path.GetFullPath(source);
+            var exists = File.Exists(full) || Directory.Exists(full) || new FileInfo(full).LinkTarget is not null;
+            if (!exists)
+                throw new VmsanException(ErrorCode.PathNotFound, $"{source}: no such file or directory.", "Check the local path.");
+            if (source == "." || source.EndsWith("/.", StringComparison.Ordinal))
+            {
+                if (!Directory.Exists(full))
+                    throw new VmsanException(ErrorCode.PathNotFound, $"{source}: not a directory.", "Use DIR/. only with a directory.");
+                foreach (var child in Directory.EnumerateFileSystemEntries(full).Order(StringComparer.Ordinal))
+                    sources.Add(new TarSource(child, Path.GetFileName(child)));
+                continue;
+            }
+            var name = Path.GetFileName(full.TrimEnd('/'));
+            if (name.Length == 0)
+                throw VmsanException.Invalid($"cannot upload {source} as a whole.", "Upload its content with DIR/. instead.");
+            sources.Add(new TarSource(full.TrimEnd('/'), name));
+        }
+        return sources;
+    }
+
+    private static async Task<T> Transfer<T>(Func<Task<T>> action, string what)
+    {
+        try
+        {
+            return await action().ConfigureAwait(false);
+        }
+        catch (AgentException e) when (e.Code == FilesProtocol.Errors.PathNotFound)
+        {
+            throw new VmsanException(ErrorCode.PathNotFound, e.Message, "Check the path in the VM (vmsan exec ID -- ls -la DIR).", e);
+        }
+        catch (AgentException e) when (e.Reason is AgentErrorReason.BadRequest or AgentErrorReason.Rejected or AgentErrorReason.Protocol)
+        {
+            throw new VmsanException(ErrorCode.TransferFailed, $"{what} failed: {e.Message}{(e.Code is null ? "" : $" ({e.Code})")}",
+                e.Code == Agent.Protocol.AgentErrorCodes.PayloadTooLarge ? "Send less at once, or raise the agent's VMSAN_FILES_MAX_UPLOAD_BYTES." :
+                e.Code == FilesProtocol.Errors.TooManyTransfers ? "Wait for the running transfers to finish and retry." :
+                "Check the paths and the archive; re-run with --verbose.", e);
+        }
+        catch (TarEntryRejectedException e)
+        {
+            throw new VmsanException(ErrorCode.TransferFailed, $"{what} refused an unsafe entry from the VM: {e.Message}", "The guest sent a path outside the destination; nothing further was written.", e);
+        }
+        catch (TarWriteException e)
+        {
+            throw new VmsanException(ErrorCode.TransferFailed, $"{what} failed writing locally: {e.Message}", "Check the local destination (exists, writable, free space).", e);
+        }
+    }
+}
