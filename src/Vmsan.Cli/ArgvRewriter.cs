@@ -24,6 +24,9 @@ public static class ArgvRewriter
         if (i >= args.Length || !ValueOptions.TryGetValue(args[i], out var valueOpts))
             return args;
         var verb = args[i];
+        // `exec attach ID EXEC_ID` is a subcommand, not a command named attach.
+        if (verb == "exec" && i + 1 < args.Length && args[i + 1] == "attach")
+            return args;
         var positionalsBeforeCommand = verb == "exec" ? 1 : 0;
         var j = i + 1;
         var seen = 0;

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text;
 using Vmsan.Agent.Protocol;
 using Vmsan.Cli.Output;
+using Vmsan.Cli.Terminal;
 using Vmsan.Core.Errors;
 
 namespace Vmsan.Cli.Commands;
@@ -41,17 +42,57 @@ public static class ExecCommands
 
     public static Command Exec(CommandContext ctx)
     {
-        var cmd = new Command("exec", "Run a command in a VM: vmsan exec ID CMD [ARGS...]; exits with the command's status");
+        var cmd = new Command("exec", "Run a command in a VM: vmsan exec [-i] [-t] [-d] ID CMD [ARGS...]; exits with the command's status");
         var id = VmCommands.IdArg();
         cmd.Arguments.Add(id);
         var flags = new ExecFlags();
         flags.AddTo(cmd);
+        var interactive = new Option<bool>("--interactive", "-i") { Description = "Stream stdin to the command (EOF closes its stdin)" };
+        var tty = new Option<bool>("--tty", "-t") { Description = "Run on a PTY (local terminal in raw mode; resizes follow)" };
+        var detach = new Option<bool>("--detach", "-d") { Description = "Start in the background and print the exec id (see exec attach, ps, kill)" };
+        cmd.Options.Add(interactive);
+        cmd.Options.Add(tty);
+        cmd.Options.Add(detach);
+        cmd.Subcommands.Add(ExecSessionCommands.Attach(ctx));
         cmd.SetAction((p, ct) => ctx.RunAsync(async () =>
         {
             var request = flags.Read(p);
-            return await ExecAndReport(ctx, p.GetValue(id)!, request, ct).ConfigureAwait(false);
+            var vm = p.GetValue(id)!;
+            if (p.GetValue(detach))
+            {
+                if (p.GetValue(interactive) || p.GetValue(tty))
+                    throw VmsanException.Invalid("-d cannot be combined with -i or -t.", "Start it with -d, then `vmsan exec attach ID EXEC_ID`.");
+                var info = await ctx.Client.StartDetachedAsync(vm, request, ct).ConfigureAwait(false);
+                if (ctx.Console.Json)
+                    ctx.Console.WriteJson(info, ExecJsonContext.Default.ExecInfo);
+                else
+                    ctx.Console.Out.WriteLine(info.Id);
+                return ExitCodes.Ok;
+            }
+
+            if (ctx.Console.Json && !p.GetValue(interactive) && !p.GetValue(tty))
+                return await ExecAndReport(ctx, vm, request, ct).ConfigureAwait(false);
+            return await StreamAsync(ctx, vm, request, p.GetValue(interactive), p.GetValue(tty), ct).ConfigureAwait(false);
         }));
         return cmd;
+    }
+
+    /// <summary>exec over the WebSocket: Ctrl-C reaches the remote group, stdin and a TTY when asked.</summary>
+    internal static async Task<int> StreamAsync(CommandContext ctx, string vm, ExecRequest request, bool stdin, bool tty, CancellationToken interrupt, bool allowDetach = false)
+    {
+        if (tty)
+        {
+            var size = RawTerminal.Size();
+            var env = new Dictionary<string, string>(request.Env ?? new Dictionary<string, string>(), StringComparer.Ordinal);
+            if (!env.ContainsKey("TERM"))
+                env["TERM"] = Environment.GetEnvironmentVariable("TERM") is { Length: > 0 } term ? term : "xterm-256color";
+            request = request with { Env = env, Cols = size?.Cols ?? 80, Rows = size?.Rows ?? 24 };
+        }
+
+        request = request with { Stdin = stdin, Tty = tty };
+        // Not the interrupt token: Ctrl-C is forwarded as a signal, and the stream lives until the exit frame.
+        await using var exec = await ctx.Client.OpenExecAsync(vm, request, CancellationToken.None).ConfigureAwait(false);
+        return await StreamRunner.RunAsync(exec, stdin, tty, allowDetach, ctx.Console.Err, interrupt).ConfigureAwait(false);
     }
 
     private static async Task<int> ExecAndReport(CommandContext ctx, string id, ExecRequest request, CancellationToken ct)
@@ -65,10 +106,7 @@ public static class ExecCommands
                 CliJsonContext.Default.ExecJsonResult);
             return r.ExitCode;
         }
-        await using var stdout = Console.OpenStandardOutput();
-        await using var stderr = Console.OpenStandardError();
-        var result = await ctx.Client.ExecAsync(id, request, stdout, stderr, ct).ConfigureAwait(false);
-        return result.ExitCode;
+        return await StreamAsync(ctx, id, request, stdin: false, tty: false, ct).ConfigureAwait(false);
     }
 
     public static Command Run(CommandContext ctx)

@@ -23,6 +23,9 @@ public static class VmCommands
         yield return Remove(ctx);
         yield return ExecCommands.Exec(ctx);
         yield return ExecCommands.Run(ctx);
+        yield return ExecSessionCommands.Ps(ctx);
+        yield return ExecSessionCommands.Kill(ctx);
+        yield return ExecSessionCommands.Connect(ctx);
         yield return FileCommands.Upload(ctx);
         yield return FileCommands.Download(ctx);
         yield return Logs(ctx);

@@ -1,0 +1,82 @@
+using System.Runtime.InteropServices;
+using Vmsan.Agent.Client;
+
+namespace Vmsan.Cli.Terminal;
+
+/// <summary>
+/// Joins an <see cref="ExecStream"/> to the local stdio: output to stdout/stderr, stdin (optionally) to the exec,
+/// the terminal in raw mode with its size following SIGWINCH for a TTY, and Ctrl-C (SIGINT; System.CommandLine turns
+/// it into cancellation) forwarded as SIGINT to the remote process group. Returns the remote exit status.
+/// </summary>
+internal static class StreamRunner
+{
+    /// <summary>Ctrl-] : leaves a connect session without ending it (like telnet).</summary>
+    public const byte DetachKey = 0x1d;
+
+    public static async Task<int> RunAsync(ExecStream exec, bool forwardStdin, bool tty, bool allowDetach, TextWriter err, CancellationToken interrupt)
+    {
+        using var raw = tty ? RawTerminal.TryEnter() : null;
+        using var winch = tty ? PosixSignalRegistration.Create(PosixSignal.SIGWINCH, signal =>
+        {
+            if (RawTerminal.Size() is { } size)
+                _ = exec.ResizeAsync(size.Cols, size.Rows);
+        }) : null;
+        using var detach = new CancellationTokenSource();
+        // The remote process decides what SIGINT means; its exit status (130 when it dies of it) becomes ours.
+        using var ctrlC = interrupt.Register(() => exec.SignalAsync(2));
+        await using var stdout = Console.OpenStandardOutput();
+        await using var stderr = Console.OpenStandardError();
+        var output = exec.CopyOutputAsync(stdout, tty ? stdout : stderr, detach.Token);
+        if (forwardStdin)
+            _ = Task.Run(() => PumpStdinAsync(exec, allowDetach && raw is not null, detach));
+        try
+        {
+            var result = await output.ConfigureAwait(false);
+            return result.ExitCode;
+        }
+        catch (OperationCanceledException) when (detach.IsCancellationRequested)
+        {
+            raw?.Dispose();
+            await err.WriteLineAsync($"detached from {exec.Id} (it keeps running; reattach with the same command)").ConfigureAwait(false);
+            return 0;
+        }
+        catch (AgentException) when (detach.IsCancellationRequested)
+        {
+            raw?.Dispose();
+            await err.WriteLineAsync($"detached from {exec.Id}").ConfigureAwait(false);
+            return 0;
+        }
+    }
+
+    private static async Task PumpStdinAsync(ExecStream exec, bool allowDetach, CancellationTokenSource detach)
+    {
+        await using var stdin = Console.OpenStandardInput();
+        var buffer = new byte[64 * 1024];
+        try
+        {
+            while (true)
+            {
+                var n = await stdin.ReadAsync(buffer).ConfigureAwait(false);
+                if (n == 0)
+                {
+                    await exec.CloseStdinAsync().ConfigureAwait(false);
+                    return;
+                }
+
+                var chunk = buffer.AsMemory(0, n);
+                if (allowDetach && chunk.Span.IndexOf(DetachKey) is var at and >= 0)
+                {
+                    if (at > 0)
+                        await exec.WriteStdinAsync(chunk[..at]).ConfigureAwait(false);
+                    await detach.CancelAsync().ConfigureAwait(false);
+                    return;
+                }
+
+                await exec.WriteStdinAsync(chunk).ConfigureAwait(false);
+            }
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or OperationCanceledException)
+        {
+        }
+    }
+}
