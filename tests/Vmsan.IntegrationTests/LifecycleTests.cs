@@ -116,7 +116,7 @@ public sealed class LifecycleTests(LifecycleTests.Vm vm) : IClassFixture<Lifecyc
     [Fact]
     public async Task Stop_is_graceful_and_start_boots_the_same_disk_again()
     {
-        var write = await W.Vmsan("exec", vm.Id, "sh", "-c", "echo kept > /root/marker");
+        var write = await W.Vmsan("exec", "--user", "root", vm.Id, "sh", "-c", "echo kept > /root/marker");
         Assert.Equal(0, write.ExitCode);
 
         var stop = await W.Vmsan("stop", vm.Id);
@@ -130,7 +130,7 @@ public sealed class LifecycleTests(LifecycleTests.Vm vm) : IClassFixture<Lifecyc
 
         var start = await W.Vmsan("start", vm.Id);
         Assert.True(start.ExitCode == 0, start.ToString());
-        var read = await W.Vmsan("exec", vm.Id, "cat", "/root/marker");
+        var read = await W.Vmsan("exec", "--user", "root", vm.Id, "cat", "/root/marker");
         Assert.Equal("kept\n", read.Stdout);
         Assert.Equal(0, (await W.Vmsan("exec", vm.Id, "true")).ExitCode);
     }
