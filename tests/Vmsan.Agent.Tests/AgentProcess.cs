@@ -45,7 +45,8 @@ public sealed class AgentProcess : IAsyncDisposable
         }
     }
 
-    public static async Task<AgentProcess> StartAsync(IDictionary<string, string>? extraEnvironment = null, int port = 0, string? token = null)
+    public static async Task<AgentProcess> StartAsync(IDictionary<string, string>? extraEnvironment = null, int port = 0, string? token = null,
+        IReadOnlyList<string>? extraArgs = null)
     {
         var path = AgentPath;
         if (!File.Exists(path))
@@ -69,7 +70,7 @@ public sealed class AgentProcess : IAsyncDisposable
             info.ArgumentList.Add(path);
         }
 
-        foreach (var arg in new[] { "--listen", $"127.0.0.1:{port}", "--token-file", tokenFile, "--hostname", "vm-test0001" })
+        foreach (var arg in new[] { "--listen", $"127.0.0.1:{port}", "--token-file", tokenFile, "--hostname", "vm-test0001" }.Concat(extraArgs ?? []))
         {
             info.ArgumentList.Add(arg);
         }

@@ -58,8 +58,7 @@ internal sealed class ExecStreamEndpoint(SessionManager sessions)
         }
         catch (SessionException e)
         {
-            viewer.Complete();
-            await SendErrorAndCloseAsync(socket, e.Code, e.Message).ConfigureAwait(false);
+            await FailViewerAsync(socket, viewer, e.Code, e.Message).ConfigureAwait(false);
             return;
         }
 
@@ -95,8 +94,7 @@ internal sealed class ExecStreamEndpoint(SessionManager sessions)
         var viewer = new Viewer(socket);
         if (!session.Attach(viewer))
         {
-            viewer.Complete();
-            await SendErrorAndCloseAsync(socket, AgentErrorCodes.LimitReached, $"exec {id} has {sessions.Limits.MaxViewers} viewers already").ConfigureAwait(false);
+            await FailViewerAsync(socket, viewer, AgentErrorCodes.LimitReached, $"exec {id} has {sessions.Limits.MaxViewers} viewers already").ConfigureAwait(false);
             return;
         }
 
@@ -177,6 +175,26 @@ internal sealed class ExecStreamEndpoint(SessionManager sessions)
             {
                 return message.ToArray();
             }
+        }
+    }
+
+    /// <summary>An error frame through the viewer's own send loop (the only sender on the socket), then its close.</summary>
+    private static async Task FailViewerAsync(WebSocket socket, Viewer viewer, string code, string message)
+    {
+        viewer.Enqueue(FrameCodec.Encode(FrameType.Error, JsonSerializer.SerializeToUtf8Bytes(new AgentError(code, message), AgentJsonContext.Default.AgentError)));
+        viewer.Complete();
+        await viewer.SendLoop.ConfigureAwait(false);
+        try
+        {
+            // Wait (briefly) for the client's answering close so the error is not lost to a reset.
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+            var buffer = new byte[1024];
+            while ((await socket.ReceiveAsync(buffer, cts.Token).ConfigureAwait(false)).MessageType != WebSocketMessageType.Close)
+            {
+            }
+        }
+        catch (Exception e) when (e is WebSocketException or IOException or OperationCanceledException or ObjectDisposedException)
+        {
         }
     }
 
