@@ -15,6 +15,8 @@ internal static class StreamRunner
 
     public static async Task<int> RunAsync(ExecStream exec, bool forwardStdin, bool tty, bool allowDetach, TextWriter err, CancellationToken interrupt)
     {
+        // Ctrl-C arrives as a signal (below), not through System.CommandLine's token: the stream lives until the exit frame.
+        _ = interrupt;
         using var raw = tty ? RawTerminal.TryEnter() : null;
         using var winch = tty ? PosixSignalRegistration.Create(PosixSignal.SIGWINCH, signal =>
         {
@@ -22,8 +24,11 @@ internal static class StreamRunner
                 _ = exec.ResizeAsync(size.Cols, size.Rows);
         }) : null;
         using var detach = new CancellationTokenSource();
-        // The remote process decides what SIGINT means; its exit status (130 when it dies of it) becomes ours.
-        using var ctrlC = interrupt.Register(() => exec.SignalAsync(2));
+        // Ctrl-C (SIGINT, and SIGTERM/SIGQUIT likewise) goes to the remote process group instead of killing vmsan: the
+        // remote process decides what it means, and its exit status (130 when it dies of SIGINT) becomes ours.
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Forward(exec, 2));
+        using var sigquit = PosixSignalRegistration.Create(PosixSignal.SIGQUIT, Forward(exec, 3));
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Forward(exec, 15));
         await using var stdout = Console.OpenStandardOutput();
         await using var stderr = Console.OpenStandardError();
         var output = exec.CopyOutputAsync(stdout, tty ? stdout : stderr, detach.Token);
@@ -47,6 +52,12 @@ internal static class StreamRunner
             return 0;
         }
     }
+
+    private static Action<PosixSignalContext> Forward(ExecStream exec, int signal) => context =>
+    {
+        context.Cancel = true;
+        _ = exec.SignalAsync(signal);
+    };
 
     private static async Task PumpStdinAsync(ExecStream exec, bool allowDetach, CancellationTokenSource detach)
     {
