@@ -24,6 +24,15 @@ public static partial class FileSystemInterop
         }
     }
 
+    /// <summary>rename(2): atomic; replaces a file or symlink at <paramref name="newPath"/> without following it.</summary>
+    public static void Rename(string oldPath, string newPath)
+    {
+        if (RenameNative(oldPath, newPath) != 0)
+        {
+            throw new IOException($"rename {newPath}: {Marshal.GetLastPInvokeErrorMessage()}");
+        }
+    }
+
     /// <summary>link(2).</summary>
     public static void Link(string existing, string newPath)
     {
@@ -47,6 +56,9 @@ public static partial class FileSystemInterop
 
     [LibraryImport("libc", EntryPoint = "free")]
     private static partial void Free(nint p);
+
+    [LibraryImport("libc", EntryPoint = "rename", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int RenameNative(string oldPath, string newPath);
 
     [LibraryImport("libc", EntryPoint = "link", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int LinkNative(string existing, string newPath);

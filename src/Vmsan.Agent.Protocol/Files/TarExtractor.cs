@@ -344,7 +344,7 @@ public sealed class TarExtractor
         }
 
         // rename(2): atomic, and it replaces a symlink rather than writing through it.
-        Fs(target, () => File.Move(temp, target, overwrite: true));
+        Fs(target, () => FileSystemInterop.Rename(temp, target));
     }
 
     private string TempName(string directory) =>

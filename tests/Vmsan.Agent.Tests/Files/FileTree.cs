@@ -23,8 +23,25 @@ public sealed class TempDir : IDisposable
         }
     }
 
-    /// <summary>Every path under the directory (relative, sorted), e.g. to assert no temporary file is left.</summary>
-    public List<string> List() =>
-        Directory.EnumerateFileSystemEntries(Path, "*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0 })
-            .Select(p => System.IO.Path.GetRelativePath(Path, p)).Order(StringComparer.Ordinal).ToList();
+    /// <summary>Every path under the directory (relative, sorted; symlinks listed, never followed).</summary>
+    public List<string> List()
+    {
+        var result = new List<string>();
+        var pending = new Stack<string>();
+        pending.Push(Path);
+        while (pending.Count > 0)
+        {
+            foreach (var entry in new DirectoryInfo(pending.Pop()).EnumerateFileSystemInfos())
+            {
+                result.Add(System.IO.Path.GetRelativePath(Path, entry.FullName));
+                if (entry.LinkTarget is null && entry is DirectoryInfo)
+                {
+                    pending.Push(entry.FullName);
+                }
+            }
+        }
+
+        result.Sort(StringComparer.Ordinal);
+        return result;
+    }
 }
