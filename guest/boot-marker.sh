@@ -30,7 +30,7 @@ TIMEOUT=${VMSAN_BOOT_TIMEOUT:-60}
 QEMU=$(command -v qemu-system-x86_64) || die "qemu-system-x86_64 not installed"
 BUSYBOX=
 for c in /bin/busybox /usr/bin/busybox; do
-    if [[ -x $c ]] && ! readelf -l "$c" 2>/dev/null | grep -q interpreter; then BUSYBOX=$c; break; fi
+    if [[ -x $c ]] && ! grep -q interpreter <<<"$(readelf -l "$c" 2>/dev/null)"; then BUSYBOX=$c; break; fi
 done
 [[ -n $BUSYBOX ]] || die "no static busybox (apt-get install busybox-static)"
 

@@ -38,15 +38,18 @@ done
 # A static busybox is required: the initramfs has no libc.
 if [[ -z $BUSYBOX ]]; then
     for c in /bin/busybox /usr/bin/busybox /usr/lib/busybox-static/busybox; do
-        if [[ -x $c ]] && ! readelf -l "$c" 2>/dev/null | grep -q 'interpreter'; then BUSYBOX=$c; break; fi
+        if [[ -x $c ]] && ! grep -q 'interpreter' <<<"$(readelf -l "$c" 2>/dev/null)"; then BUSYBOX=$c; break; fi
     done
 fi
 [[ -n $BUSYBOX && -x $BUSYBOX ]] || die "no static busybox found (apt-get install busybox-static)"
-if readelf -l "$BUSYBOX" 2>/dev/null | grep -q 'interpreter'; then
+if grep -q 'interpreter' <<<"$(readelf -l "$BUSYBOX" 2>/dev/null)"; then
     die "$BUSYBOX is dynamically linked (apt-get install busybox-static)"
 fi
+# List once: `busybox --list | grep -q` under pipefail fails at random when grep exits early
+# and busybox dies of SIGPIPE.
+APPLET_LIST=$("$BUSYBOX" --list)
 for a in "${APPLETS[@]}"; do
-    "$BUSYBOX" --list | grep -qx "$a" || die "busybox at $BUSYBOX lacks applet $a"
+    grep -qx "$a" <<<"$APPLET_LIST" || die "busybox at $BUSYBOX lacks applet $a"
 done
 
 case $COMPRESSION in
