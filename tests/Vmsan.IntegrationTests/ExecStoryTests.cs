@@ -98,7 +98,7 @@ public sealed class ExecStoryTests(ExecStoryTests.Vm vm) : IClassFixture<ExecSto
         Assert.False(string.IsNullOrEmpty(execId));
 
         var ps = await W.VmsanJson("ps", vm.Id);
-        Assert.Contains(ps.EnumerateArray(), e => e.GetProperty("id").GetString() == execId);
+        Assert.Contains(ps.GetProperty("execs").EnumerateArray(), e => e.GetProperty("id").GetString() == execId);
 
         var attach = await W.Vmsan("exec", "attach", vm.Id, execId);
         Assert.Equal(5, attach.ExitCode);
