@@ -37,21 +37,33 @@ public sealed class ShellSessionTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_named_session_survives_a_disconnect_and_a_reconnect_shows_the_scrollback()
+    public async Task A_named_session_survives_detach_and_disconnect_and_a_reconnect_shows_the_scrollback()
     {
         var connect = $"env VMSAN_HOME={_w.Home} ip netns exec {_w.HostNs} {VmsanWorld.Cli} connect {_id} --session work";
-        Assert.Equal(0, (await Tmux($"new-session -d -s a -x 120 -y 30 \"{connect}\"")).ExitCode);
+        // The wrapper keeps the pane open after vmsan exits so its last words can be read.
+        Assert.Equal(0, (await Tmux($"new-session -d -s a -x 120 -y 30 \"{connect}; echo EXITED $?; sleep 60\"")).ExitCode);
         await Tmux("send-keys -t a 'echo marker-$((6*7)); tty' Enter");
         var first = await WaitForScreen("a", "marker-42");
         Assert.Matches(@"/dev/pts/\d+", first);
 
-        // Disconnect the viewer (the terminal goes away), not the session.
-        await Tmux("kill-session -t a");
-        await Task.Delay(500, TestContext.Current.CancellationToken);
+        // Ctrl-] leaves the session running and vmsan exits 0.
+        await Tmux("send-keys -t a C-]");
+        var detached = await WaitForScreen("a", "EXITED 0");
+        Assert.Contains("detached from", detached);
 
+        // A second viewer gets the scrollback and the new terminal's size.
         Assert.Equal(0, (await Tmux($"new-session -d -s b -x 120 -y 30 \"{connect}\"")).ExitCode);
-        await WaitForScreen("b", "marker-42");          // scrollback replayed
+        await WaitForScreen("b", "marker-42");
         await Tmux("send-keys -t b 'stty size' Enter");
-        await WaitForScreen("b", " 120\n");             // the new terminal's width reached the PTY
+        await WaitForScreen("b", " 120\n");
+
+        // Its terminal vanishing (SIGHUP) is a disconnect, not the end of the session.
+        await Tmux("kill-session -t b");
+        await Task.Delay(500, TestContext.Current.CancellationToken);
+        var ps = await _w.VmsanJson("ps", _id);
+        Assert.Contains(ps.GetProperty("execs").EnumerateArray(),
+            e => e.GetProperty("session").GetString() == "work" && e.GetProperty("state").GetString() == "running");
+        Assert.Equal(0, (await Tmux($"new-session -d -s c -x 120 -y 30 \"{connect}\"")).ExitCode);
+        await WaitForScreen("c", "marker-42");
     }
 }

@@ -61,7 +61,10 @@ internal static class StreamRunner
 
     private static async Task PumpStdinAsync(ExecStream exec, bool allowDetach, CancellationTokenSource detach)
     {
-        await using var stdin = Console.OpenStandardInput();
+        // A plain read(2) on fd 0, not Console.OpenStandardInput(): .NET's console stream re-applies
+        // its own (canonical, echoing) terminal settings around each read, which undid our raw mode:
+        // keys arrived a line at a time and Ctrl-] never reached us.
+        await using var stdin = new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(0, ownsHandle: false), FileAccess.Read, 1);
         var buffer = new byte[64 * 1024];
         try
         {
