@@ -151,7 +151,11 @@ public sealed class VmSupervisor
         {
             Log("console: agent ready marker seen");
             await pollCts.CancelAsync().ConfigureAwait(false);
-            health = agent.WaitUntilHealthyAsync(TimeSpan.FromSeconds(30), cts.Token);
+            // A fresh client: the poller's pool may hold a connection attempt whose SYN went out
+            // before the guest NIC was up; a new request would queue behind it until the next SYN
+            // retransmit (a constant ~2.2 s boot, whatever the guest did).
+            using var fresh = VmsanClient.AgentFor(rec, _client.Store.LoadSecrets(_id).Token);
+            health = fresh.WaitUntilHealthyAsync(TimeSpan.FromSeconds(30), cts.Token);
             first = await Task.WhenAny(health, vmm.Exited).ConfigureAwait(false);
         }
         if (first == health)
