@@ -12,6 +12,21 @@ public static class VmCommands
 {
     internal static Argument<string> IdArg() => new("id") { Description = "VM id (vm-1a2b3c4d)" };
 
+    /// <summary>All ids checked before any is acted on, so a typo in the third id changes nothing.</summary>
+    private static string[] ValidatedIds(ParseResult p, Argument<string[]> ids)
+    {
+        var all = p.GetValue(ids)!;
+        foreach (var id in all)
+            Vmsan.VmsanClient.ValidateId(id);
+        return all;
+    }
+
+    private static void PrintIds(CommandContext ctx, IEnumerable<string> ids)
+    {
+        foreach (var id in ids)
+            ctx.Console.Out.WriteLine(id);
+    }
+
     private static Argument<string[]> IdsArg() => new("ids") { Description = "VM ids", Arity = ArgumentArity.OneOrMore };
 
     public static IEnumerable<Command> All(CommandContext ctx)
@@ -139,13 +154,12 @@ public static class VmCommands
         cmd.SetAction((p, ct) => ctx.RunAsync(async () =>
         {
             var started = new List<VmInfo>();
-            foreach (var id in p.GetValue(ids)!)
+            foreach (var id in ValidatedIds(p, ids))
                 started.Add(await ctx.Client.StartAsync(id, ct).ConfigureAwait(false));
             if (ctx.Console.Json)
                 ctx.Console.WriteJson(started, CliJsonContext.Default.ListVmInfo);
             else
-                foreach (var v in started)
-                    ctx.Console.Out.WriteLine(v.Id);
+                PrintIds(ctx, started.Select(v => v.Id));
             return 0;
         }));
         return cmd;
@@ -158,16 +172,13 @@ public static class VmCommands
         cmd.Arguments.Add(ids);
         cmd.SetAction((p, ct) => ctx.RunAsync(async () =>
         {
-            var all = p.GetValue(ids)!;
-            foreach (var id in all)
-                Vmsan.VmsanClient.ValidateId(id);
+            var all = ValidatedIds(p, ids);
             // Independent VMs stop in parallel: a graceful stop is mostly waiting.
             var stopped = await Task.WhenAll(all.Select(id => ctx.Client.StopAsync(id, ct))).ConfigureAwait(false);
             if (ctx.Console.Json)
                 ctx.Console.WriteJson(new StoppedResult(stopped), CliJsonContext.Default.StoppedResult);
             else
-                foreach (var v in stopped)
-                    ctx.Console.Out.WriteLine(v.Id);
+                PrintIds(ctx, stopped.Select(v => v.Id));
             return 0;
         }));
         return cmd;
@@ -183,16 +194,13 @@ public static class VmCommands
         cmd.Options.Add(force);
         cmd.SetAction((p, ct) => ctx.RunAsync(async () =>
         {
-            var all = p.GetValue(ids)!;
-            foreach (var id in all)
-                Vmsan.VmsanClient.ValidateId(id);
+            var all = ValidatedIds(p, ids);
             foreach (var id in all)
                 await ctx.Client.RemoveAsync(id, p.GetValue(force), ct).ConfigureAwait(false);
             if (ctx.Console.Json)
                 ctx.Console.WriteJson(new RemovedResult(all), CliJsonContext.Default.RemovedResult);
             else
-                foreach (var id in all)
-                    ctx.Console.Out.WriteLine(id);
+                PrintIds(ctx, all);
             return 0;
         }));
         return cmd;
