@@ -116,7 +116,7 @@ public sealed class ExecStoryTests(ExecStoryTests.Vm vm) : IClassFixture<ExecSto
     {
         // `script` gives the vmsan CLI a real terminal, as a user's shell would.
         var r = await Sh.RunAsync("script", ["-qec", $"ip netns exec {W.HostNs} {VmsanWorld.Cli} exec -it {vm.Id} -- sh -c 'tty; stty size'", "/dev/null"],
-            new Dictionary<string, string> { ["VMSAN_HOME"] = W.Home, ["COLUMNS"] = "100", ["LINES"] = "40" }, TimeSpan.FromSeconds(60));
+            new Dictionary<string, string> { ["VMSAN_HOME"] = W.Home, ["TERM"] = "xterm", ["COLUMNS"] = "100", ["LINES"] = "40" }, TimeSpan.FromSeconds(60));
         Assert.True(r.ExitCode == 0, r.ToString());
         Assert.Matches(@"/dev/pts/\d+", r.Stdout);
     }

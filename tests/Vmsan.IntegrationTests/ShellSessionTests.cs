@@ -21,7 +21,8 @@ public sealed class ShellSessionTests : IAsyncLifetime
         await _w.DisposeAsync();
     }
 
-    private Task<ProcResult> Tmux(string args) => Sh.Bash($"tmux -L {_tmux} {args}");
+    // TERM set explicitly: CI runs without a terminal and tmux wants to know what it emulates.
+    private Task<ProcResult> Tmux(string args) => Sh.Bash($"TERM=xterm-256color tmux -L {_tmux} {args}");
 
     private async Task<string> WaitForScreen(string window, string text)
     {
