@@ -36,6 +36,14 @@ public sealed class Doctor(VmsanClient client)
             var ok = File.Exists(file);
             checks.Add(new(name, ok, ok ? file : $"{file} missing", "Run ./install.sh"));
         }
+        if (LibcPublic.IsRoot() && QemuMicrovmBackend.FindOnPath("nft") is not null)
+        {
+            var ruleset = await client.Options.Commands.RunAsync("nft", ["list", "ruleset"], ct: ct).ConfigureAwait(false);
+            var blockers = ruleset.Ok ? ForwardDropChains(ruleset.Stdout) : [];
+            checks.Add(new("forwarding", blockers.Count == 0,
+                blockers.Count == 0 ? "no other firewall drops forwarded traffic" : $"forward chains with policy drop: {string.Join(", ", blockers)}; guests may have no network",
+                "Allow forwarding for vmsan's transit range, e.g. `iptables -I FORWARD -s 10.231.0.0/16 -j ACCEPT; iptables -I FORWARD -d 10.231.0.0/16 -j ACCEPT`."));
+        }
         var homeOk = true;
         try
         {
@@ -80,5 +88,28 @@ public sealed class Doctor(VmsanClient client)
             }
         }
         return new DoctorReport(checks, repaired);
+    }
+
+    /// <summary>
+    /// Base chains on the forward hook with a drop policy in tables other than vmsan's. nftables
+    /// accepts a packet only if every base chain on a hook does, so vmsan's own accept cannot
+    /// override them (Docker's iptables FORWARD DROP is the usual one).
+    /// </summary>
+    public static List<string> ForwardDropChains(string ruleset)
+    {
+        var found = new List<string>();
+        string? table = null, chain = null;
+        foreach (var raw in ruleset.Split('\n'))
+        {
+            var line = raw.Trim();
+            if (line.StartsWith("table ", StringComparison.Ordinal))
+                table = line[6..].TrimEnd('{', ' ');
+            else if (line.StartsWith("chain ", StringComparison.Ordinal))
+                chain = line[6..].TrimEnd('{', ' ');
+            else if (line.Contains("hook forward", StringComparison.Ordinal) && line.Contains("policy drop", StringComparison.Ordinal)
+                     && table is not null && table != "ip vmsan")
+                found.Add($"{table} {chain}");
+        }
+        return found;
     }
 }
