@@ -19,7 +19,7 @@ public sealed partial class AgentClient
     /// <param name="cancellationToken">Cancelling aborts the upload; the agent then leaves no partial file.</param>
     /// <returns>What the agent wrote.</returns>
     /// <exception cref="AgentException">Refused (<see cref="AgentException.Code"/>: <c>UNSAFE_ENTRY</c>, <c>PAYLOAD_TOO_LARGE</c>,
-    /// <c>TOO_MANY_TRANSFERS</c>, <c>WRITE_FAILED</c>, <c>UNKNOWN_USER</c>...) or the stream broke.</exception>
+    /// <c>TOO_MANY_TRANSFERS</c>, <c>WRITE_FAILED</c>, <c>USER_NOT_FOUND</c>...) or the stream broke.</exception>
     public Task<TransferSummary> UploadAsync(string remoteDirectory, IReadOnlyList<TarSource> sources, string? user = null,
         CancellationToken cancellationToken = default)
     {

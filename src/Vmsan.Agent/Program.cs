@@ -125,7 +125,7 @@ internal static class Program
         var shutdownEndpoint = new ShutdownEndpoint(shutdown);
         var execStream = new ExecStreamEndpoint(sessions);
         var execs = new ExecsEndpoint(sessions);
-        var files = new FilesEndpoint(FilesOptions.FromEnvironment());
+        var files = new FilesEndpoint(FilesOptions.FromEnvironment(), sessions.Users);
         return new Router(new TokenAuthenticator(token))
             .Map("GET", AgentProtocol.Paths.Health, health.HandleAsync, authenticated: false)
             .Map("POST", AgentProtocol.Paths.Exec, exec.HandleAsync)

@@ -51,6 +51,190 @@ public static partial class FileSystemInterop
         }
     }
 
+    private const int ORdonly = 0, OWronly = 0x1, OCreat = 0x40, OExcl = 0x80, ONoFollow = 0x20000, OCloexec = 0x80000;
+    private const int EIntr = 4, EIsDir = 21;
+
+    /// <summary>
+    /// open(2) of a new file (<c>O_CREAT|O_EXCL|O_NOFOLLOW</c>, write only): a plain fd, so the extractor's per-file
+    /// work is a handful of system calls on the calling thread (no FileStream, no flock, no thread-pool hop).
+    /// </summary>
+    public static int CreateExclusive(string path, int mode)
+    {
+        int fd;
+        do
+        {
+            fd = OpenNative(path, OWronly | OCreat | OExcl | ONoFollow | OCloexec, mode);
+        }
+        while (fd < 0 && Marshal.GetLastPInvokeError() == EIntr);
+
+        return fd >= 0 ? fd : throw new IOException($"open {path}: {Marshal.GetLastPInvokeErrorMessage()}");
+    }
+
+    /// <summary>Writes all of <paramref name="data"/> to <paramref name="fd"/>.</summary>
+    public static unsafe void WriteAll(int fd, ReadOnlySpan<byte> data, string pathForErrors)
+    {
+        fixed (byte* p = data)
+        {
+            var done = 0;
+            while (done < data.Length)
+            {
+                var n = WriteNative(fd, p + done, (nuint)(data.Length - done));
+                if (n < 0)
+                {
+                    if (Marshal.GetLastPInvokeError() == EIntr)
+                    {
+                        continue;
+                    }
+
+                    throw new IOException($"write {pathForErrors}: {Marshal.GetLastPInvokeErrorMessage()}");
+                }
+
+                done += (int)n;
+            }
+        }
+    }
+
+    /// <summary>fchown(2), fchmod(2) and futimens(2) (mtime only; atime left alone) on an open fd, in that order (chown clears set-id bits).</summary>
+    public static unsafe void SetOwnerModeTime(int fd, int? uid, int? gid, int? mode, long mtimeSeconds, long mtimeNanos, string pathForErrors)
+    {
+        if (uid is not null && FChownNative(fd, uid.Value, gid ?? -1) != 0)
+        {
+            throw new IOException($"chown {pathForErrors}: {Marshal.GetLastPInvokeErrorMessage()}");
+        }
+
+        if (mode is { } m && FChmodNative(fd, m) != 0)
+        {
+            throw new IOException($"chmod {pathForErrors}: {Marshal.GetLastPInvokeErrorMessage()}");
+        }
+
+        const long UtimeOmit = (1L << 30) - 2;
+        var times = stackalloc long[4] { 0, UtimeOmit, mtimeSeconds, mtimeNanos };
+        if (FutimensNative(fd, times) != 0)
+        {
+            throw new IOException($"utimens {pathForErrors}: {Marshal.GetLastPInvokeErrorMessage()}");
+        }
+    }
+
+    /// <summary>close(2); a failure is reported (a write error may only show here on some file systems).</summary>
+    public static void Close(int fd, string pathForErrors)
+    {
+        if (CloseNative(fd) != 0 && Marshal.GetLastPInvokeError() != EIntr)
+        {
+            throw new IOException($"close {pathForErrors}: {Marshal.GetLastPInvokeErrorMessage()}");
+        }
+    }
+
+    /// <summary>open(2) for reading without following a final symlink; -1 when it cannot be opened.</summary>
+    public static int OpenForRead(string path)
+    {
+        int fd;
+        do
+        {
+            fd = OpenNative(path, ORdonly | ONoFollow | OCloexec, 0);
+        }
+        while (fd < 0 && Marshal.GetLastPInvokeError() == EIntr);
+
+        return fd;
+    }
+
+    /// <summary>pread(2); 0 at end of file.</summary>
+    public static unsafe int PRead(int fd, Span<byte> buffer, long offset, string pathForErrors)
+    {
+        fixed (byte* p = buffer)
+        {
+            while (true)
+            {
+                var n = PReadNative(fd, p, (nuint)buffer.Length, offset);
+                if (n >= 0)
+                {
+                    return (int)n;
+                }
+
+                if (Marshal.GetLastPInvokeError() != EIntr)
+                {
+                    throw new IOException($"read {pathForErrors}: {Marshal.GetLastPInvokeErrorMessage()}");
+                }
+            }
+        }
+    }
+
+    /// <summary>close(2), errors ignored (cleanup after a failure).</summary>
+    public static void CloseQuietly(int fd) => CloseNative(fd);
+
+    /// <summary>geteuid(2).</summary>
+    public static int GetEUid() => (int)GetEUidNative();
+
+    /// <summary>getegid(2).</summary>
+    public static int GetEGid() => (int)GetEGidNative();
+
+    /// <summary>The process umask (from /proc/self/status: umask(2) cannot read it without changing it); 0777 when unknown.</summary>
+    public static int ProcessUmask => LazyUmask.Value;
+
+    private static readonly Lazy<int> LazyUmask = new(() =>
+    {
+        try
+        {
+            foreach (var line in File.ReadLines("/proc/self/status"))
+            {
+                if (line.StartsWith("Umask:", StringComparison.Ordinal))
+                {
+                    return Convert.ToInt32(line[6..].Trim(), 8);
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException)
+        {
+        }
+
+        return 0x1FF;
+    });
+
+    /// <summary>rename(2) that says whether it failed because a directory is in the way (EISDIR).</summary>
+    internal static bool TryRename(string oldPath, string newPath, out bool directoryInTheWay)
+    {
+        directoryInTheWay = false;
+        if (RenameNative(oldPath, newPath) == 0)
+        {
+            return true;
+        }
+
+        var errno = Marshal.GetLastPInvokeError();
+        if (errno == EIsDir)
+        {
+            directoryInTheWay = true;
+            return false;
+        }
+
+        throw new IOException($"rename {newPath}: {Marshal.GetPInvokeErrorMessage(errno)}");
+    }
+
+    [LibraryImport("libc", EntryPoint = "geteuid")]
+    private static partial uint GetEUidNative();
+
+    [LibraryImport("libc", EntryPoint = "getegid")]
+    private static partial uint GetEGidNative();
+
+    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int OpenNative(string path, int flags, int mode);
+
+    [LibraryImport("libc", EntryPoint = "write", SetLastError = true)]
+    private static unsafe partial nint WriteNative(int fd, byte* buffer, nuint count);
+
+    [LibraryImport("libc", EntryPoint = "pread64", SetLastError = true)]
+    private static unsafe partial nint PReadNative(int fd, byte* buffer, nuint count, long offset);
+
+    [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
+    private static partial int CloseNative(int fd);
+
+    [LibraryImport("libc", EntryPoint = "fchown", SetLastError = true)]
+    private static partial int FChownNative(int fd, int uid, int gid);
+
+    [LibraryImport("libc", EntryPoint = "fchmod", SetLastError = true)]
+    private static partial int FChmodNative(int fd, int mode);
+
+    [LibraryImport("libc", EntryPoint = "futimens", SetLastError = true)]
+    private static unsafe partial int FutimensNative(int fd, long* times);
+
     [LibraryImport("libc", EntryPoint = "realpath", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial nint RealPathNative(string path, nint resolved);
 

@@ -14,7 +14,8 @@ public static class FilesProtocol
     /// <summary>Content type of tar bodies.</summary>
     public const string TarContentType = "application/x-tar";
 
-    /// <summary>Error codes of the files endpoints (besides <see cref="AgentErrorCodes"/>).</summary>
+    /// <summary>Error codes of the files endpoints (besides <see cref="AgentErrorCodes"/>; an unknown user is
+    /// <see cref="AgentErrorCodes.UserNotFound"/>, as for exec).</summary>
     public static class Errors
     {
         /// <summary>The archive holds an entry the agent refuses (unsafe path, device file, bad link...).</summary>
@@ -25,9 +26,6 @@ public static class FilesProtocol
 
         /// <summary>The path to download does not exist.</summary>
         public const string PathNotFound = "PATH_NOT_FOUND";
-
-        /// <summary>The user has no line in the guest's /etc/passwd.</summary>
-        public const string UnknownUser = "UNKNOWN_USER";
 
         /// <summary>Too many transfers are running (HTTP 429).</summary>
         public const string TooManyTransfers = "TOO_MANY_TRANSFERS";

@@ -38,6 +38,16 @@ public sealed class TarExtractor
     private readonly TarExtractOptions _options;
     private readonly Dictionary<string, string> _extractedFiles = new(StringComparer.Ordinal);
     private readonly List<(string Path, UnixFileMode Mode, DateTimeOffset Mtime)> _directories = [];
+    /// <summary>
+    /// Parent directories already walked by this extraction (relative path → real path): a deep tree's entries do not
+    /// re-check every component. An entry that replaces one of them (a symlink over a symlink) empties the cache; the
+    /// archive cannot replace a real directory (rename refuses), so what is cached stays what the archive left.
+    /// </summary>
+    private readonly Dictionary<string, string> _walked = new(StringComparer.Ordinal);
+    private readonly string _tempPrefix = $".vmsan-tmp-{Environment.ProcessId}-";
+    private readonly string _tempSuffix = $"-{Random.Shared.Next():x8}";
+    private readonly int _euid = FileSystemInterop.GetEUid();
+    private readonly int _egid = FileSystemInterop.GetEGid();
     private long _files, _dirs, _links, _bytes;
     private int _tempCounter;
 
@@ -150,16 +160,31 @@ public sealed class TarExtractor
     /// <summary>Walks (creating as needed) the parent directories of an entry; returns the real parent path.</summary>
     private string EnsureParent(string relative, string parentRelative)
     {
-        var current = _root;
         if (parentRelative.Length == 0)
         {
-            return current;
+            return _root;
         }
 
-        foreach (var component in parentRelative.Split('/'))
+        if (_walked.TryGetValue(parentRelative, out var known))
         {
-            var next = Path.Join(current, component);
-            current = StepInto(relative, next, create: true, mode: null);
+            return known;
+        }
+
+        var current = _root;
+        var start = 0;
+        while (start <= parentRelative.Length)
+        {
+            var slash = parentRelative.IndexOf('/', start);
+            var end = slash < 0 ? parentRelative.Length : slash;
+            var prefix = parentRelative[..end];
+            if (!_walked.TryGetValue(prefix, out var next))
+            {
+                next = StepInto(relative, Path.Join(current, parentRelative.AsSpan(start, end - start)), create: true, mode: null);
+                _walked[prefix] = next;
+            }
+
+            current = next;
+            start = end + 1;
         }
 
         return current;
@@ -265,18 +290,17 @@ public sealed class TarExtractor
     private async Task ExtractFileAsync(string relative, string parent, string target, TarEntry entry, byte[] buffer, CancellationToken ct)
     {
         var temp = TempName(parent);
+        var mode = (int)entry.Mode & 0xFFF;
+        // Created with its final permission bits when the umask keeps them (one fchmod less per file); set-id bits
+        // always go through fchmod after fchown, which clears them.
+        var createMode = mode & 0x1FF;
+        var needsChmod = (mode & ~0x1FF) != 0 || (createMode & FileSystemInterop.ProcessUmask) != 0;
+        var fd = -1;
         try
         {
-            var file = Fs(temp, () => new FileStream(temp, new FileStreamOptions
+            try
             {
-                Mode = FileMode.CreateNew,
-                Access = FileAccess.Write,
-                Share = FileShare.None,
-                BufferSize = 0,
-                UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
-            }));
-            await using (file.ConfigureAwait(false))
-            {
+                fd = FileSystemInterop.CreateExclusive(temp, createMode);
                 long offset = 0;
                 if (entry.DataStream is { } data)
                 {
@@ -288,21 +312,39 @@ public sealed class TarExtractor
                             break;
                         }
 
-                        await FsAsync(target, () => file.WriteAsync(buffer.AsMemory(0, n), ct)).ConfigureAwait(false);
+                        // Synchronous: a page-cache write is cheaper than a thread-pool hop (which costs most under emulation).
+                        FileSystemInterop.WriteAll(fd, buffer.AsSpan(0, n), temp);
                         offset += n;
                     }
                 }
 
                 _bytes += offset;
+                var (uid, gid) = Owner();
+                var ticks = entry.ModificationTime.UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks;
+                var seconds = Math.DivRem(ticks, TimeSpan.TicksPerSecond, out var rest);
+                if (rest < 0)
+                {
+                    seconds--;
+                    rest += TimeSpan.TicksPerSecond;
+                }
+
+                FileSystemInterop.SetOwnerModeTime(fd, uid, gid, needsChmod ? mode : null, seconds, rest * 100, temp);
+                var closing = fd;
+                fd = -1;
+                FileSystemInterop.Close(closing, temp);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new TarWriteException($"{target}: {e.Message}", e);
+            }
+            finally
+            {
+                if (fd >= 0)
+                {
+                    FileSystemInterop.CloseQuietly(fd);
+                }
             }
 
-            Fs(target, () =>
-            {
-                // chown first: it clears set-id bits, which the mode then restores.
-                Chown(temp);
-                File.SetUnixFileMode(temp, entry.Mode);
-                File.SetLastWriteTimeUtc(temp, entry.ModificationTime.UtcDateTime);
-            });
             Rename(relative, temp, target);
             temp = null;
         }
@@ -336,25 +378,41 @@ public sealed class TarExtractor
         }
     }
 
-    private static void Rename(string relative, string temp, string target)
+    private void Rename(string relative, string temp, string target)
     {
-        if (PathStat.Of(target).Kind == PathKind.Directory)
+        // rename(2): atomic, and it replaces a symlink rather than writing through it; EISDIR when a directory is there.
+        if (!Fs(target, () => FileSystemInterop.TryRename(temp, target, out var directoryInTheWay) || !directoryInTheWay))
         {
             throw new TarWriteException($"'{TarPaths.Printable(relative)}': a directory is in the way");
         }
 
-        // rename(2): atomic, and it replaces a symlink rather than writing through it.
-        Fs(target, () => FileSystemInterop.Rename(temp, target));
+        if (_walked.Count > 0 && _walked.ContainsKey(relative))
+        {
+            // A walked symlink was replaced: later entries below it must be walked again.
+            _walked.Clear();
+        }
     }
 
     private string TempName(string directory) =>
-        Path.Join(directory, $".vmsan-tmp-{Environment.ProcessId}-{Interlocked.Increment(ref _tempCounter)}-{Random.Shared.Next():x8}");
+        Path.Join(directory, string.Concat(_tempPrefix, (++_tempCounter).ToString(System.Globalization.CultureInfo.InvariantCulture), _tempSuffix));
+
+    /// <summary>The owner to set, or null when a new entry already has it (created by this process with those ids).</summary>
+    private (int? Uid, int? Gid) Owner()
+    {
+        if (_options.Uid is not { } uid)
+        {
+            return (null, null);
+        }
+
+        var gid = _options.Gid ?? -1;
+        return uid == _euid && (gid == -1 || gid == _egid) ? (null, null) : (uid, gid);
+    }
 
     private void Chown(string path)
     {
-        if (_options.Uid is { } uid)
+        if (Owner() is ({ } uid, var gid))
         {
-            FileSystemInterop.LChown(path, uid, _options.Gid ?? -1);
+            FileSystemInterop.LChown(path, uid, gid ?? -1);
         }
     }
 

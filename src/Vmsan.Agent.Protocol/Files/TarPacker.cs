@@ -1,4 +1,6 @@
-using System.Formats.Tar;
+using System.Buffers;
+using System.Globalization;
+using System.Text;
 
 namespace Vmsan.Agent.Protocol.Files;
 
@@ -8,13 +10,19 @@ namespace Vmsan.Agent.Protocol.Files;
 public sealed record TarSource(string Path, string EntryName);
 
 /// <summary>
-/// Streams files, directories (recursively) and symlinks into a PAX tar archive (long and unicode names, exact
-/// mtimes; GNU tar reads it). Data is copied through bounded buffers; a file that grows while it is read is cut
-/// at the size it had when its header was written, and one that shrinks is padded with zeros, so the archive
-/// stays well-formed. FIFOs, sockets and devices are skipped (reported through <c>skipped</c>).
+/// Streams files, directories (recursively) and symlinks into a POSIX tar archive: a plain ustar header per entry,
+/// preceded by a small PAX header only when ustar cannot say it exactly (a long or non-ASCII name or link target, a
+/// size of 8 GiB or more, a sub-second mtime); GNU tar and System.Formats.Tar read it. File data is read with large
+/// synchronous reads straight into one pooled buffer (no per-file stream objects, no thread-pool hop per read): this
+/// runs in the guest, where every instruction is emulated. A file that grows while it is read is cut at the size it
+/// had when its header was written, and one that shrinks is padded with zeros, so the archive stays well-formed.
+/// FIFOs, sockets and devices are skipped (reported through <c>skipped</c>).
 /// </summary>
 public static class TarPacker
 {
+    /// <summary>Size of the reads of file data (and of the largest write to <c>output</c>).</summary>
+    public const int DataBufferSize = 1024 * 1024;
+
     /// <summary>Writes the archive to <paramref name="output"/> (left open); returns what it holds.</summary>
     public static async Task<TransferSummary> PackAsync(Stream output, IEnumerable<TarSource> sources, Action<string>? skipped = null,
         CancellationToken cancellationToken = default)
@@ -22,8 +30,8 @@ public static class TarPacker
         ArgumentNullException.ThrowIfNull(output);
         ArgumentNullException.ThrowIfNull(sources);
         long files = 0, dirs = 0, links = 0, bytes = 0;
-        var writer = new TarWriter(output, TarEntryFormat.Pax, leaveOpen: true);
-        await using (writer.ConfigureAwait(false))
+        var buffer = ArrayPool<byte>.Shared.Rent(DataBufferSize);
+        try
         {
             var pending = new Stack<(string Path, string Name)>();
             foreach (var source in sources.Reverse())
@@ -43,10 +51,9 @@ public static class TarPacker
                         skipped?.Invoke(path);
                         continue;
                     case PathKind.Directory:
-                        await writer.WriteEntryAsync(Entry(TarEntryType.Directory, name + "/", stat), cancellationToken).ConfigureAwait(false);
+                        await WriteHeaderAsync(output, buffer, TarHeader.Directory, name + "/", null, 0, stat, cancellationToken).ConfigureAwait(false);
                         dirs++;
-                        var children = Directory.EnumerateFileSystemEntries(path).Select(System.IO.Path.GetFileName).ToList();
-                        children.Sort(StringComparer.Ordinal);
+                        var children = ListNames(path);
                         for (var i = children.Count - 1; i >= 0; i--)
                         {
                             pending.Push((System.IO.Path.Join(path, children[i]), name + "/" + children[i]));
@@ -54,106 +61,261 @@ public static class TarPacker
 
                         break;
                     case PathKind.Symlink:
-                        var link = Entry(TarEntryType.SymbolicLink, name, stat);
-                        link.LinkName = new FileInfo(path).LinkTarget ?? "";
-                        await writer.WriteEntryAsync(link, cancellationToken).ConfigureAwait(false);
+                        var target = new FileInfo(path).LinkTarget ?? "";
+                        await WriteHeaderAsync(output, buffer, TarHeader.Symlink, name, target, 0, stat, cancellationToken).ConfigureAwait(false);
                         links++;
                         break;
                     case PathKind.File:
-                        var entry = Entry(TarEntryType.RegularFile, name, stat);
-                        var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, bufferSize: 0, FileOptions.SequentialScan);
-                        await using (stream.ConfigureAwait(false))
+                        if (await WriteFileAsync(output, buffer, path, name, stat, cancellationToken).ConfigureAwait(false))
                         {
-                            var size = stream.Length;
-                            entry.DataStream = new FixedLengthStream(stream, size);
-                            await writer.WriteEntryAsync(entry, cancellationToken).ConfigureAwait(false);
-                            bytes += size;
+                            bytes += stat.Size;
+                            files++;
+                        }
+                        else
+                        {
+                            skipped?.Invoke(path);
                         }
 
-                        files++;
                         break;
                     default:
                         skipped?.Invoke(path);
                         break;
                 }
             }
+
+            // End of archive: two zero blocks.
+            buffer.AsSpan(0, 2 * TarHeader.BlockSize).Clear();
+            await output.WriteAsync(buffer.AsMemory(0, 2 * TarHeader.BlockSize), cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
         }
 
         return new TransferSummary(files, dirs, links, bytes);
     }
 
-    private static PaxTarEntry Entry(TarEntryType type, string name, PathStat stat) => new(type, name)
+    private static List<string> ListNames(string directory)
     {
-        Mode = (UnixFileMode)stat.Mode,
-        ModificationTime = stat.Mtime,
-    };
+        var names = new System.IO.Enumeration.FileSystemEnumerable<string>(directory,
+            (ref System.IO.Enumeration.FileSystemEntry entry) => entry.FileName.ToString(),
+            new EnumerationOptions { AttributesToSkip = 0, IgnoreInaccessible = false, RecurseSubdirectories = false }).ToList();
+        names.Sort(StringComparer.Ordinal);
+        return names;
+    }
 
-    /// <summary>Exactly <c>length</c> bytes of the inner stream: cut if it grew, zero-padded if it shrank.</summary>
-    private sealed class FixedLengthStream(Stream inner, long length) : Stream
+    private static ValueTask WriteHeaderAsync(Stream output, byte[] buffer, byte type, string name, string? linkName, long size, PathStat stat,
+        CancellationToken cancellationToken)
     {
-        private long _position;
+        var n = TarHeader.Write(buffer, type, name, linkName, stat.Mode, size, stat.MtimeSeconds, stat.MtimeNanos);
+        return output.WriteAsync(buffer.AsMemory(0, n), cancellationToken);
+    }
 
-        public override bool CanRead => true;
-
-        public override bool CanSeek => true;
-
-        public override bool CanWrite => false;
-
-        public override long Length => length;
-
-        public override long Position { get => _position; set => throw new NotSupportedException(); }
-
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
-        public override int Read(Span<byte> buffer)
+    /// <summary>Header, then exactly <c>stat.Size</c> bytes (cut or zero-padded), then padding; false when the file cannot be opened.</summary>
+    private static async Task<bool> WriteFileAsync(Stream output, byte[] buffer, string path, string name, PathStat stat, CancellationToken cancellationToken)
+    {
+        // O_NOFOLLOW: a file swapped for a symlink since the lstat is not followed.
+        var fd = FileSystemInterop.OpenForRead(path);
+        if (fd < 0)
         {
-            var want = (int)Math.Min(buffer.Length, length - _position);
-            if (want <= 0)
-            {
-                return 0;
-            }
-
-            var n = inner.Read(buffer[..want]);
-            if (n == 0)
-            {
-                buffer[..want].Clear();
-                n = want;
-            }
-
-            _position += n;
-            return n;
+            return false;
         }
 
-        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        try
         {
-            var want = (int)Math.Min(buffer.Length, length - _position);
-            if (want <= 0)
+            var size = stat.Size;
+            // The header goes out with the file's first data (one write for a small file).
+            var used = TarHeader.Write(buffer, TarHeader.File, name, null, stat.Mode, size, stat.MtimeSeconds, stat.MtimeNanos);
+            long offset = 0;
+            var eof = false;
+            while (offset < size || used > 0)
             {
-                return 0;
-            }
+                var want = (int)Math.Min(buffer.Length - used, size - offset);
+                var n = 0;
+                if (want > 0)
+                {
+                    n = eof ? 0 : FileSystemInterop.PRead(fd, buffer.AsSpan(used, want), offset, path);
+                    if (n == 0)
+                    {
+                        // Shrunk (or unreadable past here): zeros keep the archive valid.
+                        eof = true;
+                        buffer.AsSpan(used, want).Clear();
+                        n = want;
+                    }
+                }
 
-            var n = await inner.ReadAsync(buffer[..want], cancellationToken).ConfigureAwait(false);
-            if (n == 0)
-            {
-                buffer.Span[..want].Clear();
-                n = want;
-            }
+                offset += n;
+                used += n;
+                if (offset == size)
+                {
+                    var padding = (int)(-size & (TarHeader.BlockSize - 1));
+                    if (used + padding > buffer.Length)
+                    {
+                        await output.WriteAsync(buffer.AsMemory(0, used), cancellationToken).ConfigureAwait(false);
+                        used = 0;
+                    }
 
-            _position += n;
-            return n;
+                    buffer.AsSpan(used, padding).Clear();
+                    used += padding;
+                }
+
+                await output.WriteAsync(buffer.AsMemory(0, used), cancellationToken).ConfigureAwait(false);
+                used = 0;
+            }
+        }
+        finally
+        {
+            FileSystemInterop.CloseQuietly(fd);
         }
 
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+        return true;
+    }
+}
 
-        public override long Seek(long offset, SeekOrigin origin) => origin == SeekOrigin.Current && offset == 0 ? _position : throw new NotSupportedException();
+/// <summary>ustar headers, with a PAX extended header in front when needed.</summary>
+internal static class TarHeader
+{
+    public const int BlockSize = 512;
+    public const byte File = (byte)'0';
+    public const byte Symlink = (byte)'2';
+    public const byte Directory = (byte)'5';
+    private const byte PaxExtended = (byte)'x';
+    private const long MaxOctal11 = 0x1FFFFFFFF; // 077777777777
 
-        public override void Flush()
+    /// <summary>Writes the header block(s) of one entry at the start of <paramref name="buffer"/>; returns their length.</summary>
+    public static int Write(byte[] buffer, byte type, string name, string? linkName, int mode, long size, long mtimeSeconds, uint mtimeNanos)
+    {
+        var nameFits = FitsName(name);
+        var linkFits = linkName is null || (linkName.Length <= 100 && Ascii.IsValid(linkName));
+        var ticks = mtimeNanos / 100;
+        var mtimeFits = ticks == 0 && mtimeSeconds is >= 0 and <= MaxOctal11;
+        var sizeFits = size <= MaxOctal11;
+        var used = 0;
+        if (!(nameFits && linkFits && mtimeFits && sizeFits))
         {
+            var records = new StringBuilder();
+            if (!nameFits)
+            {
+                Record(records, "path", name);
+            }
+
+            if (!linkFits)
+            {
+                Record(records, "linkpath", linkName!);
+            }
+
+            if (!sizeFits)
+            {
+                Record(records, "size", size.ToString(CultureInfo.InvariantCulture));
+            }
+
+            if (!mtimeFits)
+            {
+                var value = mtimeSeconds.ToString(CultureInfo.InvariantCulture);
+                if (ticks != 0)
+                {
+                    value += "." + ticks.ToString("D7", CultureInfo.InvariantCulture).TrimEnd('0');
+                }
+
+                Record(records, "mtime", value);
+            }
+
+            var data = Encoding.UTF8.GetBytes(records.ToString());
+            var blocks = (data.Length + BlockSize - 1) / BlockSize;
+            if (BlockSize * (2 + blocks) > buffer.Length)
+            {
+                throw new IOException($"tar header of '{TarPaths.Printable(name)}' is too large");
+            }
+
+            var leaf = name.TrimEnd('/');
+            leaf = leaf[(leaf.LastIndexOf('/') + 1)..];
+            Block(buffer.AsSpan(0, BlockSize), PaxExtended, AsciiPrefix("PaxHeaders/" + leaf, 100), null, 0x1A4, data.Length,
+                Math.Clamp(mtimeSeconds, 0, MaxOctal11));
+            data.CopyTo(buffer.AsSpan(BlockSize));
+            buffer.AsSpan(BlockSize + data.Length, (blocks * BlockSize) - data.Length).Clear();
+            used = BlockSize * (1 + blocks);
         }
 
-        public override void SetLength(long value) => throw new NotSupportedException();
+        // The ustar block itself: exact where it fits, else a truncated stand-in the PAX records override.
+        Block(buffer.AsSpan(used, BlockSize), type, nameFits ? name : AsciiPrefix(name, 100), linkFits ? linkName : AsciiPrefix(linkName!, 100), mode,
+            sizeFits ? size : 0, Math.Clamp(mtimeSeconds, 0, MaxOctal11));
+        return used + BlockSize;
+    }
 
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    /// <summary>
+    /// True when the name fits ustar's name field: ASCII, at most 100 bytes. The ustar prefix field is not used:
+    /// System.Formats.Tar ignores it in an archive that also holds PAX headers.
+    /// </summary>
+    private static bool FitsName(string name) => name.Length <= 100 && Ascii.IsValid(name);
+
+    private static string AsciiPrefix(string s, int max)
+    {
+        var sb = new StringBuilder(Math.Min(s.Length, max));
+        foreach (var c in s)
+        {
+            if (sb.Length == max)
+            {
+                break;
+            }
+
+            sb.Append(c is >= ' ' and < (char)127 ? c : '_');
+        }
+
+        return sb.ToString();
+    }
+
+    /// <summary>A PAX record: "LEN key=value\n", where LEN counts itself.</summary>
+    private static void Record(StringBuilder records, string key, string value)
+    {
+        var payload = Encoding.UTF8.GetByteCount(key) + Encoding.UTF8.GetByteCount(value) + 3; // ' ', '=', '\n'
+        var length = payload + 1;
+        while (length != payload + length.ToString(CultureInfo.InvariantCulture).Length)
+        {
+            length = payload + length.ToString(CultureInfo.InvariantCulture).Length;
+        }
+
+        records.Append(length.ToString(CultureInfo.InvariantCulture)).Append(' ').Append(key).Append('=').Append(value).Append('\n');
+    }
+
+    private static void Block(Span<byte> block, byte type, string name, string? linkName, int mode, long size, long mtime)
+    {
+        block.Clear();
+        Encoding.ASCII.GetBytes(name, block[..100]);
+
+        Octal(block.Slice(100, 8), mode & 0xFFF);
+        Octal(block.Slice(108, 8), 0);
+        Octal(block.Slice(116, 8), 0);
+        Octal(block.Slice(124, 12), size);
+        Octal(block.Slice(136, 12), mtime);
+        block[156] = type;
+        if (linkName is not null)
+        {
+            Encoding.ASCII.GetBytes(linkName, block.Slice(157, 100));
+        }
+
+        "ustar\0"u8.CopyTo(block.Slice(257, 6));
+        "00"u8.CopyTo(block.Slice(263, 2));
+        block.Slice(148, 8).Fill((byte)' ');
+        var sum = 0;
+        foreach (var b in block)
+        {
+            sum += b;
+        }
+
+        Octal(block.Slice(148, 7), sum);
+        block[155] = (byte)' ';
+    }
+
+    /// <summary>Zero-padded octal digits filling all but the last byte of the field, then NUL.</summary>
+    private static void Octal(Span<byte> field, long value)
+    {
+        var digits = field.Length - 1;
+        for (var i = digits - 1; i >= 0; i--)
+        {
+            field[i] = (byte)('0' + (value & 7));
+            value >>= 3;
+        }
+
+        field[digits] = 0;
     }
 }

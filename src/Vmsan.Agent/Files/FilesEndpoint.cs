@@ -2,6 +2,7 @@ using System.Text.Json;
 using Vmsan.Agent.Http;
 using Vmsan.Agent.Protocol;
 using Vmsan.Agent.Protocol.Files;
+using Vmsan.Agent.Users;
 
 namespace Vmsan.Agent.Files;
 
@@ -17,10 +18,18 @@ internal sealed class FilesEndpoint
 
     private static readonly TimeSpan DrainBudgetTime = TimeSpan.FromSeconds(2);
 
+    /// <summary>Read-ahead over the request body: tar headers and small files are parsed from memory, not one receive each.</summary>
+    private const int BodyBufferSize = 256 * 1024;
+
     private readonly FilesOptions _options;
+    private readonly UserDatabase _users;
     private int _running;
 
-    public FilesEndpoint(FilesOptions options) => _options = options;
+    public FilesEndpoint(FilesOptions options, UserDatabase users)
+    {
+        _options = options;
+        _users = users;
+    }
 
     public async ValueTask UploadAsync(RequestContext context)
     {
@@ -98,8 +107,9 @@ internal sealed class FilesEndpoint
             return;
         }
 
-        var body = context.Connection.OpenRequestBody(request, _options.MaxUploadBytes);
-        var extractor = new TarExtractor(destination, new TarExtractOptions { Uid = user.Uid, Gid = user.Gid });
+        // Not disposed: the connection owns the socket.
+        var body = new BufferedStream(context.Connection.OpenRequestBody(request, _options.MaxUploadBytes), BodyBufferSize);
+        var extractor = new TarExtractor(destination, new TarExtractOptions { Uid = (int)user.Uid, Gid = (int)user.Gid });
         TransferSummary summary;
         try
         {
@@ -173,25 +183,23 @@ internal sealed class FilesEndpoint
         }
     }
 
-    /// <summary>Reads the user and path of the query; a relative path is taken from the user's home.</summary>
-    private bool TryResolve(RequestContext context, out PasswdEntry user, out string path, out AgentError error)
+    /// <summary>
+    /// Reads the user and path of the query; a relative path is taken from the user's home. Users resolve exactly as
+    /// for exec (<see cref="UserDatabase"/>: a name, a uid, <c>name:group</c>; by default <c>user</c> when the guest has it).
+    /// </summary>
+    private bool TryResolve(RequestContext context, out UserAccount user, out string path, out AgentError error)
     {
         var query = ParseQuery(context.Request.Query);
-        user = PasswdFile.Root;
         path = "";
         error = new AgentError("", "");
-        var userName = query.GetValueOrDefault("user");
-        if (string.IsNullOrEmpty(userName))
+        try
         {
-            user = PasswdFile.Find(_options.PasswdPath, _options.DefaultUser) ?? PasswdFile.Root;
+            user = _users.Resolve(query.GetValueOrDefault("user"));
         }
-        else if (PasswdFile.Find(_options.PasswdPath, userName) is { } found)
+        catch (UserNotFoundException e)
         {
-            user = found;
-        }
-        else
-        {
-            error = new AgentError(FilesProtocol.Errors.UnknownUser, $"no user '{TarPaths.Printable(userName)}' in {_options.PasswdPath}");
+            user = null!;
+            error = new AgentError(AgentErrorCodes.UserNotFound, TarPaths.Printable(e.Message));
             return false;
         }
 
@@ -212,7 +220,7 @@ internal sealed class FilesEndpoint
     }
 
     /// <summary>mkdir -p; the directories it creates belong to the user.</summary>
-    private static void CreateDestination(string destination, PasswdEntry user)
+    private static void CreateDestination(string destination, UserAccount user)
     {
         var missing = new Stack<string>();
         for (var p = destination; !Directory.Exists(p); p = Path.GetDirectoryName(p) ?? "/")
@@ -229,7 +237,7 @@ internal sealed class FilesEndpoint
         {
             var dir = missing.Pop();
             Directory.CreateDirectory(dir);
-            FileSystemInterop.LChown(dir, user.Uid, user.Gid);
+            FileSystemInterop.LChown(dir, (int)user.Uid, (int)user.Gid);
         }
     }
 

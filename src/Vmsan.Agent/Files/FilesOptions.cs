@@ -11,12 +11,6 @@ internal sealed record FilesOptions
     /// <summary>Uploads and downloads running at once (429 beyond). <c>VMSAN_FILES_MAX_TRANSFERS</c>.</summary>
     public int MaxConcurrentTransfers { get; init; } = 8;
 
-    /// <summary>Where accounts are looked up. <c>VMSAN_FILES_PASSWD</c>.</summary>
-    public string PasswdPath { get; init; } = "/etc/passwd";
-
-    /// <summary>The user files belong to when a request names none (when the passwd file has it; else root).</summary>
-    public string DefaultUser { get; init; } = "user";
-
     public static FilesOptions FromEnvironment()
     {
         var options = new FilesOptions();
@@ -28,11 +22,6 @@ internal sealed record FilesOptions
         if (int.TryParse(Environment.GetEnvironmentVariable("VMSAN_FILES_MAX_TRANSFERS"), NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0)
         {
             options = options with { MaxConcurrentTransfers = n };
-        }
-
-        if (Environment.GetEnvironmentVariable("VMSAN_FILES_PASSWD") is { Length: > 0 } passwd)
-        {
-            options = options with { PasswdPath = passwd };
         }
 
         return options;

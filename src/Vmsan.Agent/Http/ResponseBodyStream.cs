@@ -1,14 +1,21 @@
 using System.Buffers;
 using System.Globalization;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
 
 namespace Vmsan.Agent.Http;
 
 /// <summary>
-/// A streamed response body: each write goes out at once as one HTTP chunk (or raw bytes for an HTTP/1.0
+/// A streamed response body: each write goes out at once as one HTTP chunk (large ones by a gathering send, without a copy) (or raw bytes for an HTTP/1.0
 /// client, where the end of the body is the end of the connection). Writes must be serialized by the caller.
 /// </summary>
 internal sealed class ResponseBodyStream : Stream
 {
+    /// <summary>From this size on, a chunk is sent by gathering (no copy into a framed buffer).</summary>
+    private const int GatherThreshold = 4096;
+
+    private static readonly byte[] Crlf = "\r\n"u8.ToArray();
+
     private readonly Stream _inner;
     private readonly bool _chunked;
     private bool _completed;
@@ -71,6 +78,18 @@ internal sealed class ResponseBodyStream : Stream
             return;
         }
 
+        if (buffer.Length >= GatherThreshold && _inner is NetworkStream network
+            && MemoryMarshal.TryGetArray(buffer, out var data))
+        {
+            // One sendmsg of [size line, data, CRLF]: large bodies are not copied into a frame first.
+            var head = new byte[20];
+            buffer.Length.TryFormat(head, out var written, "X", CultureInfo.InvariantCulture);
+            head[written++] = (byte)'\r';
+            head[written++] = (byte)'\n';
+            await SendAllAsync(network.Socket, [new ArraySegment<byte>(head, 0, written), data, new ArraySegment<byte>(Crlf)]).ConfigureAwait(false);
+            return;
+        }
+
         var frame = ArrayPool<byte>.Shared.Rent(buffer.Length + 32);
         try
         {
@@ -85,6 +104,33 @@ internal sealed class ResponseBodyStream : Stream
 
     public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    /// <summary>Sends every byte of <paramref name="segments"/> (a gathered send may be partial).</summary>
+    private static async ValueTask SendAllAsync(Socket socket, List<ArraySegment<byte>> segments)
+    {
+        while (segments.Count > 0)
+        {
+            var sent = await socket.SendAsync(segments, SocketFlags.None).ConfigureAwait(false);
+            if (sent <= 0)
+            {
+                throw new IOException("connection closed while sending");
+            }
+
+            while (sent > 0 && segments.Count > 0)
+            {
+                if (sent >= segments[0].Count)
+                {
+                    sent -= segments[0].Count;
+                    segments.RemoveAt(0);
+                }
+                else
+                {
+                    segments[0] = segments[0][sent..];
+                    sent = 0;
+                }
+            }
+        }
+    }
 
     /// <summary>Ends the body (the zero-length chunk).</summary>
     public async ValueTask CompleteAsync(CancellationToken cancellationToken)

@@ -134,7 +134,7 @@ public sealed class FilesSafetyTests(AgentFixture fixture) : IClassFixture<Agent
         }
 
         var unknown = await Assert.ThrowsAsync<AgentException>(() => fixture.Client.UploadTarAsync(sandbox.Path, Archive(FileEntry("a")), "no-such-user", Ct));
-        Assert.Equal(FilesProtocol.Errors.UnknownUser, unknown.Code);
+        Assert.Equal(AgentErrorCodes.UserNotFound, unknown.Code);
     }
 
     private static int Owner(string path)
