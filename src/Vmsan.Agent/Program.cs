@@ -54,7 +54,7 @@ internal static class Program
 
         HttpServer? server = null;
         var sessions = new SessionManager(reaper, new UserDatabase(), new AgentLimits());
-        var exec = new ExecEndpoint(reaper, sessions);
+        var exec = new ExecEndpoint(sessions);
         var router = BuildRouter(config.Token, config.Id ?? Environment.MachineName, exec, sessions, () =>
         {
             server?.Stop();
@@ -105,12 +105,12 @@ internal static class Program
         var reaper = new ProcessReaper();
         reaper.Start();
         var sessions = new SessionManager(reaper, new UserDatabase(), limits);
-        var exec = new ExecEndpoint(reaper, sessions);
+        var exec = new ExecEndpoint(sessions);
         HttpServer? server = null;
         var router = BuildRouter(token, hostname ?? Environment.MachineName, exec, sessions, () =>
         {
             AgentLog.Info("shutdown requested: exiting (host mode, no power-off)");
-            exec.KillAll();
+            sessions.KillAll();
             server?.Stop();
         });
         server = new HttpServer(endPoint, router, new HttpLimits());

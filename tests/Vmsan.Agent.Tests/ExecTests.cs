@@ -257,6 +257,46 @@ public sealed class ExecTests(AgentFixture fixture) : IClassFixture<AgentFixture
     }
 
     [Fact(Timeout = Timeout)]
+    public async Task A_client_that_stops_reading_and_then_leaves_gets_its_process_group_killed()
+    {
+        using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        await socket.ConnectAsync("127.0.0.1", fixture.Agent.Port, Ct);
+        var json = "{\"cmd\":[\"yes\"]}";
+        await socket.SendAsync(Encoding.Latin1.GetBytes(
+            $"POST /exec HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {fixture.Agent.Token}\r\nContent-Length: {json.Length}\r\n\r\n{json}"), Ct);
+        var received = new StringBuilder();
+        var buffer = new byte[4096];
+        System.Text.RegularExpressions.Match started;
+        while (!(started = System.Text.RegularExpressions.Regex.Match(received.ToString(), "\"pid\":([0-9]+)")).Success)
+        {
+            var n = await socket.ReceiveAsync(buffer, System.Net.Sockets.SocketFlags.None, Ct);
+            Assert.NotEqual(0, n);
+            received.Append(Encoding.Latin1.GetString(buffer, 0, n));
+        }
+
+        var pid = int.Parse(started.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        // Read no more: the socket buffers and the agent's queue fill up and the output pump waits for room.
+        await Task.Delay(500, Ct);
+        socket.Close();
+
+        Assert.True(await ProcessGoneAsync(pid, TimeSpan.FromSeconds(5)), $"process {pid} survived the disconnect");
+    }
+
+    [Fact(Timeout = Timeout)]
+    public async Task A_running_POST_exec_stays_out_of_the_exec_list()
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var stdout = new SignallingStream();
+        var exec = Client.ExecAsync(new ExecRequest(["sh", "-c", "echo $$; sleep 0.3"]), stdout, null, cts.Token);
+        var pid = int.Parse(await stdout.FirstLine.WaitAsync(TimeSpan.FromSeconds(5), Ct), System.Globalization.CultureInfo.InvariantCulture);
+
+        var listed = await Client.ListExecsAsync(Ct);
+
+        Assert.DoesNotContain(listed, e => e.Pid == pid);
+        Assert.Equal(0, (await exec).ExitCode);
+    }
+
+    [Fact(Timeout = Timeout)]
     public async Task Sequential_execs_on_one_pooled_client_all_succeed()
     {
         for (var i = 0; i < 5; i++)

@@ -176,6 +176,16 @@ public sealed class HttpTests(AgentFixture fixture) : IClassFixture<AgentFixture
     }
 
     [Fact(Timeout = Timeout)]
+    public async Task The_started_frame_of_POST_exec_carries_the_pid_and_no_exec_id()
+    {
+        var json = "{\"cmd\":[\"true\"]}";
+        var response = await SendRawAsync($"POST /exec HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {fixture.Agent.Token}\r\nContent-Length: {json.Length}\r\nConnection: close\r\n\r\n{json}");
+
+        Assert.Matches("\\{\"pid\":[1-9][0-9]*,\"id\":null,\"tty\":false\\}", response);
+        Assert.EndsWith("0\r\n\r\n", response, StringComparison.Ordinal);
+    }
+
+    [Fact(Timeout = Timeout)]
     public async Task Expect_100_continue_is_honoured()
     {
         var json = "{\"cmd\":[\"true\"]}";

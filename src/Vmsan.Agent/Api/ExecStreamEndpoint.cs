@@ -50,7 +50,7 @@ internal sealed class ExecStreamEndpoint(SessionManager sessions)
             return;
         }
 
-        var viewer = new Viewer(socket);
+        var viewer = new Viewer(new WebSocketTransport(socket));
         Session session;
         try
         {
@@ -91,7 +91,7 @@ internal sealed class ExecStreamEndpoint(SessionManager sessions)
             return;
         }
 
-        var viewer = new Viewer(socket);
+        var viewer = new Viewer(new WebSocketTransport(socket));
         if (!session.Attach(viewer))
         {
             await FailViewerAsync(socket, viewer, AgentErrorCodes.LimitReached, $"exec {id} has {sessions.Limits.MaxViewers} viewers already").ConfigureAwait(false);
@@ -225,5 +225,22 @@ internal sealed class ExecStreamEndpoint(SessionManager sessions)
         }
 
         return null;
+    }
+
+    /// <summary>A WebSocket as a viewer's transport: one binary message per frame, a normal close at the end.</summary>
+    private sealed class WebSocketTransport(WebSocket socket) : IViewerTransport
+    {
+        public ValueTask SendAsync(byte[] frame) =>
+            socket.SendAsync(frame.AsMemory(), WebSocketMessageType.Binary, endOfMessage: true, CancellationToken.None);
+
+        public async ValueTask CompleteAsync()
+        {
+            if (socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
+            {
+                await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "exited", CancellationToken.None).ConfigureAwait(false);
+            }
+        }
+
+        public void Abort() => socket.Abort();
     }
 }

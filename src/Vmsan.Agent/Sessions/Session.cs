@@ -10,7 +10,8 @@ namespace Vmsan.Agent.Sessions;
 /// <summary>
 /// One process started through the streaming API — on pipes or a PTY — with its viewers and, when detached, a
 /// ring buffer of recent output. <c>exec -i</c>, <c>exec -it</c>, <c>exec -d</c> + attach and <c>connect</c> are
-/// all views of this. A plain (non-detached) session dies with its last viewer; a detached one runs on unviewed.
+/// all views of this, and so is <c>POST /exec</c> (an unlisted plain session whose one viewer is the HTTP response).
+/// A plain (non-detached) session dies with its last viewer; a detached one runs on unviewed.
 /// </summary>
 internal sealed class Session
 {
@@ -29,9 +30,10 @@ internal sealed class Session
     private SafeFileHandle? _master;
     private int _timedOut;
 
-    public Session(string id, ExecRequest request, UserAccount user, AgentLimits limits)
+    public Session(string id, ExecRequest request, UserAccount user, AgentLimits limits, bool listed = true)
     {
         Id = id;
+        Listed = listed;
         Request = request;
         User = user;
         _limits = limits;
@@ -47,6 +49,12 @@ internal sealed class Session
     public UserAccount User { get; }
 
     public bool Detached { get; }
+
+    /// <summary>
+    /// Whether ps, attach and kill see it. POST /exec sessions are not listed: their started frame carries no id, and
+    /// nothing but their own client can reach them.
+    /// </summary>
+    public bool Listed { get; }
 
     public string? Name => string.IsNullOrEmpty(Request.Session) ? null : Request.Session;
 
@@ -90,8 +98,7 @@ internal sealed class Session
 
             if (Pid > 0)
             {
-                viewer.Enqueue(FrameCodec.Encode(FrameType.Started,
-                    JsonSerializer.SerializeToUtf8Bytes(new ExecStarted(Pid, Id, Request.Tty), AgentJsonContext.Default.ExecStarted)));
+                viewer.Enqueue(StartedFrame());
             }
 
             if (_ring is not null)
@@ -270,8 +277,7 @@ internal sealed class Session
             lock (_gate)
             {
                 Pid = pid;
-                var started = FrameCodec.Encode(FrameType.Started,
-                    JsonSerializer.SerializeToUtf8Bytes(new ExecStarted(pid, Id, request.Tty), AgentJsonContext.Default.ExecStarted));
+                var started = StartedFrame();
                 foreach (var viewer in _viewers)
                 {
                     viewer.Enqueue(started);
@@ -364,6 +370,9 @@ internal sealed class Session
         _exited.TrySetResult();
         OnExit?.Invoke(this);
     }
+
+    private byte[] StartedFrame() => FrameCodec.Encode(FrameType.Started,
+        JsonSerializer.SerializeToUtf8Bytes(new ExecStarted(Pid, Listed ? Id : null, Request.Tty), AgentJsonContext.Default.ExecStarted));
 
     private static byte[] ExitFrame(ExecExit exit) =>
         FrameCodec.Encode(FrameType.Exit, JsonSerializer.SerializeToUtf8Bytes(exit, AgentJsonContext.Default.ExecExit));

@@ -77,7 +77,19 @@ internal sealed class SessionManager(ProcessReaper reaper, UserDatabase users, A
         }
 
         Reserve();
-        var session = new Session(NewId(), request, user, limits) { OnExit = Exited };
+        return StartReserved(request, user, firstViewer, listed: true);
+    }
+
+    /// <summary>
+    /// POST /exec: a plain session with one viewer (the HTTP response), kept out of ps, attach and kill. The caller has
+    /// taken a slot with <see cref="Reserve"/>; from this call on the session owns it.
+    /// </summary>
+    public Session StartUnlisted(ExecRequest request, UserAccount user, Viewer viewer) =>
+        StartReserved(request, user, viewer, listed: false);
+
+    private Session StartReserved(ExecRequest request, UserAccount user, Viewer? firstViewer, bool listed)
+    {
+        var session = new Session(NewId(), request, user, limits, listed) { OnExit = Exited };
         lock (_gate)
         {
             _sessions.Add(session);
@@ -94,7 +106,17 @@ internal sealed class SessionManager(ProcessReaper reaper, UserDatabase users, A
         }
         catch
         {
-            session.KillGroup(Interop.SIGKILL);
+            if (session.Pid == 0)
+            {
+                // Nothing was spawned (no pipe, no PTY...): no exit will ever release the slot.
+                Forget(session);
+                Release();
+            }
+            else
+            {
+                session.KillGroup(Interop.SIGKILL);
+            }
+
             throw;
         }
 
@@ -106,7 +128,7 @@ internal sealed class SessionManager(ProcessReaper reaper, UserDatabase users, A
     {
         lock (_gate)
         {
-            return _sessions.Find(s => s.Id == idOrName)
+            return _sessions.Find(s => s.Listed && s.Id == idOrName)
                 ?? _sessions.Find(s => s.Name == idOrName && s.Running)
                 ?? _sessions.FindLast(s => s.Name == idOrName)
                 ?? throw new SessionException(404, AgentErrorCodes.ExecNotFound, $"no exec or session '{idOrName}'");
@@ -117,11 +139,11 @@ internal sealed class SessionManager(ProcessReaper reaper, UserDatabase users, A
     {
         lock (_gate)
         {
-            return [.. _sessions.Select(s => s.Info())];
+            return [.. _sessions.Where(s => s.Listed).Select(s => s.Info())];
         }
     }
 
-    /// <summary>Kills every running session's process group (host-mode shutdown).</summary>
+    /// <summary>Kills every running session's process group, listed or not (host-mode shutdown).</summary>
     public void KillAll()
     {
         lock (_gate)
@@ -149,6 +171,14 @@ internal sealed class SessionManager(ProcessReaper reaper, UserDatabase users, A
             {
                 _sessions.Remove(exited[i]);
             }
+        }
+    }
+
+    private void Forget(Session session)
+    {
+        lock (_gate)
+        {
+            _sessions.Remove(session);
         }
     }
 

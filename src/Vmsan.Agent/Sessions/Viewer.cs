@@ -1,26 +1,28 @@
+using System.Net.Sockets;
 using System.Net.WebSockets;
 using System.Threading.Channels;
 
 namespace Vmsan.Agent.Sessions;
 
 /// <summary>
-/// One client attached to a session over a WebSocket: frames queue here and one loop sends them, so a slow client
-/// delays only itself (the session's pumps wait for it up to <see cref="HighWater"/> queued bytes).
+/// One client attached to a session (over a WebSocket, or the chunked body of POST /exec): frames queue here and one
+/// loop sends them, so a slow client delays only itself (the session's pumps wait for it up to <see cref="HighWater"/>
+/// queued bytes).
 /// </summary>
 internal sealed class Viewer
 {
     /// <summary>Queued bytes above which the producer waits (back-pressure on the process).</summary>
     public const long HighWater = 1024 * 1024;
 
-    private readonly WebSocket _socket;
+    private readonly IViewerTransport _transport;
     private readonly Channel<byte[]> _queue = Channel.CreateUnbounded<byte[]>(new UnboundedChannelOptions { SingleReader = true });
     private readonly ManualResetEventSlim _drained = new(true);
     private long _pending;
     private volatile bool _closed;
 
-    public Viewer(WebSocket socket)
+    public Viewer(IViewerTransport transport)
     {
-        _socket = socket;
+        _transport = transport;
         SendLoop = Task.Run(SendLoopAsync);
     }
 
@@ -52,7 +54,7 @@ internal sealed class Viewer
         _closed = true;
         _queue.Writer.TryComplete();
         _drained.Set();
-        _socket.Abort();
+        _transport.Abort();
     }
 
     /// <summary>Blocks the calling (pump) thread while too much is queued; false when it gave up after <paramref name="limit"/>.</summary>
@@ -84,19 +86,25 @@ internal sealed class Viewer
         {
             await foreach (var frame in _queue.Reader.ReadAllAsync().ConfigureAwait(false))
             {
-                await _socket.SendAsync(frame, WebSocketMessageType.Binary, endOfMessage: true, CancellationToken.None).ConfigureAwait(false);
+                if (_closed)
+                {
+                    // Aborted: what is still queued has nowhere to go.
+                    break;
+                }
+
+                await _transport.SendAsync(frame).ConfigureAwait(false);
                 if (Interlocked.Add(ref _pending, -frame.Length) <= HighWater / 2)
                 {
                     _drained.Set();
                 }
             }
 
-            if (!_closed && _socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
+            if (!_closed)
             {
-                await _socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "exited", CancellationToken.None).ConfigureAwait(false);
+                await _transport.CompleteAsync().ConfigureAwait(false);
             }
         }
-        catch (Exception e) when (e is WebSocketException or IOException or ObjectDisposedException or OperationCanceledException)
+        catch (Exception e) when (e is WebSocketException or IOException or SocketException or ObjectDisposedException or OperationCanceledException)
         {
             AgentLog.Debug($"viewer send failed: {e.Message}");
             _closed = true;
