@@ -152,44 +152,13 @@ public sealed partial class AgentClient : IDisposable
             var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
             await using (body.ConfigureAwait(false))
             {
-                return await ReadExecFramesAsync(body, stdout, stderr, cancellationToken).ConfigureAwait(false);
+                return await ExecFrames.CopyAsync(body, stdout, stderr, started: null, ending: null, cancellationToken).ConfigureAwait(false);
             }
         }
         catch (Exception e) when (e is IOException or HttpRequestException && !cancellationToken.IsCancellationRequested)
         {
             throw new AgentException(AgentErrorReason.Protocol, $"exec stream broke: {e.Message}", innerException: e);
         }
-    }
-
-    private static async Task<ExecResult> ReadExecFramesAsync(Stream body, Stream? stdout, Stream? stderr, CancellationToken cancellationToken)
-    {
-        var reader = new FrameReader(body);
-        int? pid = null;
-        while (await reader.ReadFrameAsync(cancellationToken).ConfigureAwait(false) is { } frame)
-        {
-            switch (frame.Type)
-            {
-                case FrameType.Stdout when stdout is not null:
-                    await stdout.WriteAsync(frame.Payload, cancellationToken).ConfigureAwait(false);
-                    await stdout.FlushAsync(cancellationToken).ConfigureAwait(false);
-                    break;
-                case FrameType.Stderr when stderr is not null:
-                    await stderr.WriteAsync(frame.Payload, cancellationToken).ConfigureAwait(false);
-                    await stderr.FlushAsync(cancellationToken).ConfigureAwait(false);
-                    break;
-                case FrameType.Started:
-                    pid = Deserialize(frame.Payload, AgentJsonContext.Default.ExecStarted).Pid;
-                    break;
-                case FrameType.Exit:
-                    var exit = Deserialize(frame.Payload, AgentJsonContext.Default.ExecExit);
-                    return new ExecResult(exit.ExitCode, exit.Signal, exit.TimedOut, pid);
-                case FrameType.Error:
-                    var error = Deserialize(frame.Payload, AgentJsonContext.Default.AgentError);
-                    throw new AgentException(AgentErrorReason.Rejected, error.Message, error.Code);
-            }
-        }
-
-        throw new AgentException(AgentErrorReason.Protocol, "exec stream ended without an exit frame");
     }
 
     /// <summary>POST /shutdown: the agent answers 202, then stops every process and powers the VM off.</summary>
@@ -254,7 +223,7 @@ public sealed partial class AgentClient : IDisposable
         return Deserialize(bytes, typeInfo);
     }
 
-    private static T Deserialize<T>(ReadOnlyMemory<byte> json, JsonTypeInfo<T> typeInfo)
+    internal static T Deserialize<T>(ReadOnlyMemory<byte> json, JsonTypeInfo<T> typeInfo)
     {
         try
         {

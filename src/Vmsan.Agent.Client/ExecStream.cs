@@ -43,43 +43,20 @@ public sealed class ExecStream : IAsyncDisposable, IDisposable
     /// <see cref="AgentErrorReason.Protocol"/> when the stream ends without an exit frame.</exception>
     public async Task<ExecResult> CopyOutputAsync(Stream? stdout, Stream? stderr, CancellationToken cancellationToken = default)
     {
-        var reader = new FrameReader(_reader);
         try
         {
-            while (await reader.ReadFrameAsync(cancellationToken).ConfigureAwait(false) is { } frame)
-            {
-                switch (frame.Type)
-                {
-                    case FrameType.Stdout when stdout is not null:
-                        await stdout.WriteAsync(frame.Payload, cancellationToken).ConfigureAwait(false);
-                        await stdout.FlushAsync(cancellationToken).ConfigureAwait(false);
-                        break;
-                    case FrameType.Stderr when stderr is not null:
-                        await stderr.WriteAsync(frame.Payload, cancellationToken).ConfigureAwait(false);
-                        await stderr.FlushAsync(cancellationToken).ConfigureAwait(false);
-                        break;
-                    case FrameType.Started:
-                        var started = JsonSerializer.Deserialize(frame.Payload.Span, AgentJsonContext.Default.ExecStarted)!;
-                        (Pid, Id, Tty) = (started.Pid, started.Id, started.Tty);
-                        Started?.Invoke(this);
-                        break;
-                    case FrameType.Exit:
-                        var exit = JsonSerializer.Deserialize(frame.Payload.Span, AgentJsonContext.Default.ExecExit)!;
-                        await CloseQuietlyAsync().ConfigureAwait(false);
-                        return new ExecResult(exit.ExitCode, exit.Signal, exit.TimedOut, Pid);
-                    case FrameType.Error:
-                        var error = JsonSerializer.Deserialize(frame.Payload.Span, AgentJsonContext.Default.AgentError)!;
-                        await CloseQuietlyAsync().ConfigureAwait(false);
-                        throw new AgentException(AgentErrorReason.Rejected, error.Message, error.Code);
-                }
-            }
+            return await ExecFrames.CopyAsync(_reader, stdout, stderr, OnStarted, CloseQuietlyAsync, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is WebSocketException or IOException or JsonException && !cancellationToken.IsCancellationRequested)
+        catch (Exception e) when (e is WebSocketException or IOException && !cancellationToken.IsCancellationRequested)
         {
             throw new AgentException(AgentErrorReason.Protocol, $"exec stream broke: {e.Message}", innerException: e);
         }
+    }
 
-        throw new AgentException(AgentErrorReason.Protocol, "exec stream ended without an exit frame");
+    private void OnStarted(ExecStarted started)
+    {
+        (Pid, Id, Tty) = (started.Pid, started.Id, started.Tty);
+        Started?.Invoke(this);
     }
 
     /// <summary>Sends bytes to the process's stdin (or the terminal's input).</summary>
