@@ -44,7 +44,9 @@ public sealed class ShellSessionTests : IAsyncLifetime
         // The wrapper keeps the pane open after vmsan exits so its last words can be read.
         Assert.Equal(0, (await Tmux($"new-session -d -s a -x 120 -y 30 \"{connect}; echo EXITED $?; sleep 60\"")).ExitCode);
         await Tmux("send-keys -t a 'echo marker-$((6*7)); tty' Enter");
-        var first = await WaitForScreen("a", "marker-42");
+        // `tty` prints after the marker: wait for the later one.
+        var first = await WaitForScreen("a", "/dev/pts/");
+        Assert.Contains("marker-42", first);
         Assert.Matches(@"/dev/pts/\d+", first);
 
         // Ctrl-] leaves the session running and vmsan exits 0.
