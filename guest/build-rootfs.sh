@@ -2,13 +2,14 @@
 # build-rootfs.sh RUNTIME OUT_DIR
 #
 # Builds a runtime's read-only root disk: Debian trixie minbase (debootstrap) + the runtime's
-# extras, written as OUT_DIR/rootfs.ext4 (1 GiB sparse ext4, made with mkfs.ext4 -d) and
+# extras, written as OUT_DIR/rootfs.ext4 (4 GiB sparse ext4, made with mkfs.ext4 -d) and
 # OUT_DIR/manifest.json. RUNTIME is one of: base, python3.13, node22.
 # Idempotent: skips the build when OUT_DIR holds a rootfs made from the same inputs (stamp).
 #
 # Environment (optional):
 #   VMSAN_DEBIAN_MIRROR  default http://deb.debian.org/debian
-#   VMSAN_ROOTFS_SIZE    filesystem size for mkfs.ext4, default 1G
+#   VMSAN_ROOTFS_SIZE    filesystem size for mkfs.ext4, default 4G (= the default --disk, so a default
+#                        VM needs no online resize at boot; the file is sparse)
 #   VMSAN_CACHE_DIR      where downloaded .debs/tarballs are kept, default OUT_DIR/.cache
 set -euo pipefail
 
@@ -20,7 +21,7 @@ RUNTIME=$1
 OUT_DIR=$2
 SUITE=trixie
 MIRROR=${VMSAN_DEBIAN_MIRROR:-http://deb.debian.org/debian}
-FS_SIZE=${VMSAN_ROOTFS_SIZE:-1G}
+FS_SIZE=${VMSAN_ROOTFS_SIZE:-4G}
 
 # --- runtime definitions -----------------------------------------------------------------
 # EXTRA_DEBS: extra Debian packages installed by debootstrap (--include).
