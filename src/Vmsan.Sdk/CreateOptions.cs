@@ -3,12 +3,15 @@ using Vmsan.Core.Errors;
 
 namespace Vmsan;
 
-/// <summary>What to boot. Defaults: 1 vCPU, 512 MiB, 4 GiB disk, the <c>base</c> runtime, accelerator chosen automatically.</summary>
+/// <summary>What to boot. Defaults: 1 vCPU, 512 MiB, 4 GiB disk (at least the runtime image), the <c>base</c> runtime, accelerator chosen automatically.</summary>
 public sealed record CreateOptions
 {
     public int Vcpus { get; init; } = 1;
     public int MemoryMib { get; init; } = 512;
-    public int DiskMib { get; init; } = 4096;
+    /// <summary>Disk size in MiB; null = <see cref="DefaultDiskMib"/> or the runtime image's size if larger.</summary>
+    public int? DiskMib { get; init; }
+
+    public const int DefaultDiskMib = 4096;
     public string Runtime { get; init; } = "base";
     /// <summary>A kernel image to boot instead of the installed one.</summary>
     public string? Kernel { get; init; }
@@ -26,8 +29,8 @@ public sealed record CreateOptions
             throw VmsanException.Invalid($"--vcpus must be between 1 and 32 (got {Vcpus}).", "Pass --vcpus 1..32.");
         if (MemoryMib is < 128 or > 32768)
             throw VmsanException.Invalid($"--memory must be between 128 and 32768 MiB (got {MemoryMib}).", "Pass --memory in MiB, e.g. --memory 1024.");
-        if (DiskMib is < 256 or > 1024 * 1024)
-            throw VmsanException.Invalid($"--disk must be between 256 MiB and 1 TiB (got {DiskMib} MiB).", "Pass --disk like 4G or 2048M.");
+        if (DiskMib is { } disk && disk is < 256 or > 1024 * 1024)
+            throw VmsanException.Invalid($"--disk must be between 256 MiB and 1 TiB (got {DiskMib.Value} MiB).", "Pass --disk like 4G or 2048M.");
         if (string.IsNullOrWhiteSpace(Runtime) || !Runtime.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '-' or '_'))
             throw VmsanException.Invalid($"Invalid runtime name '{Runtime}'.", $"Use one of: {string.Join(", ", KnownRuntimes)}.");
         if (Accel is not ("auto" or "kvm" or "tcg"))

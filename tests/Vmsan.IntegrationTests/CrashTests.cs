@@ -15,7 +15,17 @@ public sealed class CrashTests : IAsyncLifetime
     [Fact]
     public async Task A_vm_whose_qemu_is_sigkilled_is_listed_stopped_and_can_start_again()
     {
-        var id = await _w.CreateVm();
+        // A disk bigger than the runtime image: the agent grows the root filesystem online.
+        var id = await _w.CreateVm("--disk", "6G");
+        var sizeMib = 0;
+        for (var i = 0; i < 50 && sizeMib < 5500; i++)
+        {
+            var df = await _w.Vmsan("exec", id, "--", "sh", "-c", "df -m / | tail -1 | awk '{print $2}'");
+            sizeMib = int.TryParse(df.Stdout.Trim(), out var v) ? v : 0;
+            if (sizeMib < 5500)
+                await Task.Delay(200, TestContext.Current.CancellationToken);
+        }
+        Assert.InRange(sizeMib, 5500, 6200);
         var pid = _w.State(id)!.Value.GetProperty("vmm").GetProperty("pid").GetInt32();
 
         await Sh.Check($"kill -9 {pid}");

@@ -31,6 +31,7 @@ public sealed class RunAndValidationTests : IAsyncLifetime
     [InlineData("--memory", "40000")]
     [InlineData("--accel", "hyperv")]
     [InlineData("--disk", "lots")]
+    [InlineData("--disk", "1G")]
     [InlineData("--kernel", "/nonexistent/vmlinux")]
     [InlineData("--bogus", "1")]
     public async Task Invalid_create_flags_are_rejected_before_anything_is_created(string flag, string value)

@@ -53,7 +53,7 @@ public static class VmCommands
     {
         public readonly Option<int> Vcpus = new("--vcpus", "--cpus") { Description = "vCPUs (1-32)", DefaultValueFactory = _ => 1 };
         public readonly Option<int> Memory = new("--memory", "-m") { Description = "Memory in MiB (128-32768)", DefaultValueFactory = _ => 512 };
-        public readonly Option<string> Disk = new("--disk") { Description = "Disk size (MiB, or with unit: 512M, 4G)", DefaultValueFactory = _ => "4G" };
+        public readonly Option<string?> Disk = new("--disk") { Description = "Disk size (MiB, or with unit: 8G); default 4G, and never less than the root image" };
         public readonly Option<string> Runtime = new("--runtime") { Description = "Runtime image: base, node22, python3.13", DefaultValueFactory = _ => "base" };
         public readonly Option<string?> Kernel = new("--kernel") { Description = "Boot this vmlinux instead of the installed kernel" };
         public readonly Option<string?> Rootfs = new("--rootfs") { Description = "Boot this ext4 image (used as a read-only base)" };
@@ -71,7 +71,7 @@ public static class VmCommands
             {
                 Vcpus = p.GetValue(Vcpus),
                 MemoryMib = p.GetValue(Memory),
-                DiskMib = CreateOptions.ParseSizeMib(p.GetValue(Disk)!, "--disk"),
+                DiskMib = p.GetValue(Disk) is { } disk ? CreateOptions.ParseSizeMib(disk, "--disk") : null,
                 Runtime = p.GetValue(Runtime)!,
                 Kernel = p.GetValue(Kernel),
                 Rootfs = p.GetValue(Rootfs),

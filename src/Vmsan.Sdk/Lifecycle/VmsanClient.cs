@@ -57,7 +57,12 @@ public sealed partial class VmsanClient
             throw new VmsanException(ErrorCode.RuntimeNotFound, $"Runtime '{options.Runtime}' is not built ({baseImage}).",
                 options.Runtime == "base" ? "Run ./install.sh." : $"Run ./install.sh --runtime {options.Runtime}.");
         var baseMib = (int)Math.Ceiling(new FileInfo(baseImage).Length / (1024.0 * 1024.0));
-        var diskMib = Math.Max(options.DiskMib, baseMib);
+        // The disk is an overlay of the base image: it cannot be smaller than it. Say so rather
+        // than silently handing out a different size.
+        if (options.DiskMib is { } asked && asked < baseMib)
+            throw VmsanException.Invalid($"--disk {asked} MiB is smaller than the root image ({baseMib} MiB, {baseImage}).",
+                $"Pass --disk {baseMib} or more, or leave --disk out.");
+        var diskMib = options.DiskMib ?? Math.Max(CreateOptions.DefaultDiskMib, baseMib);
 
         string id;
         int slot;

@@ -13,7 +13,7 @@ public class CreateOptionsTests
 
         options.Validate();
 
-        Assert.Equal((1, 512, 4096, "base", "auto"), (options.Vcpus, options.MemoryMib, options.DiskMib, options.Runtime, options.Accel));
+        Assert.Equal((1, 512, (int?)null, "base", "auto"), (options.Vcpus, options.MemoryMib, options.DiskMib, options.Runtime, options.Accel));
     }
 
     [Theory]
