@@ -386,6 +386,13 @@ public sealed class TarExtractor
             throw new TarWriteException($"'{TarPaths.Printable(relative)}': a directory is in the way");
         }
 
+        // rename(2) between two names of one inode (a hard link to the entry itself) succeeds and
+        // does nothing: the temp name would stay behind.
+        if (File.Exists(temp))
+        {
+            TryDelete(temp);
+        }
+
         if (_walked.Count > 0 && _walked.ContainsKey(relative))
         {
             // A walked symlink was replaced: later entries below it must be walked again.

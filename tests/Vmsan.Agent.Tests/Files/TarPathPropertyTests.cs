@@ -110,4 +110,24 @@ public sealed class TarPathPropertyTests
             Assert.DoesNotContain(sandbox.List(), p => p.Contains(".vmsan-tmp-", StringComparison.Ordinal));
         }, iter: 300);
     }
+
+    [Fact]
+    public async Task A_hard_link_to_itself_leaves_no_temp_file()
+    {
+        // Found by the property above (seed 50zFKQdgJGe5): rename(2) of one inode's two names is a no-op.
+        using var sandbox = new TempDir();
+        Directory.CreateDirectory(sandbox["root"]);
+        using var archive = new MemoryStream();
+        using (var writer = new TarWriter(archive, TarEntryFormat.Pax, leaveOpen: true))
+        {
+            writer.WriteEntry(new PaxTarEntry(TarEntryType.RegularFile, "s") { DataStream = new MemoryStream("data"u8.ToArray()) });
+            writer.WriteEntry(new PaxTarEntry(TarEntryType.HardLink, "s") { LinkName = "s" });
+        }
+
+        archive.Position = 0;
+        await new TarExtractor(sandbox["root"]).ExtractAsync(archive, TestContext.Current.CancellationToken);
+
+        Assert.Equal(["s"], Directory.EnumerateFileSystemEntries(sandbox["root"]).Select(Path.GetFileName).ToList());
+        Assert.Equal("data", File.ReadAllText(Path.Combine(sandbox["root"], "s")));
+    }
 }
