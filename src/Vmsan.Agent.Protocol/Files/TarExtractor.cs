@@ -68,7 +68,7 @@ public sealed class TarExtractor
         var buffer = ArrayPool<byte>.Shared.Rent(CopyBufferSize);
         try
         {
-            await using var reader = new TarReader(archive, leaveOpen: true);
+            await using var reader = new TarReader(new TarMetadataGuardStream(archive), leaveOpen: true);
             while (await reader.GetNextEntryAsync(copyData: false, cancellationToken).ConfigureAwait(false) is { } entry)
             {
                 await ExtractEntryAsync(entry, buffer, cancellationToken).ConfigureAwait(false);
