@@ -96,8 +96,7 @@ public sealed class VmSupervisor
             ProcessProbe.Kill(rec.Vmm, LibcPublic.SIGKILL);
         });
 
-        var ready = await WaitForAgentAsync(rec, vmm, ct).ConfigureAwait(false);
-        if (ready is not null)
+        if (await WaitForAgentAsync(rec, vmm, ct).ConfigureAwait(false))
         {
             using (store.LockVm(_id))
             {
@@ -136,8 +135,8 @@ public sealed class VmSupervisor
         return 0;
     }
 
-    /// <summary>Polls the agent until healthy, the VMM dies, or the boot timeout passes.</summary>
-    private async Task<bool?> WaitForAgentAsync(VmRecord rec, VmmProcess vmm, CancellationToken ct)
+    /// <summary>True once the agent answers; false when the VMM died first or the boot timed out (the VMM is then killed).</summary>
+    private async Task<bool> WaitForAgentAsync(VmRecord rec, VmmProcess vmm, CancellationToken ct)
     {
         using var agent = VmsanClient.AgentFor(rec, _client.Store.LoadSecrets(_id).Token);
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
@@ -174,11 +173,11 @@ public sealed class VmSupervisor
                     _client.Store.Save(now with { Error = new VmError(ErrorCode.VmBootFailed.ToWire(), $"the agent did not answer within {_client.Options.BootTimeout.TotalSeconds:0} s; {ConsoleTail()}") });
                 }
                 ProcessProbe.Kill(rec.Vmm, LibcPublic.SIGKILL);
-                return null;
+                return false;
             }
         }
         await cts.CancelAsync().ConfigureAwait(false);
-        return null;
+        return false;
     }
 
     private string ConsoleTail()
