@@ -70,4 +70,44 @@ public sealed class CrashTests : IAsyncLifetime
         Assert.Equal(0, (await _w.Vmsan("rm", id)).ExitCode);
         Assert.Empty(await _w.Leftovers(id));
     }
+
+    [Fact]
+    public async Task Killing_every_vmsan_process_mid_boot_leaves_nothing_that_the_next_commands_cannot_clean()
+    {
+        var psi = new System.Diagnostics.ProcessStartInfo("ip") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in (string[])["netns", "exec", _w.HostNs, VmsanWorld.Cli, "create", "--memory", "256"])
+            psi.ArgumentList.Add(a);
+        psi.Environment["VMSAN_HOME"] = _w.Home;
+        using var cli = System.Diagnostics.Process.Start(psi)!;
+
+        // Wait until the supervisor has recorded itself (the VM is booting), then kill everything at once.
+        string? id = null;
+        JsonElement state = default;
+        for (var i = 0; i < 200; i++)
+        {
+            var dirs = Directory.Exists(Path.Combine(_w.Home, "vms")) ? Directory.GetDirectories(Path.Combine(_w.Home, "vms")) : [];
+            id = dirs.Select(Path.GetFileName).FirstOrDefault();
+            if (id is not null && _w.State(id) is { } st && st.TryGetProperty("supervisor", out _))
+            {
+                state = st;
+                break;
+            }
+            await Task.Delay(20, TestContext.Current.CancellationToken);
+        }
+        Assert.NotNull(id);
+        var pids = new List<int> { cli.Id, state.GetProperty("supervisor").GetProperty("pid").GetInt32() };
+        if (_w.State(id)!.Value.TryGetProperty("vmm", out var vmm))
+            pids.Add(vmm.GetProperty("pid").GetInt32());
+        await Sh.Bash($"kill -9 {string.Join(' ', pids)}; pkill -9 -f -- '-name {id} ' || true");
+        await cli.WaitForExitAsync(TestContext.Current.CancellationToken);
+        await Task.Delay(300, TestContext.Current.CancellationToken);
+
+        var list = await _w.VmsanJson("list");
+        var status = list.EnumerateArray().Single(e => e.GetProperty("id").GetString() == id).GetProperty("status").GetString();
+        Assert.Contains(status, new[] { "error", "stopped", "creating", "starting" });
+        var doctor = await _w.Vmsan("doctor", "--json");
+        Assert.True(doctor.ExitCode == 0, doctor.ToString());
+        Assert.Equal(0, (await _w.Vmsan("rm", "-f", id)).ExitCode);
+        Assert.Empty(await _w.Leftovers(id));
+    }
 }
