@@ -102,7 +102,7 @@ public sealed class FilesLimitsTests
             .Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) * 1024;
 
     /// <summary>Yields nothing until the gate opens, then the archive.</summary>
-    private sealed class GatedStream(byte[] content, Task gate) : Stream
+    private sealed class GatedStream(byte[] content, Task gate) : ForwardOnlyStream
     {
         private int _position;
 
@@ -115,26 +115,5 @@ public sealed class FilesLimitsTests
             return n;
         }
 
-        public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
-
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => false;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-        public override void Flush()
-        {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }

@@ -25,34 +25,17 @@ public sealed class TarMetadataLimitTests
     }
 
     /// <summary>The header, then endless 'a' bytes; counts what was read.</summary>
-    private sealed class EndlessArchive(byte[] header) : Stream
+    private sealed class EndlessArchive(byte[] header) : ForwardOnlyStream
     {
         public long Served { get; private set; }
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
 
-        public override int Read(byte[] buffer, int offset, int count)
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
         {
-            var n = 0;
-            while (n < count)
-            {
-                buffer[offset + n] = Served < header.Length ? header[Served] : (byte)'a';
-                n++;
-                Served++;
-            }
-            return n;
+            var span = buffer.Span;
+            for (var i = 0; i < span.Length; i++, Served++)
+                span[i] = Served < header.Length ? header[Served] : (byte)'a';
+            return ValueTask.FromResult(span.Length);
         }
-
-        public override void Flush()
-        {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 
     [Theory]
