@@ -61,12 +61,35 @@ internal static class Program
             GuestInit.PowerOff(reaper);
         });
         server = new HttpServer(new IPEndPoint(IPAddress.Any, AgentProtocol.Port), router, new HttpLimits());
-        AgentLog.Marker("vmsan-agent: ready");
+        AgentLog.Marker("vmsan-agent: ready" + BootTimes());
         GuestInit.GrowRootInBackground();
         await server.RunAsync().ConfigureAwait(false);
         // Only a shutdown stops the server; PowerOff never returns.
         Thread.Sleep(Timeout.Infinite);
         return 0;
+    }
+
+    /// <summary>
+    /// " (kernel+initramfs N ms, runtime start N ms, init N ms)": guest uptime when /init handed
+    /// over, how long the runtime took to reach Main, and Main to listening. Boot time under emulation is dominated by
+    /// first-run code; these numbers say where it went.
+    /// </summary>
+    private static string BootTimes()
+    {
+        try
+        {
+            // /init exports its uptime right before exec'ing us (PID 1 keeps the kernel's start time).
+            if (!double.TryParse(Environment.GetEnvironmentVariable("VMSAN_T0"), NumberStyles.Float, CultureInfo.InvariantCulture, out var t0))
+                return "";
+            var uptimeMs = double.Parse(File.ReadAllText("/proc/uptime").Split(' ')[0], CultureInfo.InvariantCulture) * 1000;
+            var sinceMain = HealthEndpoint.UptimeMs;
+            var runtime = uptimeMs - sinceMain - (t0 * 1000);
+            return string.Create(CultureInfo.InvariantCulture, $" (kernel+initramfs {t0 * 1000:0} ms, runtime start {Math.Max(0, runtime):0} ms, init {sinceMain} ms)");
+        }
+        catch (Exception e) when (e is IOException or FormatException or IndexOutOfRangeException)
+        {
+            return "";
+        }
     }
 
     private static async Task<int> RunHostedAsync(string[] args)

@@ -16,7 +16,10 @@ internal sealed class HealthEndpoint(string hostname)
     /// <summary>Touches the stopwatch so uptime counts from agent start, not from the first request.</summary>
     public static void MarkStart() => _ = Uptime.ElapsedTicks;
 
+    /// <summary>Milliseconds since Main started.</summary>
+    public static long UptimeMs => Uptime.ElapsedMilliseconds;
+
     public ValueTask HandleAsync(RequestContext context) =>
-        context.WriteJsonAsync(200, new HealthResponse("ok", Version, hostname, Uptime.ElapsedMilliseconds),
+        context.WriteJsonAsync(200, new HealthResponse("ok", Version, hostname, UptimeMs),
             AgentJsonContext.Default.HealthResponse, context.ServerToken);
 }
