@@ -28,7 +28,28 @@ public static class HostResolver
     }
 
     /// <summary>The same choice over the lines of a resolv.conf.</summary>
-    public static IPAddress? Parse(IEnumerable<string> lines)
+    public static IPAddress? Parse(IEnumerable<string> lines) =>
+        Nameservers(lines).FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork && !IPAddress.IsLoopback(a) && !a.Equals(IPAddress.Any));
+
+    /// <summary>
+    /// The resolver the DNS filter forwards to: the first <c>nameserver</c> of any kind, loopback
+    /// included (the filter's upstream socket lives in the namespace vmsan runs in, where
+    /// systemd-resolved's 127.0.0.53 answers). Null when there is none.
+    /// </summary>
+    public static IPAddress? FirstUpstream(string path = DefaultResolvConf)
+    {
+        try
+        {
+            return Nameservers(File.ReadAllLines(path)).FirstOrDefault(a => !a.Equals(IPAddress.Any) && !a.Equals(IPAddress.IPv6Any));
+        }
+        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Every <c>nameserver</c> address of a resolv.conf, in order.</summary>
+    public static IEnumerable<IPAddress> Nameservers(IEnumerable<string> lines)
     {
         ArgumentNullException.ThrowIfNull(lines);
         foreach (var raw in lines)
@@ -43,12 +64,8 @@ public static class HostResolver
             var end = value.IndexOfAny(' ', '\t');
             if (end >= 0)
                 value = value[..end];
-            if (IPAddress.TryParse(value, out var address)
-                && address.AddressFamily == AddressFamily.InterNetwork
-                && !IPAddress.IsLoopback(address)
-                && !address.Equals(IPAddress.Any))
-                return address;
+            if (IPAddress.TryParse(value, out var address))
+                yield return address;
         }
-        return null;
     }
 }

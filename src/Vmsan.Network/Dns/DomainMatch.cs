@@ -1,0 +1,32 @@
+namespace Vmsan.Network.Dns;
+
+/// <summary>
+/// Allowlist patterns: <c>example.com</c> matches that name only, <c>*.example.com</c> every name
+/// below it but not <c>example.com</c> itself. Case-insensitive; a trailing dot is ignored.
+/// </summary>
+public static class DomainMatch
+{
+    public static bool Matches(string pattern, string name)
+    {
+        ArgumentNullException.ThrowIfNull(pattern);
+        ArgumentNullException.ThrowIfNull(name);
+        name = name.TrimEnd('.');
+        pattern = pattern.TrimEnd('.');
+        if (pattern.StartsWith("*.", StringComparison.Ordinal))
+        {
+            var suffix = pattern.AsSpan(1); // ".example.com"
+            return name.Length > suffix.Length && name.AsSpan().EndsWith(suffix, StringComparison.OrdinalIgnoreCase);
+        }
+        return name.Equals(pattern, StringComparison.OrdinalIgnoreCase);
+    }
+
+    /// <summary>The first pattern of <paramref name="patterns"/> that matches, or null.</summary>
+    public static string? FirstMatch(IEnumerable<string> patterns, string name)
+    {
+        ArgumentNullException.ThrowIfNull(patterns);
+        foreach (var p in patterns)
+            if (Matches(p, name))
+                return p;
+        return null;
+    }
+}
