@@ -72,6 +72,14 @@ file out/agent/vmsan-agent | grep -q 'statically linked' || die "the agent is no
 install -m 0755 out/agent/vmsan-agent "$ASSETS/bin/vmsan-agent"
 install -m 0755 out/cli/vmsan "$PREFIX/bin/vmsan"
 echo "vmsan -> $PREFIX/bin/vmsan, agent -> $ASSETS/bin/vmsan-agent" >&2
+# Shell completion, where the shell's completion directory exists (the scripts ask the binary).
+for pair in bash:/usr/share/bash-completion/completions/vmsan zsh:/usr/share/zsh/vendor-completions/_vmsan \
+            fish:/usr/share/fish/vendor_completions.d/vmsan.fish; do
+  shell=${pair%%:*} file=${pair#*:}
+  if [[ -d $(dirname "$file") ]]; then
+    "$PREFIX/bin/vmsan" completion "$shell" > "$file" && echo "$shell completion -> $file" >&2
+  fi
+done
 
 say "guest kernel (Debian cloud kernel, PVH vmlinux)"
 guest/build-kernel.sh "$ASSETS/kernel"

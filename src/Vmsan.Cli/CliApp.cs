@@ -18,6 +18,7 @@ public static class CliApp
         var ctx = new CommandContext(console);
         foreach (var cmd in VmCommands.All(ctx))
             root.Subcommands.Add(cmd);
+        VersionCommand.ReplaceRootOption(root, ctx);
         return root;
     }
 

@@ -10,7 +10,12 @@ namespace Vmsan.Cli.Commands;
 
 public static class VmCommands
 {
-    internal static Argument<string> IdArg() => new("id") { Description = "VM id (vm-1a2b3c4d)" };
+    internal static Argument<string> IdArg()
+    {
+        var a = new Argument<string>("id") { Description = "VM id (vm-1a2b3c4d)" };
+        CompletionCommand.AddVmIds(a);
+        return a;
+    }
 
     /// <summary>All ids checked before any is acted on, so a typo in the third id changes nothing.</summary>
     private static string[] ValidatedIds(ParseResult p, Argument<string[]> ids)
@@ -27,7 +32,12 @@ public static class VmCommands
             ctx.Console.Out.WriteLine(id);
     }
 
-    private static Argument<string[]> IdsArg() => new("ids") { Description = "VM ids", Arity = ArgumentArity.OneOrMore };
+    private static Argument<string[]> IdsArg()
+    {
+        var a = new Argument<string[]>("ids") { Description = "VM ids", Arity = ArgumentArity.OneOrMore };
+        CompletionCommand.AddVmIds(a);
+        return a;
+    }
 
     public static IEnumerable<Command> All(CommandContext ctx)
     {
@@ -46,6 +56,8 @@ public static class VmCommands
         yield return Logs(ctx);
         yield return DoctorCmd(ctx);
         yield return Get(ctx);
+        yield return VersionCommand.Build(ctx);
+        yield return CompletionCommand.Build(ctx);
         yield return Supervise(ctx);
     }
 

@@ -28,4 +28,5 @@ public sealed record LogsResult(string Id, string Console);
 [JsonSerializable(typeof(RunJsonResult))]
 [JsonSerializable(typeof(LogsResult))]
 [JsonSerializable(typeof(DoctorReport))]
+[JsonSerializable(typeof(Commands.VersionReport))]
 internal sealed partial class CliJsonContext : JsonSerializerContext;

@@ -10,7 +10,7 @@ namespace Vmsan.UnitTests.Cli;
 /// The CLI end to end, short of booting anything. All in one class because the CLI reads its home
 /// from the process environment (xunit runs one class's tests one at a time).
 /// </summary>
-public sealed class CliAppTests : IDisposable
+public sealed partial class CliAppTests : IDisposable
 {
     private readonly TempDir _tmp = new();
     private readonly string? _savedHome = Environment.GetEnvironmentVariable("VMSAN_HOME");
