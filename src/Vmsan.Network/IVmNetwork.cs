@@ -30,6 +30,12 @@ public interface IVmNetwork
     /// </summary>
     Task<VmNetworkInfo> SetupAsync(string vmId, int slot, CancellationToken ct = default);
 
+    /// <summary>
+    /// The same, with <paramref name="policy"/> in force before the guest's TAP exists;
+    /// <paramref name="guestDns"/> is the resolver the guest is given.
+    /// </summary>
+    Task<VmNetworkInfo> SetupAsync(string vmId, int slot, Policy.NetworkPolicy policy, IPAddress? guestDns, CancellationToken ct = default);
+
     /// <summary>Removes the network of <paramref name="vmId"/>; succeeds when it is already gone.</summary>
     Task TeardownAsync(string vmId, CancellationToken ct = default);
 

@@ -1,8 +1,9 @@
 namespace Vmsan.Network;
 
 /// <summary>
-/// The nftables scripts vmsan loads (each with <c>nft -f -</c>, one transaction). Both namespaces use
-/// a table <c>ip vmsan</c>; the chain names are public so the per-VM egress policy can build on them.
+/// The nftables script of the namespace vmsan runs in (<c>nft -f -</c>, one transaction): a table
+/// <c>ip vmsan</c>. Each VM's own namespace has an <c>inet vmsan</c> table instead, rendered from its
+/// policy by <see cref="Policy.NftPolicy"/>.
 /// </summary>
 public static class NftRulesets
 {
@@ -10,11 +11,7 @@ public static class NftRulesets
     public const string Table = "vmsan";
     public const string PostroutingChain = "postrouting";
 
-    /// <summary>
-    /// The VM namespace's forward chain: traffic between the guest (tap0) and the world (eth0).
-    /// Policy accept for now; the egress policy turns it into default drop with its rules before any accept.
-    /// (Not named <c>fwd</c>: that is a reserved word in nft.)
-    /// </summary>
+    /// <summary>The forward chain (not named <c>fwd</c>: that is a reserved word in nft).</summary>
     public const string ForwardChain = "forward";
 
     /// <summary>
@@ -41,30 +38,6 @@ public static class NftRulesets
           chain {{ForwardChain}} {
             ip saddr {{VmNetworkPlan.TransitPrefix}} accept
             ip daddr {{VmNetworkPlan.TransitPrefix}} ct state established,related accept
-          }
-        }
-
-        """;
-
-    /// <summary>
-    /// The table inside a VM's namespace, replaced whole (declare, delete, define: valid whether or not
-    /// it existed). Guest traffic leaving through eth0 is masqueraded to the namespace's veth address.
-    /// Connections from the host side into the guest are dropped unless they were DNATed there on
-    /// purpose (published ports): the agent is reached from a socket inside the namespace, never routed to.
-    /// </summary>
-    public static string Vm() => $$"""
-        table {{Family}} {{Table}} {}
-        delete table {{Family}} {{Table}}
-        table {{Family}} {{Table}} {
-          chain {{PostroutingChain}} {
-            type nat hook postrouting priority srcnat; policy accept;
-            oifname "{{VmNetworkPlan.NamespaceLink}}" masquerade
-          }
-          chain {{ForwardChain}} {
-            type filter hook forward priority filter; policy accept;
-            ct state established,related accept
-            iifname "{{VmNetworkPlan.NamespaceLink}}" oifname "{{VmNetworkPlan.TapName}}" ct status dnat accept
-            iifname "{{VmNetworkPlan.NamespaceLink}}" oifname "{{VmNetworkPlan.TapName}}" ct state new drop
           }
         }
 

@@ -1,7 +1,9 @@
 using System.Globalization;
 using System.Net;
+using System.Net.NetworkInformation;
 using Vmsan.Core.Errors;
 using Vmsan.Core.Processes;
+using Vmsan.Network.Policy;
 
 namespace Vmsan.Network;
 
@@ -47,10 +49,16 @@ public sealed class VmNetworkManager : IVmNetwork
 
     public IPAddress? GuestResolver() => HostResolver.FirstGuestReachable(_resolvConf);
 
-    public async Task<VmNetworkInfo> SetupAsync(string vmId, int slot, CancellationToken ct = default)
+    public Task<VmNetworkInfo> SetupAsync(string vmId, int slot, CancellationToken ct = default) =>
+        SetupAsync(vmId, slot, NetworkPolicy.AllowAll, GuestResolver(), ct);
+
+    public async Task<VmNetworkInfo> SetupAsync(string vmId, int slot, NetworkPolicy policy, IPAddress? guestDns, CancellationToken ct = default)
     {
+        ArgumentNullException.ThrowIfNull(policy);
         var plan = VmNetworkPlan.For(vmId, slot);
         ct.ThrowIfCancellationRequested();
+        // The table goes in before tap0 exists, so the guest never sees a moment without its policy.
+        var table = NftPolicy.Render(policy, new NftPolicyContext(await HostAddressesAsync().ConfigureAwait(false), guestDns), dropLegacyTable: true);
         var createdNetns = false;
         var createdLink = false;
         var pending = new List<Task>(6);
@@ -64,7 +72,7 @@ public sealed class VmNetworkManager : IVmNetwork
                 createdNetns = true;
             }
             pending.Add(EnableForwardingAsync(plan.NetnsName));
-            pending.Add(RunAsync(vmId, Ip, ["netns", "exec", plan.NetnsName, Nft, "-f", "-"], NftRulesets.Vm(), ct));
+            await RunAsync(vmId, Ip, ["netns", "exec", plan.NetnsName, Nft, "-f", "-"], table, ct).ConfigureAwait(false);
             createdLink = await EnsureVethAsync(plan, ct).ConfigureAwait(false);
             pending.Add(HostIpBatchAsync(vmId,
             [
@@ -106,7 +114,57 @@ public sealed class VmNetworkManager : IVmNetwork
             throw new VmsanException(ErrorCode.NetworkSetupFailed, $"Cannot set up the network of {vmId}: {ex.Message}",
                 (ex as VmsanException)?.Fix ?? SetupFix, ex);
         }
-        return new VmNetworkInfo(plan, GuestResolver());
+        return new VmNetworkInfo(plan, guestDns);
+    }
+
+    /// <summary>
+    /// Every address of the namespace vmsan runs in (its veth ends included): the guest must reach
+    /// none of them. Addresses the always-denied set covers already (loopback, link-local) are left out.
+    /// </summary>
+    public Task<IReadOnlyList<IPAddress>> HostAddressesAsync()
+    {
+        static IReadOnlyList<IPAddress> Read() =>
+            NetworkInterface.GetAllNetworkInterfaces()
+                .SelectMany(i => i.GetIPProperties().UnicastAddresses)
+                .Select(u => new IPAddress(u.Address.GetAddressBytes()))
+                .Where(a => !AlwaysDenied.Contains(a))
+                .Distinct()
+                .ToList();
+
+        return _hostNetns is null ? Task.Run(Read) : NetnsThread.RunAsync(_hostNetns, Read);
+    }
+
+    /// <summary>
+    /// Puts <paramref name="policy"/> in force in a running VM's namespace, as one transaction: on
+    /// failure the old policy stays. <paramref name="netns"/> is a name under /run/netns or a
+    /// <c>/proc/PID/ns/net</c> path (the VMM's, from any mount namespace).
+    /// </summary>
+    public async Task ApplyPolicyAsync(string vmId, string netns, NetworkPolicy policy, IPAddress? guestDns, bool flushPins,
+        CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(policy);
+        var script = NftPolicy.Render(policy, new NftPolicyContext(await HostAddressesAsync().ConfigureAwait(false), guestDns), flushPins);
+        await RunNftInVmAsync(vmId, netns, script, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Runs an nft script (<c>nft -f -</c>, one transaction) inside a VM's namespace.</summary>
+    public Task<CommandResult> RunNftInVmAsync(string vmId, string netns, string script, CancellationToken ct = default)
+    {
+        var path = NetnsThread.PathOf(netns);
+        IReadOnlyList<string> args = path.StartsWith("/proc/", StringComparison.Ordinal)
+            ? ["--net=" + path, Nft, "-f", "-"]
+            : ["netns", "exec", netns, Nft, "-f", "-"];
+        return RunAsync(vmId, path.StartsWith("/proc/", StringComparison.Ordinal) ? "nsenter" : Ip, args, script, ct);
+    }
+
+    /// <summary>Runs a command (nft list, conntrack) inside a VM's namespace; returns its result, failed or not.</summary>
+    public Task<CommandResult> RunInVmAsync(string netns, string file, IReadOnlyList<string> args, CancellationToken ct = default)
+    {
+        var path = NetnsThread.PathOf(netns);
+        IReadOnlyList<string> full = path.StartsWith("/proc/", StringComparison.Ordinal)
+            ? ["--net=" + path, file, .. args]
+            : ["netns", "exec", netns, file, .. args];
+        return _runner.RunAsync(path.StartsWith("/proc/", StringComparison.Ordinal) ? "nsenter" : Ip, full, null, ct);
     }
 
     public async Task TeardownAsync(string vmId, CancellationToken ct = default)

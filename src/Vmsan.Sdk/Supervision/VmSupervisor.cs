@@ -51,7 +51,8 @@ public sealed class VmSupervisor
             {
                 var accel = _client.Options.AccelDetector.Detect(rec.Accel);
                 _client.ClaimNetwork(_id);
-                await _client.Network.SetupAsync(_id, rec.Network.Slot, ct).ConfigureAwait(false);
+                await _client.Network.SetupAsync(_id, rec.Network.Slot, Network.Policy.NetworkPolicy.AllowAll,
+                    rec.Network.Dns is { } dns ? System.Net.IPAddress.Parse(dns) : null, ct).ConfigureAwait(false);
                 Log($"network up in {sw.ElapsedMilliseconds} ms");
                 var initrd = Path.Combine(vmDir, "initrd.img");
                 var token = store.LoadSecrets(_id).Token;

@@ -33,7 +33,7 @@ public sealed class VmNetworkManagerTests
         Assert.Equal("1", (await Sh.InNetnsAsync(plan.NetnsName, "cat", "/proc/sys/net/ipv4/ip_forward")).Trim());
         Assert.Equal("1", (await Sh.InNetnsAsync(world.HostNs, "cat", "/proc/sys/net/ipv4/ip_forward")).Trim());
 
-        var vmTable = await Sh.InNetnsAsync(plan.NetnsName, "nft", "list", "table", "ip", "vmsan");
+        var vmTable = await Sh.InNetnsAsync(plan.NetnsName, "nft", "list", "table", "inet", "vmsan");
         Assert.Contains("oifname \"eth0\" masquerade", vmTable);
         Assert.Contains("chain forward", vmTable);
         var hostTable = await Sh.InNetnsAsync(world.HostNs, "nft", "list", "table", "ip", "vmsan");
@@ -129,7 +129,8 @@ public sealed class VmNetworkManagerTests
         Assert.Equal(["10.231.0.13/30"], await AddressesAsync(world.HostNs, plan.HostLink));
         Assert.Equal(["10.231.0.14/30"], await AddressesAsync(plan.NetnsName, "eth0"));
         Assert.Equal(["172.30.0.1/30"], await AddressesAsync(plan.NetnsName, "tap0"));
-        Assert.Equal(1, await RuleCountAsync(plan.NetnsName, "postrouting"));
+        Assert.Equal(1, await RuleCountAsync(plan.NetnsName, "postrouting", "inet"));
+        Assert.Equal(2, await RuleCountAsync(plan.NetnsName, "forward", "inet"));
         Assert.Equal(1, await RuleCountAsync(world.HostNs, "postrouting"));
         Assert.Equal(2, await RuleCountAsync(world.HostNs, "forward"));
     }
@@ -266,9 +267,9 @@ public sealed class VmNetworkManagerTests
             .ToArray();
     }
 
-    private static async Task<int> RuleCountAsync(string netns, string chain)
+    private static async Task<int> RuleCountAsync(string netns, string chain, string family = "ip")
     {
-        using var doc = JsonDocument.Parse(await Sh.InNetnsAsync(netns, "nft", "-j", "list", "chain", "ip", "vmsan", chain));
+        using var doc = JsonDocument.Parse(await Sh.InNetnsAsync(netns, "nft", "-j", "list", "chain", family, "vmsan", chain));
         return doc.RootElement.GetProperty("nftables").EnumerateArray().Count(e => e.TryGetProperty("rule", out _));
     }
 

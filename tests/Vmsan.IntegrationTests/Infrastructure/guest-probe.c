@@ -1,0 +1,77 @@
+// Guest-side probe: reads "NAME PROTO ADDR [PORT]" lines on stdin, prints "NAME RESULT MS DETAIL".
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/ip_icmp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+static long now_ms(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec * 1000L + t.tv_nsec / 1000000; }
+
+static const char *classify(int e) {
+  switch (e) {
+    case EAGAIN: case EINPROGRESS: case ETIMEDOUT: return "timeout";
+    default: return "refused";
+  }
+}
+
+static void timeouts(int s, int ms) {
+  struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+  setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+}
+
+int main(void) {
+  char line[512];
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  while (fgets(line, sizeof line, stdin)) {
+    char name[128], proto[16], addr[128], port[16] = "0";
+    if (sscanf(line, "%127s %15s %127s %15s", name, proto, addr, port) < 3) continue;
+    struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV }, *ai;
+    hints.ai_socktype = strcmp(proto, "tcp") == 0 ? SOCK_STREAM : SOCK_DGRAM;
+    if (getaddrinfo(addr, port, &hints, &ai) != 0) { printf("%s badaddr 0 -\n", name); continue; }
+    long t0 = now_ms();
+    const char *result; char detail[64] = "-";
+    if (strcmp(proto, "icmp") == 0) {
+      int s = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
+      timeouts(s, 2000);
+      struct icmphdr h = { .type = ICMP_ECHO, .un.echo.id = htons(0x7a7a), .un.echo.sequence = htons(1) };
+      unsigned sum = 0; unsigned short *w = (unsigned short *)&h;
+      for (size_t i = 0; i < sizeof h / 2; i++) sum += w[i];
+      sum = (sum >> 16) + (sum & 0xffff); sum += sum >> 16; h.checksum = ~sum;
+      result = "timeout";
+      if (sendto(s, &h, sizeof h, 0, ai->ai_addr, ai->ai_addrlen) < 0) { result = classify(errno); snprintf(detail, sizeof detail, "%s", strerror(errno)); }
+      else for (;;) {
+        unsigned char buf[1500]; struct sockaddr_in from; socklen_t fl = sizeof from;
+        ssize_t n = recvfrom(s, buf, sizeof buf, 0, (struct sockaddr *)&from, &fl);
+        if (n < 0) break;
+        if (now_ms() - t0 > 2000) break;
+        int ihl = (buf[0] & 15) * 4; if (n < ihl + 8) continue;
+        struct icmphdr *r = (struct icmphdr *)(buf + ihl);
+        if (r->type == ICMP_ECHOREPLY && r->un.echo.id == htons(0x7a7a)) { result = "open"; break; }
+        if (r->type == ICMP_DEST_UNREACH) { result = "refused"; snprintf(detail, sizeof detail, "icmp-3/%d", r->code); break; }
+      }
+      close(s);
+    } else {
+      int s = socket(ai->ai_family, hints.ai_socktype, 0);
+      timeouts(s, 2000);
+      if (connect(s, ai->ai_addr, ai->ai_addrlen) < 0) { result = classify(errno); snprintf(detail, sizeof detail, "%s", strerror(errno)); }
+      else if (hints.ai_socktype == SOCK_STREAM) result = "open";
+      else {
+        char b[64];
+        if (send(s, "probe\n", 6, 0) < 0 || recv(s, b, sizeof b, 0) < 0) { result = classify(errno); snprintf(detail, sizeof detail, "%s", strerror(errno)); }
+        else result = "open";
+      }
+      close(s);
+    }
+    for (char *p = detail; *p; p++) if (*p == ' ') *p = '_';
+    printf("%s %s %ld %s\n", name, result, now_ms() - t0, detail);
+    freeaddrinfo(ai);
+  }
+  return 0;
+}
