@@ -28,6 +28,10 @@ rm -rf "$RESULTS"
 mkdir -p "$RESULTS"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 export VMSAN_CLI=${VMSAN_CLI:-/usr/local/bin/vmsan}
+# The agent tests run the NativeAOT binary that install.sh put into the guest, not the JIT build.
+if [[ -z ${VMSAN_AGENT_PATH:-} && -x $ROOT/out/agent/vmsan-agent ]]; then
+  export VMSAN_AGENT_PATH=$ROOT/out/agent/vmsan-agent
+fi
 
 rc=0
 for proj in tests/Vmsan.UnitTests tests/Vmsan.Agent.Tests tests/Vmsan.IntegrationTests; do

@@ -12,7 +12,7 @@ internal static class WebSocketHandshake
 
     /// <summary>Sec-WebSocket-Accept for a client key: base64(SHA-1(key + GUID)).</summary>
     public static string AcceptKey(string clientKey) =>
-        Convert.ToBase64String(Sha1.Hash(Encoding.ASCII.GetBytes(clientKey.Trim() + Guid)));
+        Convert.ToBase64String(System.Security.Cryptography.SHA1.HashData(Encoding.ASCII.GetBytes(clientKey.Trim() + Guid)));
 
     /// <summary>Null when the request is a valid upgrade, else why not.</summary>
     public static string? Validate(HttpRequest request)
