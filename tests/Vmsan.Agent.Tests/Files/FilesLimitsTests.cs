@@ -91,6 +91,46 @@ public sealed class FilesLimitsTests
         Assert.Equal(Hash(local["big.bin"]), Hash(local["back.bin"]));
     }
 
+    [Fact(Timeout = 600_000)]
+    public async Task A_sparse_9_GiB_file_goes_up_and_down_byte_exact_and_stays_sparse()
+    {
+        // Over 8 GiB: the size only fits in a PAX header (the ustar field says 0), so every reader on the way must take it from there.
+        await using var agent = await AgentProcess.StartAsync();
+        using var client = agent.CreateClient();
+        using var local = new TempDir();
+        using var remote = new TempDir();
+        const long size = 9L << 30;
+        var head = RandomNumberGenerator.GetBytes(1 << 20);
+        var tail = RandomNumberGenerator.GetBytes(4096 + 123);
+        using (var f = new FileStream(local["big.bin"], FileMode.CreateNew))
+        {
+            f.Write(head);
+            f.Position = size - tail.Length;
+            f.Write(tail);
+        }
+
+        await client.UploadAsync(remote.Path, [new TarSource(local["big.bin"], "big.bin")], "root", Ct);
+        Assert.Equal(size, new FileInfo(remote["big.bin"]).Length);
+        await client.DownloadAsync(remote["big.bin"], local["back.bin"], "root", Ct);
+
+        Assert.Equal(size, new FileInfo(local["back.bin"]).Length);
+        var expected = Hash(local["big.bin"]);
+        Assert.Equal(expected, Hash(remote["big.bin"]));
+        Assert.Equal(expected, Hash(local["back.bin"]));
+        // Holes stay holes: the extractor does not write 9 GiB of zeros to disk.
+        Assert.True(AllocatedBytes(remote["big.bin"]) < 64 << 20, $"{AllocatedBytes(remote["big.bin"])} bytes allocated after the upload");
+        Assert.True(AllocatedBytes(local["back.bin"]) < 64 << 20, $"{AllocatedBytes(local["back.bin"])} bytes allocated after the download");
+    }
+
+    /// <summary>Disk space the file really uses (stat's st_blocks, 512-byte units).</summary>
+    private static long AllocatedBytes(string path)
+    {
+        using var stat = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("stat", ["-c", "%b", path]) { RedirectStandardOutput = true })!;
+        var output = stat.StandardOutput.ReadToEnd();
+        stat.WaitForExit();
+        return long.Parse(output.Trim(), System.Globalization.CultureInfo.InvariantCulture) * 512;
+    }
+
     private static string Hash(string path)
     {
         using var f = File.OpenRead(path);
