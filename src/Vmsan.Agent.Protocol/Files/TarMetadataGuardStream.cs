@@ -5,7 +5,9 @@ namespace Vmsan.Agent.Protocol.Files;
 /// extended headers, GNU long names and links) bigger than <see cref="MaxMetadataBytes"/>.
 /// System.Formats.Tar reads those entries whole into memory, so without this a hostile archive
 /// (for the host: one sent by a guest during a download) could make the reader allocate as much
-/// as the archive is long. Data of ordinary entries is never inspected or held.
+/// as the archive is long. Data of ordinary entries is never inspected or held. To find the next header it needs each
+/// entry's size: the ustar field (octal, or GNU base-256), overridden by the <c>size</c> record of a PAX extended header
+/// (what writers use for 8 GiB and more, with 0 in the ustar field); PAX headers are kept (≤ 1 MiB) to read it.
 /// </summary>
 internal sealed class TarMetadataGuardStream(Stream inner) : Stream
 {
@@ -15,6 +17,11 @@ internal sealed class TarMetadataGuardStream(Stream inner) : Stream
     private readonly byte[] _header = new byte[Block];
     private int _headerFill;
     private long _skip;
+    /// <summary>The PAX extended header being collected (null when none), and how many of its bytes are still to come.</summary>
+    private byte[]? _pax;
+    private int _paxFill;
+    /// <summary>The size the last PAX extended header gave the next entry.</summary>
+    private long? _paxSize;
 
     public override bool CanRead => true;
     public override bool CanSeek => false;
@@ -40,6 +47,21 @@ internal sealed class TarMetadataGuardStream(Stream inner) : Stream
         var n = data.Length;
         while (!data.IsEmpty)
         {
+            if (_pax is not null)
+            {
+                var take = Math.Min(_pax.Length - _paxFill, data.Length);
+                data[..take].CopyTo(_pax.AsSpan(_paxFill));
+                _paxFill += take;
+                data = data[take..];
+                if (_paxFill == _pax.Length)
+                {
+                    _paxSize = PaxSize(_pax) ?? _paxSize;
+                    _pax = null;
+                }
+
+                continue;
+            }
+
             if (_skip > 0)
             {
                 var take = (int)Math.Min(_skip, data.Length);
@@ -70,7 +92,47 @@ internal sealed class TarMetadataGuardStream(Stream inner) : Stream
         var type = (char)_header[156];
         if (type is 'x' or 'g' or 'L' or 'K' && size > MaxMetadataBytes)
             throw new InvalidDataException($"tar metadata entry of type '{type}' is {size} bytes; more than {MaxMetadataBytes} is refused");
+        if (type == 'x')
+        {
+            // Read whole (padding included) to learn the size it gives the next entry.
+            _pax = new byte[(size + Block - 1) / Block * Block];
+            _paxFill = 0;
+            if (_pax.Length == 0)
+                _pax = null;
+            return;
+        }
+
+        if (type is not ('g' or 'L' or 'K') && _paxSize is { } paxSize)
+        {
+            size = paxSize;
+            _paxSize = null;
+        }
+
         _skip = (size + Block - 1) / Block * Block;
+    }
+
+    /// <summary>The <c>size</c> record of a PAX extended header ("LEN key=value\n" records), or null when it has none.</summary>
+    private static long? PaxSize(ReadOnlySpan<byte> data)
+    {
+        long? result = null;
+        while (!data.IsEmpty && data[0] != 0)
+        {
+            var space = data.IndexOf((byte)' ');
+            if (space <= 0 || !int.TryParse(data[..space], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var length)
+                || length <= space + 1 || length > data.Length || data[length - 1] != (byte)'\n')
+                throw new InvalidDataException("malformed PAX extended header");
+            var record = data[(space + 1)..(length - 1)];
+            if (record.StartsWith("size="u8))
+            {
+                if (!long.TryParse(record[5..], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var size))
+                    throw new InvalidDataException("PAX size record is not a number");
+                result = size;
+            }
+
+            data = data[length..];
+        }
+
+        return result;
     }
 
     /// <summary>Octal, or GNU base-256 when the first byte's high bit is set.</summary>
