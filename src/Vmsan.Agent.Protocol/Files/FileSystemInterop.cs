@@ -94,6 +94,39 @@ public static partial class FileSystemInterop
         }
     }
 
+    /// <summary>pwrite(2) of all of <paramref name="data"/> at <paramref name="offset"/> (the extractor skips holes).</summary>
+    public static unsafe void PWriteAll(int fd, ReadOnlySpan<byte> data, long offset, string pathForErrors)
+    {
+        fixed (byte* p = data)
+        {
+            var done = 0;
+            while (done < data.Length)
+            {
+                var n = PWriteNative(fd, p + done, (nuint)(data.Length - done), offset + done);
+                if (n < 0)
+                {
+                    if (Marshal.GetLastPInvokeError() == EIntr)
+                    {
+                        continue;
+                    }
+
+                    throw new IOException($"write {pathForErrors}: {Marshal.GetLastPInvokeErrorMessage()}");
+                }
+
+                done += (int)n;
+            }
+        }
+    }
+
+    /// <summary>ftruncate(2): sets the length (a trailing hole costs no disk).</summary>
+    public static void FTruncate(int fd, long length, string pathForErrors)
+    {
+        if (FTruncateNative(fd, length) != 0)
+        {
+            throw new IOException($"truncate {pathForErrors}: {Marshal.GetLastPInvokeErrorMessage()}");
+        }
+    }
+
     /// <summary>fchown(2), fchmod(2) and futimens(2) (mtime only; atime left alone) on an open fd, in that order (chown clears set-id bits).</summary>
     public static unsafe void SetOwnerModeTime(int fd, int? uid, int? gid, int? mode, long mtimeSeconds, long mtimeNanos, string pathForErrors)
     {
@@ -219,6 +252,12 @@ public static partial class FileSystemInterop
 
     [LibraryImport("libc", EntryPoint = "write", SetLastError = true)]
     private static unsafe partial nint WriteNative(int fd, byte* buffer, nuint count);
+
+    [LibraryImport("libc", EntryPoint = "pwrite64", SetLastError = true)]
+    private static unsafe partial nint PWriteNative(int fd, byte* buffer, nuint count, long offset);
+
+    [LibraryImport("libc", EntryPoint = "ftruncate64", SetLastError = true)]
+    private static partial int FTruncateNative(int fd, long length);
 
     [LibraryImport("libc", EntryPoint = "pread64", SetLastError = true)]
     private static unsafe partial nint PReadNative(int fd, byte* buffer, nuint count, long offset);

@@ -313,10 +313,17 @@ public sealed class TarExtractor
                         }
 
                         // Synchronous: a page-cache write is cheaper than a thread-pool hop (which costs most under emulation).
-                        FileSystemInterop.WriteAll(fd, buffer.AsSpan(0, n), temp);
+                        // All-zero runs are skipped, not written: a sparse file stays sparse (a 9 GiB file of holes costs no disk).
+                        if (buffer.AsSpan(0, n).ContainsAnyExcept((byte)0))
+                        {
+                            FileSystemInterop.PWriteAll(fd, buffer.AsSpan(0, n), offset, temp);
+                        }
+
                         offset += n;
                     }
                 }
+
+                FileSystemInterop.FTruncate(fd, offset, temp);
 
                 _bytes += offset;
                 var (uid, gid) = Owner();
