@@ -87,6 +87,22 @@ public sealed class FilesSafetyTests(AgentFixture fixture) : IClassFixture<Agent
     }
 
     [Fact(Timeout = Timeout)]
+    public async Task A_tar_stream_cut_inside_an_entry_is_a_bad_archive_and_leaves_no_partial_file()
+    {
+        using var sandbox = new TempDir();
+        // A well-framed request body that simply ends 5,000 bytes into an entry declared as 100,000 bytes long.
+        var whole = Archive(FileEntry("done.txt"), new PaxTarEntry(TarEntryType.RegularFile, "cut.bin") { DataStream = new MemoryStream(RandomNumberGenerator.GetBytes(100_000)) }).ToArray();
+        var headerEnd = whole.Length - 1024 - 100_000 - (512 - (100_000 % 512));
+        var truncated = new MemoryStream(whole[..(headerEnd + 5_000)]);
+
+        var e = await Assert.ThrowsAsync<AgentException>(() => fixture.Client.UploadTarAsync(sandbox.Path, truncated, "root", Ct));
+
+        Assert.Equal(FilesProtocol.Errors.BadArchive, e.Code);
+        Assert.Equal(["done.txt"], sandbox.List());
+        Assert.Equal("ok", (await fixture.Client.HealthAsync(Ct)).Status);
+    }
+
+    [Fact(Timeout = Timeout)]
     public async Task An_aborted_upload_leaves_no_partial_file_and_no_temporary()
     {
         using var sandbox = new TempDir();
