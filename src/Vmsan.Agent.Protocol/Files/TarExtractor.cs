@@ -323,6 +323,12 @@ public sealed class TarExtractor
                     }
                 }
 
+                if (offset != entry.Length)
+                {
+                    // The archive ended inside the entry: the bytes received are not the file, so it never reaches its name.
+                    throw new InvalidDataException($"'{TarPaths.Printable(relative)}': the archive ends {entry.Length - offset} bytes short of the entry's {entry.Length}");
+                }
+
                 FileSystemInterop.FTruncate(fd, offset, temp);
 
                 _bytes += offset;
