@@ -203,12 +203,21 @@ public sealed class ExecTests(AgentFixture fixture) : IClassFixture<AgentFixture
     [Fact(Timeout = Timeout)]
     public async Task Signal_dispositions_are_reset_for_the_child()
     {
-        // .NET ignores SIGPIPE; an ignored disposition would survive exec and make `yes` loop on EPIPE.
-        var (result, stdout, _) = await RunAsync(new ExecRequest(["sh", "-c", "yes | head -n 2"]));
+        // .NET ignores SIGPIPE (and more); an ignored disposition survives exec. The agent itself must ignore some
+        // signal, or this test could not fail.
+        var parentIgnored = SigIgn(File.ReadAllLines($"/proc/{fixture.Agent.Pid}/status"));
+        Assert.NotEqual(0UL, parentIgnored);
+
+        // grep is the spawned child itself (no shell in between that could reset anything).
+        var (result, stdout, _) = await RunAsync(new ExecRequest(["grep", "^SigIgn:", "/proc/self/status"]));
 
         Assert.Equal(0, result.ExitCode);
-        Assert.Equal("y\ny\n", stdout);
+        Assert.Equal(0UL, SigIgn(stdout.Split('\n')));
     }
+
+    private static ulong SigIgn(IEnumerable<string> statusLines) =>
+        ulong.Parse(statusLines.Single(l => l.StartsWith("SigIgn:", StringComparison.Ordinal))[7..].Trim(), System.Globalization.NumberStyles.HexNumber,
+            System.Globalization.CultureInfo.InvariantCulture);
 
     [Fact(Timeout = Timeout)]
     public async Task An_unknown_user_is_refused_with_an_error_frame()
