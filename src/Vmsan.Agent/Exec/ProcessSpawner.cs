@@ -34,7 +34,10 @@ internal static unsafe class ProcessSpawner
                 Interop.POSIX_SPAWN_SETSID | Interop.POSIX_SPAWN_SETSIGMASK | Interop.POSIX_SPAWN_SETSIGDEF), "posix_spawnattr_setflags");
             Interop.SigEmptySet(sigset);
             Check(Interop.PosixSpawnAttrSetSigMask(attr, sigset), "posix_spawnattr_setsigmask");
-            Interop.SigFillSet(sigset);
+            // Every signal 1..64 back to SIG_DFL, glibc's internal 32 and 33 included: sigfillset leaves those out, and
+            // glibc's spawn child then sets them to SIG_IGN (the agent has handlers for them), which survives exec.
+            // setsigdefault copies the set as it is, so the bits are set by hand.
+            new Span<byte>(sigset, 8).Fill(0xFF);
             Check(Interop.PosixSpawnAttrSetSigDefault(attr, sigset), "posix_spawnattr_setsigdefault");
 
             Check(Interop.PosixSpawnFileActionsInit(actions), "posix_spawn_file_actions_init");
