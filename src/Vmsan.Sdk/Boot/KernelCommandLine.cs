@@ -6,7 +6,7 @@ namespace Vmsan.Boot;
 public static class KernelCommandLine
 {
     /// <summary>
-    /// Measured fast arguments (DESIGN.md): no probing of absent hardware, one UART, no PCI scan,
+    /// Measured fast arguments (docs/internals.md, "Guest boot chain"): no probing of absent hardware, one UART, no PCI scan,
     /// no self-tests. panic=1 with QEMU's -no-reboot turns a guest panic into a VMM exit.
     /// </summary>
     public const string Base =

@@ -6,7 +6,7 @@ using System.Text.Json;
 namespace Vmsan.IntegrationTests.Infrastructure;
 
 /// <summary>
-/// A throwaway world for one test class (DESIGN.md "Test topology"): a "host" network namespace
+/// A throwaway world for one test class: a "host" network namespace
 /// in which the vmsan CLI runs, an "uplink" namespace standing in for the internet (198.18.0.1,
 /// a test-owned address that exists only there), and a private VMSAN_HOME. Everything is removed
 /// by name on dispose, and the test can assert that no VM left anything behind.
