@@ -26,6 +26,12 @@ public enum ErrorCode
     DependencyMissing,
     TransferFailed,
     PathNotFound,
+    ImageNotFound,
+    RegistryUnreachable,
+    RegistryAuthFailed,
+    PlatformNotFound,
+    DigestMismatch,
+    BadImage,
 }
 
 public static class ErrorCodeNames
