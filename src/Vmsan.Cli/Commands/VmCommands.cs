@@ -220,14 +220,18 @@ public static class VmCommands
 
     private static Command Logs(CommandContext ctx)
     {
-        var cmd = new Command("logs", "Print the guest's serial console");
+        var cmd = new Command("logs", "Print the guest's serial console (or, with --network, its network log)");
         var id = IdArg();
         var follow = new Option<bool>("--follow", "-f") { Description = "Keep printing new output until the VM stops" };
+        var network = new Option<bool>("--network") { Description = "DNS answers and refusals, refused connections: time, name or destination, answer, rule" };
         cmd.Arguments.Add(id);
         cmd.Options.Add(follow);
+        cmd.Options.Add(network);
         cmd.SetAction((p, ct) => ctx.RunAsync(async () =>
         {
             var vmId = p.GetValue(id)!;
+            if (p.GetValue(network))
+                return await NetworkLogsAsync(ctx, vmId, p.GetValue(follow), ct).ConfigureAwait(false);
             var path = ctx.Client.ConsoleLogPath(vmId);
             if (ctx.Console.Json)
             {
@@ -250,6 +254,32 @@ public static class VmCommands
             return 0;
         }));
         return cmd;
+    }
+
+    private static async Task<int> NetworkLogsAsync(CommandContext ctx, string vmId, bool follow, CancellationToken ct)
+    {
+        var path = ctx.Client.NetworkLogPath(vmId);
+        var events = Vmsan.Network.Logging.NetworkLog.Read(path);
+        if (ctx.Console.Json)
+        {
+            ctx.Console.WriteJson(new NetworkLogsResult(vmId, events), CliJsonContext.Default.NetworkLogsResult);
+            return 0;
+        }
+        foreach (var e in events)
+            ctx.Console.Out.WriteLine(Vmsan.Network.Logging.NetworkLog.Format(e));
+        var seen = events.Count;
+        while (follow)
+        {
+            await Task.Delay(500, ct).ConfigureAwait(false);
+            var now = Vmsan.Network.Logging.NetworkLog.Read(path);
+            foreach (var e in now.Skip(seen))
+                ctx.Console.Out.WriteLine(Vmsan.Network.Logging.NetworkLog.Format(e));
+            seen = now.Count;
+            var vm = await ctx.Client.GetAsync(vmId, ct).ConfigureAwait(false);
+            if (vm.Status is "stopped" or "error")
+                break;
+        }
+        return 0;
     }
 
     private static Command DoctorCmd(CommandContext ctx)

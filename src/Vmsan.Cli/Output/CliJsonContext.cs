@@ -17,6 +17,8 @@ public sealed record RunJsonResult(string Id, bool Removed, int ExitCode, string
 
 public sealed record LogsResult(string Id, string Console);
 
+public sealed record NetworkLogsResult(string Id, IReadOnlyList<Vmsan.Network.Logging.NetworkEvent> Network);
+
 [JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(ErrorEnvelope))]
@@ -27,6 +29,7 @@ public sealed record LogsResult(string Id, string Console);
 [JsonSerializable(typeof(ExecJsonResult))]
 [JsonSerializable(typeof(RunJsonResult))]
 [JsonSerializable(typeof(LogsResult))]
+[JsonSerializable(typeof(NetworkLogsResult))]
 [JsonSerializable(typeof(DoctorReport))]
 [JsonSerializable(typeof(Commands.VersionReport))]
 internal sealed partial class CliJsonContext : JsonSerializerContext;

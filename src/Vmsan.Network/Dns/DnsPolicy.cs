@@ -18,3 +18,18 @@ public sealed record DnsPolicy(bool ForwardAll, IReadOnlyList<string> AllowedDom
     /// <summary>True when guest TCP to resolved addresses goes through the proxy (the policy lists domains).</summary>
     public bool Pins => !ForwardAll && AllowedDomains.Count > 0;
 }
+
+public static class DnsPolicyExtensions
+{
+    /// <summary>What the filter and the proxy need of a VM's <see cref="Policy.NetworkPolicy"/>.</summary>
+    public static DnsPolicy ForDns(this Policy.NetworkPolicy policy)
+    {
+        ArgumentNullException.ThrowIfNull(policy);
+        return policy.Mode switch
+        {
+            Policy.NetworkPolicyMode.AllowAll => DnsPolicy.AllowAll,
+            Policy.NetworkPolicyMode.DenyAll => DnsPolicy.DenyAll,
+            _ => new DnsPolicy(false, policy.AllowedDomains),
+        };
+    }
+}

@@ -1,8 +1,11 @@
+using Vmsan.Network.Policy;
+
 namespace Vmsan.Network.Dns;
 
 /// <summary>
-/// Allowlist patterns: <c>example.com</c> matches that name only, <c>*.example.com</c> every name
-/// below it but not <c>example.com</c> itself. Case-insensitive; a trailing dot is ignored.
+/// Allowlist patterns, matched exactly as the policy defines them (<see cref="NetworkPolicy.DomainMatches"/>):
+/// <c>example.com</c> matches that name only, <c>*.example.com</c> every name below it but not
+/// <c>example.com</c> itself. Case-insensitive; a trailing dot is ignored.
 /// </summary>
 public static class DomainMatch
 {
@@ -10,14 +13,7 @@ public static class DomainMatch
     {
         ArgumentNullException.ThrowIfNull(pattern);
         ArgumentNullException.ThrowIfNull(name);
-        name = name.TrimEnd('.');
-        pattern = pattern.TrimEnd('.');
-        if (pattern.StartsWith("*.", StringComparison.Ordinal))
-        {
-            var suffix = pattern.AsSpan(1); // ".example.com"
-            return name.Length > suffix.Length && name.AsSpan().EndsWith(suffix, StringComparison.OrdinalIgnoreCase);
-        }
-        return name.Equals(pattern, StringComparison.OrdinalIgnoreCase);
+        return NetworkPolicy.DomainMatches(pattern.TrimEnd('.').ToLowerInvariant(), name);
     }
 
     /// <summary>The first pattern of <paramref name="patterns"/> that matches, or null.</summary>

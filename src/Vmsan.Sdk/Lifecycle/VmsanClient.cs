@@ -210,6 +210,16 @@ public sealed partial class VmsanClient
         return Path.Combine(_options.Paths.VmDir(id), "console.log");
     }
 
+    /// <summary>
+    /// The VM's network log (JSON lines, <see cref="Vmsan.Network.Logging.NetworkLog"/>): DNS answers
+    /// and refusals, connections the proxy refused, and nftables refusals.
+    /// </summary>
+    public string NetworkLogPath(string id)
+    {
+        _store.Load(RequireId(id));
+        return Path.Combine(_options.Paths.VmDir(id), Vmsan.Network.Logging.NetworkLog.FileName);
+    }
+
     /// <summary>A client for the VM's agent, connected through the VM's network namespace.</summary>
     public async Task<AgentClient> ConnectAgentAsync(string id, CancellationToken ct = default)
     {

@@ -4,6 +4,9 @@ using Vmsan.Boot;
 using Vmsan.Core.Errors;
 using Vmsan.Core.Interop;
 using Vmsan.Core.State;
+using Vmsan.Network;
+using Vmsan.Network.Logging;
+using Vmsan.Network.Policy;
 using Vmsan.Vmm;
 
 namespace Vmsan.Supervision;
@@ -51,12 +54,15 @@ public sealed class VmSupervisor
             {
                 var accel = _client.Options.AccelDetector.Detect(rec.Accel);
                 _client.ClaimNetwork(_id);
-                await _client.Network.SetupAsync(_id, rec.Network.Slot, Network.Policy.NetworkPolicy.AllowAll,
-                    rec.Network.Dns is { } dns ? System.Net.IPAddress.Parse(dns) : null, ct).ConfigureAwait(false);
-                Log($"network up in {sw.ElapsedMilliseconds} ms");
+                var policy = PolicyOf(rec);
+                // The guest's only resolver is the DNS filter on its gateway, under every policy
+                // (allow-all forwards every name): a host whose resolver is loopback-only works too.
+                await _client.Network.SetupAsync(_id, rec.Network.Slot, policy, Network.VmNetworkPlan.GatewayAddress, ct).ConfigureAwait(false);
+                _services = await StartNetworkServicesAsync(rec, policy, ct).ConfigureAwait(false);
+                Log($"network up in {sw.ElapsedMilliseconds} ms ({policy}; DNS upstream {_upstream?.ToString() ?? "none"})");
                 var initrd = Path.Combine(vmDir, "initrd.img");
                 var token = store.LoadSecrets(_id).Token;
-                new GuestConfig(_id, token, rec.Network.GuestIp + "/30", rec.Network.GatewayIp, rec.Network.Dns).WriteInitrd(rec.Initrd, initrd);
+                new GuestConfig(_id, token, rec.Network.GuestIp + "/30", rec.Network.GatewayIp, rec.Network.GatewayIp).WriteInitrd(rec.Initrd, initrd);
                 var console = Path.Combine(vmDir, "console.log");
                 File.WriteAllBytes(console, []);
                 vmm = await _client.Options.Backend.LaunchAsync(new VmLaunchSpec
@@ -82,6 +88,7 @@ public sealed class VmSupervisor
             catch (Exception ex)
             {
                 Log($"boot failed: {ex}");
+                await StopNetworkServicesAsync().ConfigureAwait(false);
                 await FailAsync(rec, ex, ct).ConfigureAwait(false);
                 return 1;
             }
@@ -95,6 +102,14 @@ public sealed class VmSupervisor
             ctx.Cancel = true;
             Interlocked.Exchange(ref terminating, 1);
             ProcessProbe.Kill(rec.Vmm, LibcPublic.SIGKILL);
+        });
+
+        // SIGHUP (`vmsan network` after it changed the state file and nftables): the DNS filter and
+        // the proxy take the stored policy at once, without a restart.
+        using var hup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, ctx =>
+        {
+            ctx.Cancel = true;
+            _ = Task.Run(ReloadPolicyAsync, CancellationToken.None);
         });
 
         if (await WaitForAgentAsync(rec, vmm, ct).ConfigureAwait(false))
@@ -112,6 +127,7 @@ public sealed class VmSupervisor
 
         var exitCode = await vmm.Exited.ConfigureAwait(false);
         Log($"VMM exited with code {exitCode}");
+        await StopNetworkServicesAsync().ConfigureAwait(false);
         if (Volatile.Read(ref terminating) == 1)
         {
             await _client.Network.TeardownAsync(_id, CancellationToken.None).ConfigureAwait(false);
@@ -134,6 +150,47 @@ public sealed class VmSupervisor
             await _client.FinishStoppedLockedAsync(now, reason, ct).ConfigureAwait(false);
         }
         return 0;
+    }
+
+    private VmNetworkServices? _services;
+    private System.Net.IPEndPoint? _upstream;
+
+    /// <summary>The policy stored in the VM's state.</summary>
+    private static NetworkPolicy PolicyOf(VmRecord rec) => NetworkPolicy.AllowAll;
+
+    private async Task<VmNetworkServices> StartNetworkServicesAsync(VmRecord rec, NetworkPolicy policy, CancellationToken ct)
+    {
+        var manager = _client.Network as VmNetworkManager
+            ?? throw new VmsanException(ErrorCode.Internal, "The DNS filter needs the nftables network manager.");
+        // This process runs in the namespace vmsan runs in: its resolver (loopback included) is the upstream.
+        _upstream = HostResolver.FirstUpstream() is { } ns ? new System.Net.IPEndPoint(ns, 53) : null;
+        if (_upstream is null)
+            Log("no nameserver in /etc/resolv.conf: allowed names will get SERVFAIL");
+        var hostAddresses = await manager.HostAddressesAsync().ConfigureAwait(false);
+        return await VmNetworkServices.StartAsync(rec.Network.Netns, policy, _upstream, hostAddresses,
+            new NftPinSink(manager, _id, rec.Network.Netns), Path.Combine(_client.Paths.VmDir(_id), NetworkLog.FileName), ct).ConfigureAwait(false);
+    }
+
+    private async Task ReloadPolicyAsync()
+    {
+        try
+        {
+            if (_services is not { } services || _client.Store.TryLoad(_id) is not { } rec)
+                return;
+            var policy = PolicyOf(rec);
+            await services.ApplyAsync(policy).ConfigureAwait(false);
+            Log($"policy reloaded: {policy}");
+        }
+        catch (Exception ex)
+        {
+            Log($"policy reload failed: {ex.Message}");
+        }
+    }
+
+    private async Task StopNetworkServicesAsync()
+    {
+        if (Interlocked.Exchange(ref _services, null) is { } s)
+            await s.DisposeAsync().ConfigureAwait(false);
     }
 
     /// <summary>True once the agent answers; false when the VMM died first or the boot timed out (the VMM is then killed).</summary>
