@@ -51,3 +51,22 @@ public sealed class HostResolverTests
         }
     }
 }
+
+public sealed class UpstreamResolverTests
+{
+    [Fact]
+    public void The_dns_filter_forwards_to_the_first_nameserver_even_a_loopback_one()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"vmsan-resolv-{Guid.NewGuid():N}.conf");
+        File.WriteAllLines(path, ["# systemd-resolved", "nameserver 127.0.0.53", "nameserver 192.0.2.1"]);
+        try
+        {
+            Assert.Equal(IPAddress.Parse("127.0.0.53"), HostResolver.FirstUpstream(path));
+            Assert.Null(HostResolver.FirstUpstream(path + ".missing"));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+}
