@@ -40,6 +40,9 @@ public sealed class QmpClient : IAsyncDisposable
         }
     }
 
+    /// <summary>Commands sent and not yet answered (tests check nothing is left behind).</summary>
+    internal int PendingCount => _pending.Count;
+
     /// <summary>Connects, retrying until <paramref name="timeout"/> while QEMU is still creating the socket.</summary>
     public static async Task<QmpClient> ConnectAsync(string socketPath, TimeSpan timeout, CancellationToken ct)
     {

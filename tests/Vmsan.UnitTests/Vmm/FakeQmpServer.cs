@@ -113,5 +113,8 @@ public sealed class FakeQmpServer : IAsyncDisposable
 
         /// <summary>Closes the connection, as QEMU does when it exits.</summary>
         public void Close() => _socket.Close();
+
+        /// <summary>Ends what the client reads (EOF) but keeps the socket open and unread.</summary>
+        public void ShutdownSend() => _socket.Shutdown(SocketShutdown.Send);
     }
 }

@@ -227,4 +227,56 @@ public class QmpClientTests
 
         Assert.Contains("greeting", ex.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task A_command_sent_after_the_server_stopped_talking_fails_instead_of_hanging()
+    {
+        // Arrange: the read loop sees end of stream while the socket still takes writes, so
+        // nothing will ever answer what is sent next.
+        using var tmp = new TempDir();
+        await using var server = FakeQmpServer.Start(tmp.Combine("qmp.sock"));
+        server.Handler = (cmd, conn) =>
+        {
+            if (cmd["execute"]!.GetValue<string>() == "stop")
+            {
+                _ = Task.Delay(50).ContinueWith(_ => conn.ShutdownSend(), TaskScheduler.Default);
+                return [FakeQmpServer.Reply(cmd, new JsonObject())];
+            }
+            return cmd["execute"]!.GetValue<string>() == "qmp_capabilities" ? [FakeQmpServer.Reply(cmd, new JsonObject())] : null;
+        };
+        await using var client = await ConnectAsync(server.Path);
+        await client.ExecuteAsync("stop", null, Ct).WaitAsync(Bound, Ct);
+        await Task.Delay(300, Ct);
+
+        // Act / Assert
+        await ErrorAssert.ThrowsAsync(ErrorCode.VmmFailed, () => client.ExecuteAsync("query-status", null, Ct).WaitAsync(Bound, Ct), requireFix: false);
+        Assert.Equal(0, client.PendingCount);
+    }
+
+    [Fact]
+    public async Task A_malformed_event_is_skipped_and_later_replies_still_arrive()
+    {
+        using var tmp = new TempDir();
+        await using var server = FakeQmpServer.Start(tmp.Combine("qmp.sock"));
+        server.Handler = (cmd, _) => ["{\"event\":5}", "{\"id\":7,\"return\":{}}", FakeQmpServer.Reply(cmd, "ok")];
+        await using var client = await ConnectAsync(server.Path);
+
+        var value = await client.ExecuteAsync("query-x", null, Ct).WaitAsync(Bound, Ct);
+
+        Assert.Equal("ok", value!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task A_command_cancelled_before_it_is_written_leaves_nothing_pending()
+    {
+        using var tmp = new TempDir();
+        await using var server = FakeQmpServer.Start(tmp.Combine("qmp.sock"));
+        await using var client = await ConnectAsync(server.Path);
+        using var cts = new CancellationTokenSource();
+        await cts.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => client.ExecuteAsync("query-status", null, cts.Token).WaitAsync(Bound, Ct));
+
+        Assert.Equal(0, client.PendingCount);
+    }
 }
