@@ -18,10 +18,15 @@ public sealed class QmpClient : IAsyncDisposable
     private readonly StreamReader _reader;
     private readonly SemaphoreSlim _writeLock = new(1, 1);
     private readonly ConcurrentDictionary<string, TaskCompletionSource<JsonNode?>> _pending = new();
-    private readonly List<(string Name, JsonNode? Data)> _events = [];
+    private readonly Queue<(string Name, JsonNode? Data)> _events = new();
     private readonly CancellationTokenSource _cts = new();
     private Task? _readLoop;
     private long _nextId;
+    // Set once, when the read loop ends: from then on nothing can answer a command.
+    private VmsanException? _closed;
+
+    /// <summary>How many events <see cref="Events"/> keeps; older ones are dropped (a VM runs for days).</summary>
+    public const int MaxEvents = 256;
 
     private QmpClient(Socket socket)
     {
@@ -30,7 +35,7 @@ public sealed class QmpClient : IAsyncDisposable
         _reader = new StreamReader(_stream, Encoding.UTF8);
     }
 
-    /// <summary>Events seen so far (name, data), oldest first.</summary>
+    /// <summary>The newest events seen (name, data), at most <see cref="MaxEvents"/>, oldest first.</summary>
     public IReadOnlyList<(string Name, JsonNode? Data)> Events
     {
         get
@@ -83,30 +88,46 @@ public sealed class QmpClient : IAsyncDisposable
     /// <summary>Runs a command and returns its "return" value; a QMP "error" becomes VMM_FAILED.</summary>
     public async Task<JsonNode?> ExecuteAsync(string command, JsonObject? arguments, CancellationToken ct)
     {
+        ct.ThrowIfCancellationRequested();
         var id = "vmsan-" + Interlocked.Increment(ref _nextId);
         var tcs = new TaskCompletionSource<JsonNode?>(TaskCreationOptions.RunContinuationsAsynchronously);
-        _pending[id] = tcs;
         var msg = new JsonObject { ["execute"] = command, ["id"] = id };
         if (arguments is not null)
             msg["arguments"] = arguments;
-        var line = msg.ToJsonString() + "\n";
-        await _writeLock.WaitAsync(ct).ConfigureAwait(false);
+        var line = Encoding.UTF8.GetBytes(msg.ToJsonString() + "\n");
+        _pending[id] = tcs;
         try
         {
-            await _stream.WriteAsync(Encoding.UTF8.GetBytes(line), ct).ConfigureAwait(false);
-        }
-        catch (IOException ex)
-        {
-            _pending.TryRemove(id, out _);
-            throw new VmsanException(ErrorCode.VmmFailed, $"QMP connection lost while sending '{command}'.", null, ex);
+            // Checked after registering: the read loop marks the client closed before it fails
+            // what is pending, so a command either sees the mark here or is failed by the loop.
+            if (Volatile.Read(ref _closed) is { } closed)
+                throw Closed(command, closed);
+            await _writeLock.WaitAsync(ct).ConfigureAwait(false);
+            try
+            {
+                await _stream.WriteAsync(line, ct).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is IOException or ObjectDisposedException)
+            {
+                throw new VmsanException(ErrorCode.VmmFailed, $"QMP connection lost while sending '{command}'.", null, ex);
+            }
+            finally
+            {
+                _writeLock.Release();
+            }
+            using var reg = ct.Register(() => tcs.TrySetCanceled(ct));
+            return await tcs.Task.ConfigureAwait(false);
         }
         finally
         {
-            _writeLock.Release();
+            // Answered, failed, cancelled or never sent: the entry goes either way, so a late
+            // reply finds nothing and a cancelled command leaves nothing behind.
+            _pending.TryRemove(id, out _);
         }
-        using var reg = ct.Register(() => tcs.TrySetCanceled(ct));
-        return await tcs.Task.ConfigureAwait(false);
     }
+
+    private static VmsanException Closed(string command, VmsanException closed) =>
+        new(ErrorCode.VmmFailed, $"QMP connection closed before '{command}' was answered (the VMM exited).", null, closed);
 
     private async Task ReadLoopAsync()
     {
@@ -129,14 +150,15 @@ public sealed class QmpClient : IAsyncDisposable
                 }
                 if (node is not JsonObject obj)
                     continue;
-                if (obj["event"] is JsonNode ev)
+                if (obj["event"] is JsonValue ev)
                 {
-                    lock (_events)
-                        _events.Add((ev.GetValue<string>(), obj["data"]));
+                    if (ev.TryGetValue<string>(out var name))
+                        AddEvent(name, obj["data"]);
                     continue;
                 }
-                var id = obj["id"]?.GetValue<string>();
-                if (id is null || !_pending.TryRemove(id, out var tcs))
+                // Ids are ours (strings); anything else is not an answer to us.
+                if (obj["id"] is not JsonValue idValue || !idValue.TryGetValue<string>(out var id)
+                    || !_pending.TryRemove(id, out var tcs))
                     continue;
                 if (obj["error"] is JsonObject err)
                     tcs.TrySetException(new VmsanException(ErrorCode.VmmFailed,
@@ -145,22 +167,43 @@ public sealed class QmpClient : IAsyncDisposable
                     tcs.TrySetResult(obj["return"]);
             }
         }
-        catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException)
+        catch (Exception ex)
         {
+            // Whatever ended the loop (I/O, dispose, a bug), nothing reads replies any more.
             failure = ex;
         }
-        // The VMM went away: fail every waiter rather than leave it hanging.
+        // Mark closed first (a full fence), then fail every waiter, so a command registered
+        // meanwhile sees the mark (see ExecuteAsync) rather than wait for a reply that never comes.
+        var closed = new VmsanException(ErrorCode.VmmFailed, "QMP connection closed (the VMM exited).", null, failure);
+        Interlocked.CompareExchange(ref _closed, closed, null);
         foreach (var key in _pending.Keys)
         {
             if (_pending.TryRemove(key, out var tcs))
-                tcs.TrySetException(new VmsanException(ErrorCode.VmmFailed, "QMP connection closed (the VMM exited).", null, failure));
+                tcs.TrySetException(closed);
+        }
+    }
+
+    private void AddEvent(string name, JsonNode? data)
+    {
+        lock (_events)
+        {
+            if (_events.Count == MaxEvents)
+                _events.Dequeue();
+            _events.Enqueue((name, data));
         }
     }
 
     public async ValueTask DisposeAsync()
     {
         await _cts.CancelAsync().ConfigureAwait(false);
-        _socket.Shutdown(SocketShutdown.Both);
+        try
+        {
+            _socket.Shutdown(SocketShutdown.Both);
+        }
+        catch (SocketException)
+        {
+            // Already disconnected by the peer.
+        }
         _reader.Dispose();
         await _stream.DisposeAsync().ConfigureAwait(false);
         if (_readLoop is not null)
