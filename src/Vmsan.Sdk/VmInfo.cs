@@ -38,7 +38,7 @@ public sealed record VmInfo
         GuestIp = r.Network.GuestIp,
         Netns = r.Network.Netns,
         NetworkPolicy = r.Network.Policy,
-        Pid = r.Status is VmStatus.Running or VmStatus.Starting or VmStatus.Stopping ? r.Vmm?.Pid : null,
+        Pid = r.Status is VmStatus.Running or VmStatus.Paused or VmStatus.Starting or VmStatus.Stopping ? r.Vmm?.Pid : null,
         BootMs = r.BootMs,
         StopReason = r.StopReason,
         Error = r.Error,

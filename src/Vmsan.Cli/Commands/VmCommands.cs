@@ -46,6 +46,8 @@ public static class VmCommands
         yield return Start(ctx);
         yield return Stop(ctx);
         yield return Remove(ctx);
+        yield return PauseCommands.Pause(ctx);
+        yield return PauseCommands.Resume(ctx);
         yield return ExecCommands.Exec(ctx);
         yield return ExecCommands.Run(ctx);
         yield return ExecSessionCommands.Ps(ctx);

@@ -32,6 +32,10 @@ public enum ErrorCode
     PlatformNotFound,
     DigestMismatch,
     BadImage,
+    VmPaused,
+    SnapshotNotFound,
+    SnapshotInUse,
+    SnapshotIncompatible,
 }
 
 public static class ErrorCodeNames

@@ -9,6 +9,8 @@ public enum VmStatus
     [JsonStringEnumMemberName("creating")] Creating,
     [JsonStringEnumMemberName("starting")] Starting,
     [JsonStringEnumMemberName("running")] Running,
+    /// <summary>vCPUs stopped (QMP <c>stop</c>), memory kept in the live VMM; the VMM process is alive.</summary>
+    [JsonStringEnumMemberName("paused")] Paused,
     [JsonStringEnumMemberName("stopping")] Stopping,
     [JsonStringEnumMemberName("stopped")] Stopped,
     [JsonStringEnumMemberName("error")] Error,

@@ -19,6 +19,9 @@ public sealed partial class VmsanClient
             rec = await ReconcileLockedAsync(_store.Load(id), ct).ConfigureAwait(false);
             if (rec.Status is VmStatus.Stopped or VmStatus.Error)
                 return VmInfo.From(rec);
+            // A paused guest cannot sync and power off: let it run again for the graceful part.
+            if (rec.Status == VmStatus.Paused)
+                await TryVmmAsync(rec, c => c.ResumeAsync(ct), ct).ConfigureAwait(false);
             rec = rec with { Status = VmStatus.Stopping };
             _store.Save(rec);
         }
@@ -141,7 +144,7 @@ public sealed partial class VmsanClient
         if (!NeedsReconcile(rec))
         {
             // The VMM is gone and its supervisor is cleaning up right now: never report that as running.
-            if (rec.Status == VmStatus.Running && !ProcessProbe.IsAlive(rec.Vmm))
+            if (rec.Status is VmStatus.Running or VmStatus.Paused && !ProcessProbe.IsAlive(rec.Vmm))
                 return rec with { Status = VmStatus.Stopping };
             return rec;
         }
@@ -153,7 +156,7 @@ public sealed partial class VmsanClient
     }
 
     private static bool NeedsReconcile(VmRecord rec) =>
-        rec.Status is VmStatus.Creating or VmStatus.Starting or VmStatus.Running or VmStatus.Stopping
+        rec.Status is VmStatus.Creating or VmStatus.Starting or VmStatus.Running or VmStatus.Paused or VmStatus.Stopping
         && !ProcessProbe.IsAlive(rec.Vmm) && !ProcessProbe.IsAlive(rec.Supervisor);
 
     /// <summary>

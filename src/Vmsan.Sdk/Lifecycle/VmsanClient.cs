@@ -122,7 +122,7 @@ public sealed partial class VmsanClient
         using (_store.LockVm(RequireId(id)))
         {
             var rec = await ReconcileLockedAsync(_store.Load(id), ct).ConfigureAwait(false);
-            if (rec.Status is VmStatus.Running or VmStatus.Starting or VmStatus.Creating)
+            if (rec.Status is VmStatus.Running or VmStatus.Paused or VmStatus.Starting or VmStatus.Creating)
                 return VmInfo.From(rec);
             _store.Save(rec with { Status = VmStatus.Starting, Error = null, StopReason = null });
         }
@@ -225,6 +225,8 @@ public sealed partial class VmsanClient
     {
         RequireRoot();
         var rec = await ReconcileAsync(RequireId(id), ct).ConfigureAwait(false) ?? throw VmsanException.NotFound(id);
+        if (rec.Status == VmStatus.Paused)
+            throw new VmsanException(ErrorCode.VmPaused, $"VM {id} is paused.", $"Resume it with `vmsan resume {id}`.");
         if (rec.Status != VmStatus.Running)
             throw new VmsanException(ErrorCode.VmNotRunning, $"VM {id} is {rec.Status.ToString().ToLowerInvariant()}, not running.",
                 $"Start it with `vmsan start {id}`.");

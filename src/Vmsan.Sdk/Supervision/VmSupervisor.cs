@@ -142,7 +142,7 @@ public sealed class VmSupervisor
             var reason = now.Status switch
             {
                 VmStatus.Stopping => "stopped",
-                VmStatus.Running => exitCode == 0 ? "the guest powered off" : $"the VMM exited unexpectedly (code {exitCode})",
+                VmStatus.Running or VmStatus.Paused => exitCode == 0 ? "the guest powered off" : $"the VMM exited unexpectedly (code {exitCode})",
                 _ => now.StopReason ?? $"the VM failed to boot (VMM exit code {exitCode})",
             };
             if (now.Status == VmStatus.Starting)

@@ -1,0 +1,39 @@
+using System.CommandLine;
+using Vmsan.Cli.Output;
+
+namespace Vmsan.Cli.Commands;
+
+/// <summary><c>vmsan pause</c> / <c>vmsan resume</c>: stop and continue a VM's vCPUs, memory kept.</summary>
+public static class PauseCommands
+{
+    public static Command Pause(CommandContext ctx) =>
+        Build(ctx, "pause", "Pause VMs: stop their vCPUs, keep memory and disk (`resume` continues)",
+            (id, ct) => ctx.Client.PauseAsync(id, ct));
+
+    public static Command Resume(CommandContext ctx) =>
+        Build(ctx, "resume", "Continue paused VMs where they stopped",
+            (id, ct) => ctx.Client.ResumeAsync(id, ct));
+
+    private static Command Build(CommandContext ctx, string name, string description, Func<string, CancellationToken, Task<VmInfo>> act)
+    {
+        var cmd = new Command(name, description);
+        var ids = new Argument<string[]>("ids") { Description = "VM ids", Arity = ArgumentArity.OneOrMore };
+        cmd.Arguments.Add(ids);
+        cmd.SetAction((p, ct) => ctx.RunAsync(async () =>
+        {
+            var all = p.GetValue(ids)!;
+            foreach (var id in all)
+                VmsanClient.ValidateId(id);
+            var done = new List<VmInfo>();
+            foreach (var id in all)
+                done.Add(await act(id, ct).ConfigureAwait(false));
+            if (ctx.Console.Json)
+                ctx.Console.WriteJson(done, CliJsonContext.Default.ListVmInfo);
+            else
+                foreach (var v in done)
+                    ctx.Console.Out.WriteLine(v.Id);
+            return 0;
+        }));
+        return cmd;
+    }
+}
