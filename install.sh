@@ -5,6 +5,7 @@
 #   ./install.sh                  install + demo
 #   ./install.sh --no-demo        install only (test.sh uses this)
 #   ./install.sh --runtime NAME   also build runtime NAME (base is always built)
+#   ./install.sh --vmm firecracker  also install Firecracker and its jailer (where reachable)
 #
 # Environment: VMSAN_ASSETS (default /var/lib/vmsan) receives the kernel, initramfs, agent and
 # runtime images; PREFIX (default /usr/local) receives bin/vmsan.
@@ -14,13 +15,16 @@ ROOT=$PWD
 
 ASSETS=${VMSAN_ASSETS:-/var/lib/vmsan}
 PREFIX=${PREFIX:-/usr/local}
+VMM_USER=vmsan-vmm
 DEMO=1
 RUNTIMES=(base)
+VMMS=(qemu)
 while [[ $# -gt 0 ]]; do
   case $1 in
     --no-demo) DEMO=0 ;;
     --runtime) RUNTIMES+=("$2"); shift ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    --vmm) case $2 in qemu) ;; firecracker) VMMS+=(firecracker) ;; *) echo "install.sh: --vmm qemu|firecracker" >&2; exit 2 ;; esac; shift ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -40,7 +44,7 @@ esac
 say "host packages"
 PKGS=(qemu-system-x86 qemu-utils e2fsprogs iproute2 nftables debootstrap zstd cpio kmod
       busybox-static lz4 xz-utils binutils util-linux clang zlib1g-dev libssl-dev ca-certificates
-      debian-archive-keyring tmux curl bc)
+      debian-archive-keyring tmux curl bc libcap2-bin passwd)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -52,6 +56,46 @@ if ((${#missing[@]})); then
   apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
 else
   echo "all ${#PKGS[@]} packages present" >&2
+fi
+
+say "VMM account ($VMM_USER)"
+# VMMs run unprivileged: each VM under its own uid (a range above every login and subordinate
+# uid, no passwd entries needed) with this system account's group. In the kvm group so a VMM
+# that opens /dev/kvm after dropping root still can (QEMU opens it before).
+getent group kvm >/dev/null || groupadd --system kvm
+if ! getent passwd "$VMM_USER" >/dev/null; then
+  useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin \
+    --groups kvm --comment "vmsan VMM processes" "$VMM_USER"
+  echo "created system user $VMM_USER ($(id "$VMM_USER"))" >&2
+else
+  id -nG "$VMM_USER" | grep -qw kvm || usermod -aG kvm "$VMM_USER"
+  echo "$VMM_USER exists ($(id "$VMM_USER"))" >&2
+fi
+
+if [[ " ${VMMS[*]} " == *" firecracker "* ]]; then
+  say "Firecracker and its jailer"
+  if command -v firecracker >/dev/null && command -v jailer >/dev/null; then
+    echo "firecracker $(firecracker --version 2>/dev/null | head -1) and jailer present" >&2
+  else
+    # Firecracker ships as GitHub release tarballs (no Debian/Ubuntu package). Probe the
+    # download without fetching it; on machines where GitHub is unreachable say so plainly.
+    FC_URL=https://github.com/firecracker-microvm/firecracker/releases
+    if curl -fsSIL --max-time 10 "$FC_URL/latest" >/dev/null 2>&1; then
+      arch=$(uname -m)
+      ver=$(curl -fsSIL --max-time 10 -o /dev/null -w '%{url_effective}' "$FC_URL/latest" | sed 's#.*/tag/##')
+      tmp=$(mktemp -d)
+      curl -fsSL --max-time 300 "$FC_URL/download/$ver/firecracker-$ver-$arch.tgz" | tar xz -C "$tmp"
+      install -m 0755 "$tmp/release-$ver-$arch/firecracker-$ver-$arch" "$PREFIX/bin/firecracker"
+      install -m 0755 "$tmp/release-$ver-$arch/jailer-$ver-$arch" "$PREFIX/bin/jailer"
+      rm -rf "$tmp"
+      echo "installed firecracker and jailer $ver into $PREFIX/bin" >&2
+    else
+      echo "install.sh: cannot install Firecracker here: $FC_URL is unreachable from this machine" >&2
+      echo "  (Firecracker and its jailer are only published as GitHub release binaries)." >&2
+      echo "  Copy firecracker and jailer (same version) onto PATH by hand, then re-run; until" >&2
+      echo "  then \`--vmm firecracker\` fails with DEPENDENCY_MISSING and QEMU stays the backend." >&2
+    fi
+  fi
 fi
 
 say ".NET SDK"

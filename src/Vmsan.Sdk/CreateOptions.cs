@@ -20,6 +20,15 @@ public sealed record CreateOptions
     /// <summary><c>auto</c>, <c>kvm</c> or <c>tcg</c>.</summary>
     public string Accel { get; init; } = "auto";
 
+    /// <summary>Run the VMM as an unprivileged per-VM uid with no capabilities (<c>--no-drop-privileges</c> turns it off: root, every capability).</summary>
+    public bool DropPrivileges { get; init; } = true;
+    /// <summary>The VMM's seccomp filter (<c>--no-seccomp</c>).</summary>
+    public bool Seccomp { get; init; } = true;
+    /// <summary>Chroot the VMM into an empty directory (<c>--no-chroot</c>).</summary>
+    public bool Chroot { get; init; } = true;
+    /// <summary>A per-VM cgroup with memory, CPU and pids limits (<c>--no-cgroup</c>).</summary>
+    public bool Cgroup { get; init; } = true;
+
     public static readonly string[] KnownRuntimes = ["base", "node22", "python3.13"];
 
     /// <summary>Checks every value before anything is created; throws INVALID_ARGUMENT.</summary>

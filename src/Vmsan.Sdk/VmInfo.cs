@@ -22,6 +22,7 @@ public sealed record VmInfo
     public int? BootMs { get; init; }
     public string? StopReason { get; init; }
     public VmError? Error { get; init; }
+    public required VmConfinementInfo Confinement { get; init; }
 
     public static VmInfo From(VmRecord r) => new()
     {
@@ -42,5 +43,38 @@ public sealed record VmInfo
         BootMs = r.BootMs,
         StopReason = r.StopReason,
         Error = r.Error,
+        Confinement = VmConfinementInfo.From(r.Confinement),
     };
 }
+
+/// <summary>
+/// How the VM's VMM is confined: each switch as asked (<c>--no-*</c> turns one off) and, once it
+/// has run, what was applied (uid, chroot directory, cgroup limits).
+/// </summary>
+public sealed record VmConfinementInfo
+{
+    /// <summary><c>UID:GID</c> the VMM runs as, or <c>root</c>.</summary>
+    public required string User { get; init; }
+    public required bool DropPrivileges { get; init; }
+    public required bool Seccomp { get; init; }
+    public required bool Chroot { get; init; }
+    public required bool Cgroup { get; init; }
+    public string? Jail { get; init; }
+    public CgroupInfo? Limits { get; init; }
+
+    public static VmConfinementInfo From(VmConfinement c) => new()
+    {
+        User = c.DropPrivileges ? (c.Uid is { } u ? $"{u}:{c.Gid}" : "unprivileged (assigned at start)") : "root",
+        DropPrivileges = c.DropPrivileges,
+        Seccomp = c.Seccomp,
+        Chroot = c.Chroot,
+        Cgroup = c.Cgroup,
+        Jail = c.Chroot ? c.Jail : null,
+        Limits = c.Cgroup && c.Cgroups is { } g
+            ? new CgroupInfo(g.Version, g.Paths, g.MemoryMaxBytes / (1024 * 1024), (double)g.CpuQuotaUs / g.CpuPeriodUs, g.PidsMax, g.SwapOff)
+            : null,
+    };
+}
+
+/// <summary>A VM cgroup's limits: memory in MiB (swap off when <see cref="SwapOff"/>), CPUs' worth of quota, pids.</summary>
+public sealed record CgroupInfo(int Version, IReadOnlyList<string> Paths, long MemoryMaxMib, double Cpus, int PidsMax, bool SwapOff);

@@ -21,6 +21,29 @@ public sealed record VmLaunchSpec
     /// <summary>Control socket (QMP for QEMU, the API socket for Firecracker).</summary>
     public required string ControlSocket { get; init; }
     public required AccelChoice Accel { get; init; }
+    /// <summary>
+    /// An open descriptor on <see cref="Tap"/> that the VMM inherits (attached by the caller inside
+    /// the namespace), so the VMM needs neither CAP_NET_ADMIN nor /dev/net/tun. Null: the VMM opens the TAP itself.
+    /// </summary>
+    public int? TapFd { get; init; }
+    public VmmConfinementSpec Confinement { get; init; } = VmmConfinementSpec.None;
+}
+
+/// <summary>
+/// How to confine the VMM process. Null <see cref="Uid"/>: run as root with every capability;
+/// else the VMM ends as that uid/gid with empty effective, permitted and bounding sets.
+/// </summary>
+public sealed record VmmConfinementSpec
+{
+    public static readonly VmmConfinementSpec None = new();
+
+    public int? Uid { get; init; }
+    public int? Gid { get; init; }
+    public bool Seccomp { get; init; }
+    /// <summary>Directory the VMM chroots into once its files are open; null = no chroot.</summary>
+    public string? Jail { get; init; }
+    /// <summary><c>cgroup.procs</c> files the launcher writes its pid to before it execs the VMM.</summary>
+    public IReadOnlyList<string> CgroupProcs { get; init; } = [];
 }
 
 /// <summary>

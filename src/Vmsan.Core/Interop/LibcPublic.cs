@@ -8,6 +8,16 @@ public static class LibcPublic
     /// <summary>Sends a signal to an exact process (pid reuse checked).</summary>
     public static void Signal(State.ProcessRef? process, int signal) => State.ProcessProbe.Kill(process, signal);
 
+    /// <summary>chown(2); throws IOException naming the path and the errno.</summary>
+    public static void Chown(string path, int uid, int gid)
+    {
+        if (Libc.Chown(path, uid, gid) != 0)
+        {
+            var errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
+            throw new IOException($"chown({path}, {uid}, {gid}) failed: {System.Runtime.InteropServices.Marshal.GetPInvokeErrorMessage(errno)}");
+        }
+    }
+
     public const int SIGKILL = Libc.SIGKILL;
     public const int SIGTERM = Libc.SIGTERM;
 }

@@ -34,6 +34,46 @@ public sealed record VmNetwork
 
 public sealed record VmError(string Code, string Message);
 
+/// <summary>
+/// How the VMM process is confined. The switches are what the user asked for (all on unless a
+/// <c>--no-*</c> flag turned one off); the rest is what the last launch actually applied.
+/// </summary>
+public sealed record VmConfinement
+{
+    /// <summary>Run the VMM as an unprivileged per-VM uid with no capabilities (off: root, every capability).</summary>
+    public bool DropPrivileges { get; init; } = true;
+    /// <summary>QEMU's seccomp sandbox (<c>-sandbox on,...</c>).</summary>
+    public bool Seccomp { get; init; } = true;
+    /// <summary>Chroot the VMM into an empty per-VM directory once it has opened its files.</summary>
+    public bool Chroot { get; init; } = true;
+    /// <summary>A per-VM cgroup with memory, CPU and pids limits from the VM's size.</summary>
+    public bool Cgroup { get; init; } = true;
+
+    /// <summary>The uid/gid the VMM runs as (null: root).</summary>
+    public int? Uid { get; init; }
+    public int? Gid { get; init; }
+    /// <summary>The chroot directory (null: none).</summary>
+    public string? Jail { get; init; }
+    /// <summary>The cgroup the VMM runs in, with its limits (null: none).</summary>
+    public VmCgroupState? Cgroups { get; init; }
+
+    public bool IsDefault => DropPrivileges && Seccomp && Chroot && Cgroup;
+}
+
+/// <summary>A VM's cgroup: its directories (one per v1 controller, or one v2 directory) and the limits written.</summary>
+public sealed record VmCgroupState
+{
+    /// <summary>1 or 2.</summary>
+    public required int Version { get; init; }
+    public required IReadOnlyList<string> Paths { get; init; }
+    public required long MemoryMaxBytes { get; init; }
+    public required long CpuQuotaUs { get; init; }
+    public required long CpuPeriodUs { get; init; }
+    public required int PidsMax { get; init; }
+    /// <summary>False when the host has no swap accounting (v1 without memsw): the guest's RAM may then be swapped.</summary>
+    public bool SwapOff { get; init; }
+}
+
 /// <summary>The state file of one VM (<c>vms/ID/vm.json</c>). Written atomically, under the VM's lock.</summary>
 public sealed record VmRecord
 {
@@ -60,6 +100,7 @@ public sealed record VmRecord
     public VmError? Error { get; init; }
     public string? StopReason { get; init; }
     public int? BootMs { get; init; }
+    public VmConfinement Confinement { get; init; } = new();
 }
 
 [JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,

@@ -131,6 +131,7 @@ public sealed partial class VmsanClient
             await WaitDeadAsync(rec.Supervisor, TimeSpan.FromSeconds(5), ct).ConfigureAwait(false);
             await _network.TeardownAsync(id, ct).ConfigureAwait(false);
             ReleaseNetwork(id);
+            await Supervision.VmmConfiner.RemoveCgroupAsync(rec.Confinement.Cgroups).ConfigureAwait(false);
             _store.Delete(id);
         }
     }
@@ -183,6 +184,7 @@ public sealed partial class VmsanClient
         ProcessProbe.Kill(rec.Vmm, LibcPublic.SIGKILL);
         await _network.TeardownAsync(rec.Id, ct).ConfigureAwait(false);
         ReleaseNetwork(rec.Id);
+        await Supervision.VmmConfiner.RemoveCgroupAsync(rec.Confinement.Cgroups).ConfigureAwait(false);
         var dir = _options.Paths.VmDir(rec.Id);
         foreach (var transient in (string[])["qmp.sock", "initrd.img"])
             File.Delete(Path.Combine(dir, transient));

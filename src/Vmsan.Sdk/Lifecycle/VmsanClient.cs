@@ -94,6 +94,13 @@ public sealed partial class VmsanClient
                 BaseImage = baseImage,
                 Accel = accel.Name,
                 Backend = _options.Backend.Name,
+                Confinement = new VmConfinement
+                {
+                    DropPrivileges = options.DropPrivileges,
+                    Seccomp = options.Seccomp,
+                    Chroot = options.Chroot,
+                    Cgroup = options.Cgroup,
+                },
                 Network = new VmNetwork
                 {
                     Slot = slot,

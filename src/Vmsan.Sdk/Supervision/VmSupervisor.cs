@@ -8,6 +8,7 @@ using Vmsan.Network;
 using Vmsan.Network.Logging;
 using Vmsan.Network.Policy;
 using Vmsan.Vmm;
+using Vmsan.Vmm.Cgroups;
 
 namespace Vmsan.Supervision;
 
@@ -65,6 +66,12 @@ public sealed class VmSupervisor
                 new GuestConfig(_id, token, rec.Network.GuestIp + "/30", rec.Network.GatewayIp, rec.Network.GatewayIp).WriteInitrd(rec.Initrd, initrd);
                 var console = Path.Combine(vmDir, "console.log");
                 File.WriteAllBytes(console, []);
+                var (confinement, confined) = VmmConfiner.Prepare(rec, vmDir, accel);
+                rec = rec with { Confinement = confined };
+                store.Save(rec);
+                // Attached here (root, in the VM's namespace) and inherited by the VMM, which then
+                // needs no network privilege at all; closed on our side once it has started.
+                using var tap = await Network.TapDevice.OpenInheritableAsync(rec.Network.Netns, Network.VmNetworkPlan.TapName).ConfigureAwait(false);
                 vmm = await _client.Options.Backend.LaunchAsync(new VmLaunchSpec
                 {
                     VmId = _id,
@@ -80,6 +87,8 @@ public sealed class VmSupervisor
                     ConsoleLog = console,
                     ControlSocket = Path.Combine(vmDir, "qmp.sock"),
                     Accel = accel,
+                    TapFd = (int)tap.DangerousGetHandle(),
+                    Confinement = confinement,
                 }, ct).ConfigureAwait(false);
                 rec = rec with { Vmm = ProcessProbe.Ref(vmm.Pid), Status = VmStatus.Starting };
                 store.Save(rec);
@@ -128,6 +137,8 @@ public sealed class VmSupervisor
         var exitCode = await vmm.Exited.ConfigureAwait(false);
         Log($"VMM exited with code {exitCode}");
         await StopNetworkServicesAsync().ConfigureAwait(false);
+        var oomKilled = rec.Confinement.Cgroups is { } cg && VmCgroup.OomKills(cg) > 0;
+        await VmmConfiner.RemoveCgroupAsync(rec.Confinement.Cgroups).ConfigureAwait(false);
         if (Volatile.Read(ref terminating) == 1)
         {
             await _client.Network.TeardownAsync(_id, CancellationToken.None).ConfigureAwait(false);
@@ -142,6 +153,7 @@ public sealed class VmSupervisor
             var reason = now.Status switch
             {
                 VmStatus.Stopping => "stopped",
+                _ when oomKilled => $"the VMM was killed by the out-of-memory killer at its cgroup's memory limit ({rec.Confinement.Cgroups!.MemoryMaxBytes / (1024 * 1024)} MiB)",
                 VmStatus.Running or VmStatus.Paused => exitCode == 0 ? "the guest powered off" : $"the VMM exited unexpectedly (code {exitCode})",
                 _ => now.StopReason ?? $"the VM failed to boot (VMM exit code {exitCode})",
             };

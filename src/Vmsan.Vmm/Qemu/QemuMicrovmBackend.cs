@@ -41,71 +41,53 @@ public sealed class QemuMicrovmBackend : IVmmBackend
     }
 
     /// <summary>The full argument vector (without the binary). Pure: unit-tested.</summary>
-    public static List<string> BuildArgs(VmLaunchSpec spec)
+    public static List<string> BuildArgs(VmLaunchSpec spec) => QemuCommandLine.BuildArgs(spec);
+
+    /// <summary>This QEMU's version (from <c>--version</c>), or null when it cannot be read.</summary>
+    public Version? DetectVersion()
     {
-        var inv = CultureInfo.InvariantCulture;
-        var args = new List<string>
+        var qemu = FindOnPath(_binary);
+        if (qemu is null)
+            return null;
+        try
         {
-            "-name", spec.VmId,
-            // ACPI stays on: the cloud kernel lacks VIRTIO_MMIO_CMDLINE_DEVICES and finds the
-            // virtio-mmio devices through ACPI tables.
-            "-M", "microvm,x-option-roms=off,rtc=on",
-        };
-        if (spec.Accel.Kind == AccelKind.Kvm)
-        {
-            args.AddRange(["-accel", "kvm", "-cpu", "host"]);
+            var psi = new ProcessStartInfo(qemu, "--version") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+            using var p = Process.Start(psi);
+            if (p is null)
+                return null;
+            var text = p.StandardOutput.ReadToEnd();
+            p.WaitForExit();
+            return QemuCommandLine.ParseVersion(text);
         }
-        else
+        catch (System.ComponentModel.Win32Exception)
         {
-            args.AddRange(["-accel", $"tcg,thread=multi,tb-size={TcgTbSizeMib.ToString(inv)}", "-cpu", TcgCpu]);
+            return null;
         }
-        args.AddRange([
-            "-m", spec.MemoryMib.ToString(inv),
-            "-smp", spec.Vcpus.ToString(inv),
-            "-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
-            "-kernel", spec.Kernel,
-            "-initrd", spec.Initrd,
-            "-append", spec.KernelArgs,
-            "-chardev", $"file,id=con0,path={EscapeOpt(spec.ConsoleLog)}",
-            "-serial", "chardev:con0",
-            "-drive", $"id=root,file={EscapeOpt(spec.Disk)},format={spec.DiskFormat},if=none,discard=unmap,detect-zeroes=unmap",
-            "-device", "virtio-blk-device,drive=root",
-        ]);
-        if (spec.Tap is not null)
-        {
-            args.AddRange([
-                "-netdev", $"tap,id=net0,ifname={spec.Tap},script=no,downscript=no",
-                "-device", $"virtio-net-device,netdev=net0,mac={spec.Mac}",
-            ]);
-        }
-        args.AddRange(["-qmp", $"unix:{EscapeOpt(spec.ControlSocket)},server=on,wait=off"]);
-        return args;
     }
 
-    /// <summary>QEMU option values use ',' as separator; a literal comma is written twice.</summary>
-    private static string EscapeOpt(string value) => value.Replace(",", ",,", StringComparison.Ordinal);
+    private static int LastCapability() =>
+        int.TryParse(File.ReadAllText("/proc/sys/kernel/cap_last_cap").Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n : 40;
 
     public async Task<VmmProcess> LaunchAsync(VmLaunchSpec spec, CancellationToken ct)
     {
         var qemu = FindOnPath(_binary) ?? throw new VmsanException(ErrorCode.QemuNotFound, $"{_binary} is not installed.",
             "Run ./install.sh, or `apt-get install qemu-system-x86`.");
+        var c = spec.Confinement;
+        var syntax = c.Jail is not null || c.Uid is not null
+            ? QemuCommandLine.SyntaxFor(DetectVersion() ?? new Version(7, 2))
+            : QemuPrivilegeSyntax.Legacy;
+        if (c.Uid is not null && FindOnPath("capsh") is null)
+            throw new VmsanException(ErrorCode.DependencyMissing, "capsh is not installed: the VMM cannot be started without capabilities.",
+                "Run `apt-get install libcap2-bin` (./install.sh does), or create the VM with --no-drop-privileges.");
+        // Every step (sh, ip netns exec, capsh) execs the next, so the pid we get is QEMU's own.
+        var argv = QemuCommandLine.BuildArgv(spec, qemu, syntax, c.Uid is null ? 0 : LastCapability());
         var psi = new ProcessStartInfo
         {
             UseShellExecute = false,
             RedirectStandardInput = true,
+            FileName = argv[0],
         };
-        if (spec.Netns is not null)
-        {
-            // `ip netns exec` setns()es and then execs QEMU, so the pid we get is QEMU's own.
-            psi.FileName = "ip";
-            foreach (var a in (string[])["netns", "exec", spec.Netns, qemu])
-                psi.ArgumentList.Add(a);
-        }
-        else
-        {
-            psi.FileName = qemu;
-        }
-        foreach (var a in BuildArgs(spec))
+        foreach (var a in argv.Skip(1))
             psi.ArgumentList.Add(a);
         if (File.Exists(spec.ControlSocket))
             File.Delete(spec.ControlSocket);

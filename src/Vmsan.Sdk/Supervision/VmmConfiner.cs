@@ -1,0 +1,86 @@
+using Vmsan.Core.Errors;
+using Vmsan.Core.Interop;
+using Vmsan.Core.State;
+using Vmsan.Vmm;
+using Vmsan.Vmm.Cgroups;
+using Vmsan.Vmm.Confinement;
+using Vmsan.Vmm.Qemu;
+
+namespace Vmsan.Supervision;
+
+/// <summary>
+/// Prepares what confines one VM's VMM before it starts: its uid (and the ownership of the files
+/// it opens), its empty chroot directory, its cgroup. What the VM's switches turned off is not done.
+/// </summary>
+internal static class VmmConfiner
+{
+    /// <summary>Files the VMM opens, which only its uid may use. Everything else in the VM directory stays root's.</summary>
+    private static readonly string[] VmmFiles = ["disk.qcow2", "console.log", "initrd.img"];
+
+    public const string JailDir = "jail";
+
+    public static (VmmConfinementSpec Spec, VmConfinement State) Prepare(VmRecord rec, string vmDir, AccelChoice accel)
+    {
+        var want = rec.Confinement;
+        int? uid = null, gid = null;
+        if (want.DropPrivileges)
+        {
+            gid = VmmIdentity.AccountGid() ?? throw new VmsanException(ErrorCode.DependencyMissing,
+                $"The '{VmmIdentity.Account}' account does not exist, so the VMM cannot run unprivileged.",
+                "Run ./install.sh (it creates the account), or create the VM with --no-drop-privileges.");
+            uid = VmmIdentity.UidFor(rec.Network.Slot);
+            foreach (var f in VmmFiles)
+            {
+                var path = Path.Combine(vmDir, f);
+                if (!File.Exists(path))
+                    continue;
+                LibcPublic.Chown(path, uid.Value, gid.Value);
+                File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            }
+        }
+        string? jail = null;
+        if (want.Chroot)
+        {
+            jail = Path.Combine(vmDir, JailDir);
+            // Empty: QEMU has opened every file it needs before it chroots. Owned by the VM's uid
+            // so files QEMU creates later (relative to its new root) stay its own.
+            Directory.CreateDirectory(jail);
+            foreach (var leftover in Directory.EnumerateFileSystemEntries(jail))
+            {
+                if (Directory.Exists(leftover) && !File.GetAttributes(leftover).HasFlag(FileAttributes.ReparsePoint))
+                    Directory.Delete(leftover, true);
+                else
+                    File.Delete(leftover);
+            }
+            if (uid is not null)
+                LibcPublic.Chown(jail, uid.Value, gid!.Value);
+            File.SetUnixFileMode(jail, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+        VmCgroupState? cgroup = null;
+        if (want.Cgroup)
+        {
+            VmCgroup.Remove(want.Cgroups);
+            var limits = CgroupLimits.For(rec.Vcpus, rec.MemoryMib, CgroupLimits.OverheadMib(accel.Kind, QemuMicrovmBackend.TcgTbSizeMib));
+            cgroup = VmCgroup.Create(rec.Id, limits).State;
+        }
+        var state = want with { Uid = uid, Gid = gid, Jail = jail, Cgroups = cgroup };
+        var spec = new VmmConfinementSpec
+        {
+            Uid = uid,
+            Gid = gid,
+            Seccomp = want.Seccomp,
+            Jail = jail,
+            CgroupProcs = cgroup is null ? [] : cgroup.Paths.Select(p => Path.Combine(p, "cgroup.procs")).ToList(),
+        };
+        return (spec, state);
+    }
+
+    /// <summary>Removes the VM's cgroup once its processes are gone (retries briefly: a killed VMM may not be reaped yet).</summary>
+    public static async Task RemoveCgroupAsync(VmCgroupState? cgroup)
+    {
+        if (cgroup is null)
+            return;
+        for (var i = 0; i < 50 && !VmCgroup.Remove(cgroup); i++)
+            await Task.Delay(20).ConfigureAwait(false);
+    }
+}
