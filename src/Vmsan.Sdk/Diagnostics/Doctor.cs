@@ -53,6 +53,7 @@ public sealed class Doctor(VmsanClient client)
         {
             homeOk = false;
         }
+        checks.AddRange(ConfinementChecks());
         checks.Add(new("state directory", homeOk, paths.Home, $"Make {paths.Home} writable or set VMSAN_HOME."));
 
         if (homeOk && LibcPublic.IsRoot())
@@ -86,8 +87,73 @@ public sealed class Doctor(VmsanClient client)
                 await client.Network.TeardownAsync(leaked.VmId, ct).ConfigureAwait(false);
                 repaired.Add($"removed leaked {leaked.Kind.ToString().ToLowerInvariant()} {leaked.Name}");
             }
+            // Cgroups of VMs that are not running (a supervisor killed before it removed them).
+            foreach (var (id, dirs) in Vmm.Cgroups.VmCgroup.ListAll())
+            {
+                if (live.Contains(id) || !client.OwnsNetwork(id) || !Vmm.Cgroups.VmCgroup.IsEmpty(dirs))
+                    continue;
+                if (Vmm.Cgroups.VmCgroup.RemovePaths(dirs))
+                    repaired.Add($"removed leaked cgroup {id} ({string.Join(", ", dirs)})");
+            }
         }
         return new DoctorReport(checks, repaired);
+    }
+
+    /// <summary>
+    /// Which confinements this host allows for each backend, and why not where it does not. QEMU:
+    /// per-VM uid (needs the vmsan-vmm account and capsh), seccomp (QEMU built with it), chroot
+    /// (always, as QEMU starts as root), cgroup limits (v2 controllers or v1 hierarchies).
+    /// Firecracker: its binaries.
+    /// </summary>
+    public static IEnumerable<DoctorCheck> ConfinementChecks()
+    {
+        var gid = Vmm.Confinement.VmmIdentity.AccountGid();
+        yield return new("qemu: unprivileged uid", gid is not null,
+            gid is not null ? $"per-VM uids from {Vmm.Confinement.VmmIdentity.UidBase}, group {Vmm.Confinement.VmmIdentity.Account} ({gid})" : $"no '{Vmm.Confinement.VmmIdentity.Account}' account",
+            "Run ./install.sh (it creates the account), or create VMs with --no-drop-privileges.");
+        var capsh = QemuMicrovmBackend.FindOnPath("capsh");
+        yield return new("qemu: no capabilities", capsh is not null, capsh is not null ? $"bounding set emptied with {capsh}" : "capsh not found",
+            "apt-get install libcap2-bin");
+        var qemu = new QemuMicrovmBackend();
+        var version = qemu.DetectVersion();
+        var seccomp = SandboxSupported();
+        yield return new("qemu: seccomp", seccomp, seccomp ? "-sandbox on (obsolete, spawn, resourcecontrol denied)" : "this QEMU was built without seccomp (-sandbox unsupported)",
+            "Install Debian's qemu-system-x86 (built with seccomp), or create VMs with --no-seccomp.");
+        yield return new("qemu: chroot", version is not null,
+            version is null ? "cannot read the QEMU version" : $"QEMU {version}: {Vmm.Qemu.QemuCommandLine.SyntaxFor(version) switch { Vmm.Qemu.QemuPrivilegeSyntax.Legacy => "-chroot/-runas", Vmm.Qemu.QemuPrivilegeSyntax.RunWithChroot => "-run-with chroot=, -runas", _ => "-run-with chroot=,user=" }}",
+            "apt-get install qemu-system-x86");
+        var (cg, detail) = Vmm.Cgroups.VmCgroup.Probe();
+        yield return new("qemu: cgroup limits", cg is not null, detail,
+            "Mount cgroup v2 with the memory, cpu and pids controllers (or the v1 hierarchies), or create VMs with --no-cgroup.");
+        var fc = QemuMicrovmBackend.FindOnPath("firecracker");
+        var jailer = QemuMicrovmBackend.FindOnPath("jailer");
+        // Informational: QEMU is the backend; Firecracker is optional.
+        yield return new("firecracker (optional)", true,
+            fc is not null && jailer is not null ? $"{fc}, {jailer}" : "not installed (firecracker and jailer are GitHub release binaries; not reachable from every host); the firecracker backend is not implemented in this build");
+    }
+
+    private static bool SandboxSupported()
+    {
+        var qemu = QemuMicrovmBackend.FindOnPath(QemuMicrovmBackend.DefaultBinary);
+        if (qemu is null)
+            return false;
+        try
+        {
+            var psi = new System.Diagnostics.ProcessStartInfo(qemu) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+            // -sandbox is parsed before -version acts: a QEMU without seccomp rejects the option.
+            foreach (var a in (string[])["-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny", "-version"])
+                psi.ArgumentList.Add(a);
+            using var p = System.Diagnostics.Process.Start(psi);
+            if (p is null)
+                return false;
+            _ = p.StandardOutput.ReadToEnd() + p.StandardError.ReadToEnd();
+            p.WaitForExit();
+            return p.ExitCode == 0;
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            return false;
+        }
     }
 
     /// <summary>

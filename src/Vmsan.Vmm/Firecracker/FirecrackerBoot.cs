@@ -1,0 +1,71 @@
+using System.Globalization;
+
+namespace Vmsan.Vmm.Firecracker;
+
+/// <summary>
+/// The pre-boot configuration of one VM, in the order Firecracker takes it, then InstanceStart.
+/// Paths are the ones Firecracker sees: inside the jailer's chroot (the jailer chroots it into
+/// <c>&lt;base&gt;/firecracker/&lt;id&gt;/root</c>, where the files are linked).
+/// </summary>
+public static class FirecrackerBoot
+{
+    public const string Kernel = "/vmlinux";
+    public const string Initrd = "/initrd.img";
+    public const string RootDisk = "/rootfs.ext4";
+    public const string LogFile = "/firecracker.log";
+    public const string MetricsFile = "/firecracker.metrics";
+    public const string ApiSocket = "/run/firecracker.socket";
+
+    public static async Task ConfigureAndStartAsync(FirecrackerApiClient api, VmLaunchSpec spec, CancellationToken ct)
+    {
+        await api.PutLoggerAsync(new FcLogger(LogFile, "Warning", ShowLevel: true), ct).ConfigureAwait(false);
+        await api.PutMetricsAsync(new FcMetrics(MetricsFile), ct).ConfigureAwait(false);
+        await api.PutMachineConfigAsync(new FcMachineConfig(spec.Vcpus, spec.MemoryMib, Smt: false), ct).ConfigureAwait(false);
+        // Firecracker's serial console is ttyS0 on its stdout; reboot=k makes the guest's reset
+        // (SendCtrlAltDel, or a guest reboot) end Firecracker instead of looping.
+        await api.PutBootSourceAsync(new FcBootSource(Kernel, spec.KernelArgs + " reboot=k", Initrd), ct).ConfigureAwait(false);
+        await api.PutDriveAsync(new FcDrive("rootfs", IsRootDevice: false, PathOnHost: RootDisk, IsReadOnly: false), ct).ConfigureAwait(false);
+        if (spec.Tap is not null)
+            await api.PutNetworkInterfaceAsync(new FcNetworkInterface("eth0", spec.Tap, spec.Mac), ct).ConfigureAwait(false);
+        await api.InstanceStartAsync(ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The jailer's argument vector: a dedicated non-root uid/gid, chroot under
+    /// <paramref name="chrootBase"/>, cgroup limits, a new PID namespace, the VM's network
+    /// namespace; Firecracker's default seccomp filters stay on (no <c>--no-seccomp</c>). Pure.
+    /// </summary>
+    public static List<string> JailerArgs(VmLaunchSpec spec, string firecracker, string chrootBase, int uid, int gid,
+        int cgroupVersion, Cgroups.CgroupLimits limits)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        var args = new List<string>
+        {
+            "--id", spec.VmId,
+            "--exec-file", firecracker,
+            "--uid", uid.ToString(inv),
+            "--gid", gid.ToString(inv),
+            "--chroot-base-dir", chrootBase,
+            "--new-pid-ns",
+            "--cgroup-version", cgroupVersion.ToString(inv),
+        };
+        if (spec.Netns is not null)
+            args.AddRange(["--netns", spec.Netns.StartsWith('/') ? spec.Netns : "/run/netns/" + spec.Netns]);
+        if (cgroupVersion == 2)
+        {
+            args.AddRange(["--cgroup", $"memory.max={limits.MemoryMaxBytes.ToString(inv)}"]);
+            args.AddRange(["--cgroup", "memory.swap.max=0"]);
+            args.AddRange(["--cgroup", $"cpu.max={limits.CpuQuotaUs.ToString(inv)} {limits.CpuPeriodUs.ToString(inv)}"]);
+            args.AddRange(["--cgroup", $"pids.max={limits.PidsMax.ToString(inv)}"]);
+        }
+        else
+        {
+            args.AddRange(["--cgroup", $"memory.limit_in_bytes={limits.MemoryMaxBytes.ToString(inv)}"]);
+            args.AddRange(["--cgroup", $"cpu.cfs_period_us={limits.CpuPeriodUs.ToString(inv)}"]);
+            args.AddRange(["--cgroup", $"cpu.cfs_quota_us={limits.CpuQuotaUs.ToString(inv)}"]);
+            args.AddRange(["--cgroup", $"pids.max={limits.PidsMax.ToString(inv)}"]);
+        }
+        args.AddRange(["--", "--api-sock", ApiSocket, "--level", "Warning"]);
+        return args;
+    }
+}

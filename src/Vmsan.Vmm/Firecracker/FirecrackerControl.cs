@@ -1,0 +1,40 @@
+namespace Vmsan.Vmm.Firecracker;
+
+/// <summary>
+/// <see cref="IVmmControl"/> over Firecracker's API. Firecracker has no "quit" call: graceful
+/// power-off is SendCtrlAltDel (the guest's i8042 reset ends Firecracker), and the caller kills
+/// the process after its deadline, as it does for QEMU.
+/// </summary>
+public sealed class FirecrackerControl(FirecrackerApiClient api) : IVmmControl
+{
+    public FirecrackerApiClient Api { get; } = api;
+
+    public Task PowerdownAsync(CancellationToken ct) => Api.SendCtrlAltDelAsync(ct);
+
+    public Task QuitAsync(CancellationToken ct) => Api.SendCtrlAltDelAsync(ct);
+
+    public Task PauseAsync(CancellationToken ct) => Api.PauseAsync(ct);
+
+    public Task ResumeAsync(CancellationToken ct) => Api.ResumeAsync(ct);
+
+    public Task CreateSnapshotAsync(string snapshotPath, string memFilePath, CancellationToken ct) =>
+        Api.CreateSnapshotAsync(new FcSnapshotCreate(snapshotPath, memFilePath, "Full"), ct);
+
+    public Task LoadSnapshotAsync(string snapshotPath, string memFilePath, bool resume, CancellationToken ct) =>
+        Api.LoadSnapshotAsync(snapshotPath, memFilePath, resume, ct);
+
+    public async Task<string> QueryStatusAsync(CancellationToken ct) =>
+        (await Api.DescribeAsync(ct).ConfigureAwait(false)).State switch
+        {
+            "Running" => "running",
+            "Paused" => "paused",
+            "Not started" => "prelaunch",
+            var s => s?.ToLowerInvariant() ?? "unknown",
+        };
+
+    public ValueTask DisposeAsync()
+    {
+        Api.Dispose();
+        return ValueTask.CompletedTask;
+    }
+}
