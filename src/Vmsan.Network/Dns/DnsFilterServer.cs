@@ -25,6 +25,7 @@ public sealed class DnsFilterServer : IAsyncDisposable
     private readonly NetworkLog _log;
     private readonly CancellationTokenSource _stop = new();
     private readonly SemaphoreSlim _inFlight = new(MaxInFlight);
+    private readonly DnsCache _cache = new();
     private readonly SemaphoreSlim _tcpSlots = new(MaxTcpConnections);
     private readonly Task _udpLoop;
     private readonly Task _tcpLoop;
@@ -38,7 +39,24 @@ public sealed class DnsFilterServer : IAsyncDisposable
         _pins = pins;
         _sink = sink;
         _log = log;
-        _udpLoop = Task.Run(UdpLoopAsync);
+        var udpDone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        // A dedicated thread blocked in recvfrom(): a query wakes one thread, and local answers and
+        // cache hits go back from it at once (no hop through the async machinery and the pool,
+        // which cost more than the whole answer on a busy host). Only upstream queries go async.
+        var t = new Thread(() =>
+        {
+            try
+            {
+                UdpLoop();
+            }
+            finally
+            {
+                udpDone.SetResult();
+            }
+        })
+        { IsBackground = true, Name = "vmsan-dns-udp" };
+        t.UnsafeStart();
+        _udpLoop = udpDone.Task;
         _tcpLoop = Task.Run(TcpLoopAsync);
     }
 
@@ -83,42 +101,58 @@ public sealed class DnsFilterServer : IAsyncDisposable
         return new DnsFilterServer(u, t, filter, upstream, pins, sink, log);
     }
 
-    private async Task UdpLoopAsync()
+    private void UdpLoop()
     {
         var ct = _stop.Token;
         var buf = new byte[65535];
         EndPoint any = new IPEndPoint(_udp.AddressFamily == AddressFamily.InterNetwork ? IPAddress.Any : IPAddress.IPv6Any, 0);
         while (!ct.IsCancellationRequested)
         {
-            SocketReceiveFromResult r;
+            int n;
+            EndPoint peer = any;
             try
             {
-                r = await _udp.ReceiveFromAsync(buf, SocketFlags.None, any, ct).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
+                n = _udp.ReceiveFrom(buf, SocketFlags.None, ref peer);
             }
             catch (ObjectDisposedException)
             {
                 return;
             }
-            catch (SocketException)
+            catch (SocketException) when (!ct.IsCancellationRequested)
             {
                 continue; // an ICMP error from an earlier reply; keep serving
             }
-            // A flood past this many queries at once is dropped, like a busy resolver would.
+            catch (SocketException)
+            {
+                return;
+            }
+            var query = buf.AsSpan(0, n).ToArray();
+            try
+            {
+                if (TryAnswerNow(query, tcp: false) is { } now)
+                {
+                    if (now.Length > 0)
+                        _udp.SendTo(now, SocketFlags.None, peer);
+                    continue;
+                }
+            }
+            catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+            {
+                continue;
+            }
+            // A flood past this many upstream queries at once is dropped, like a busy resolver would.
             if (!_inFlight.Wait(0))
                 continue;
-            var query = buf.AsSpan(0, r.ReceivedBytes).ToArray();
-            var peer = r.RemoteEndPoint;
+            var to = peer;
             _ = Task.Run(async () =>
             {
                 try
                 {
                     var reply = await HandleAsync(query, tcp: false, ct).ConfigureAwait(false);
+                    // Synchronous: an async call would switch the socket to the emulated mode that
+                    // costs the receive thread its direct wake-up. A UDP send does not block.
                     if (reply is not null)
-                        await _udp.SendToAsync(reply, SocketFlags.None, peer, ct).ConfigureAwait(false);
+                        _udp.SendTo(reply, SocketFlags.None, to);
                 }
                 catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException or SocketException)
                 {
@@ -185,6 +219,46 @@ public sealed class DnsFilterServer : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// The reply when it needs no upstream and no nft run (a refusal, or a cached answer whose pins
+    /// are in the kernel already); an empty array to send nothing; null to go the async way.
+    /// </summary>
+    private byte[]? TryAnswerNow(byte[] wire, bool tcp)
+    {
+        var d = _filter.Inspect(wire);
+        var q = d.Query?.Questions.Count == 1 ? d.Query.Questions[0] : null;
+        if (d.LocalReply is not null)
+        {
+            _log.Append(new NetworkEvent(DateTimeOffset.UtcNow, "dns", d.Action, q?.Name, q is null ? null : DnsType.Name(q.Type), Rule: d.Rule));
+            return d.LocalReply;
+        }
+        if (d.Upstream is null || d.Query is null || q is null)
+            return [];
+        if (_cache.Get(q) is not { } cached)
+            return null;
+        var f = _filter.Filter(d.Query, cached);
+        var policy = _filter.Policy;
+        if (policy.Pins && d.Rule is not null && f.Pins.Count > 0 && _pins.Add(d.Rule, f.Pins) is { Count: > 0 } elements)
+        {
+            // The kernel's pin runs low: refresh it before answering (async path). The table already
+            // counts these as refreshed; forget that, so the async path does the nft run.
+            _pins.KernelFailed(elements);
+            return null;
+        }
+        return Finish(d, q, f, tcp, cached: true);
+    }
+
+    private byte[] Finish(QueryDecision d, DnsQuestion q, FilteredAnswer f, bool tcp, bool cached)
+    {
+        if (f.Dropped.Count > 0)
+            _log.Append(new NetworkEvent(DateTimeOffset.UtcNow, "dns", "dropped", q.Name, DnsType.Name(q.Type),
+                Answer: [.. f.Dropped.Select(a => a.ToString())], Rule: "rebinding"));
+        _log.Append(new NetworkEvent(DateTimeOffset.UtcNow, "dns", "answered", q.Name, DnsType.Name(q.Type),
+            Answer: [.. f.Reply.Answers.Select(Describe)], Rule: cached ? d.Rule + " (cached)" : d.Rule));
+        var bytes = f.Reply.Encode();
+        return !tcp && bytes.Length > DnsFilter.UdpLimit(d.Query!) ? DnsFilter.Truncated(f.Reply) : bytes;
+    }
+
     /// <summary>The reply to one query (null: send nothing).</summary>
     internal async Task<byte[]?> HandleAsync(byte[] wire, bool tcp, CancellationToken ct)
     {
@@ -198,16 +272,18 @@ public sealed class DnsFilterServer : IAsyncDisposable
         if (d.Upstream is null || d.Query is null || q is null)
             return null;
         var policy = _filter.Policy;
-        var up = await _upstream.QueryAsync(d.Upstream, ct).ConfigureAwait(false);
+        var up = _cache.Get(q);
         if (up is null)
         {
-            _log.Append(new NetworkEvent(DateTimeOffset.UtcNow, "dns", "failed", q.Name, DnsType.Name(q.Type), Rule: "upstream-timeout"));
-            return DnsMessage.ReplyTo(d.Query, DnsRcode.ServFail).Encode();
+            up = await _upstream.QueryAsync(d.Upstream, ct).ConfigureAwait(false);
+            if (up is null)
+            {
+                _log.Append(new NetworkEvent(DateTimeOffset.UtcNow, "dns", "failed", q.Name, DnsType.Name(q.Type), Rule: "upstream-timeout"));
+                return DnsMessage.ReplyTo(d.Query, DnsRcode.ServFail).Encode();
+            }
+            _cache.Put(q, up);
         }
         var f = _filter.Filter(d.Query, up);
-        if (f.Dropped.Count > 0)
-            _log.Append(new NetworkEvent(DateTimeOffset.UtcNow, "dns", "dropped", q.Name, DnsType.Name(q.Type),
-                Answer: [.. f.Dropped.Select(a => a.ToString())], Rule: "rebinding"));
         if (policy.Pins && d.Rule is not null && f.Pins.Count > 0)
         {
             var elements = _pins.Add(d.Rule, f.Pins);
@@ -227,10 +303,7 @@ public sealed class DnsFilterServer : IAsyncDisposable
                 }
             }
         }
-        _log.Append(new NetworkEvent(DateTimeOffset.UtcNow, "dns", "answered", q.Name, DnsType.Name(q.Type),
-            Answer: [.. f.Reply.Answers.Select(Describe)], Rule: d.Rule));
-        var bytes = f.Reply.Encode();
-        return !tcp && bytes.Length > DnsFilter.UdpLimit(d.Query) ? DnsFilter.Truncated(f.Reply) : bytes;
+        return Finish(d, q, f, tcp, cached: false);
     }
 
     private static string Describe(DnsRecord r) =>

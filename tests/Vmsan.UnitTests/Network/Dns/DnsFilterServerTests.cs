@@ -125,11 +125,54 @@ public sealed class DnsFilterServerTests : IAsyncLifetime
         Assert.Equal(DnsRcode.NxDomain, (await UdpAsync(DnsWire.Query("api.allowed.test"))).Rcode);
     }
 
+    [Fact]
+    public async Task A_repeated_query_is_answered_from_the_cache_and_still_filtered()
+    {
+        Assert.Single((await UdpAsync(DnsWire.Query("api.allowed.test"))).Answers);
+        Assert.Single((await UdpAsync(DnsWire.Query("API.allowed.test", id: 7))).Answers);
+        Assert.Single(_upstream.Log);
+
+        _filter.Policy = DnsPolicy.Domains("other.test");
+
+        Assert.Equal(DnsRcode.NxDomain, (await UdpAsync(DnsWire.Query("api.allowed.test"))).Rcode);
+    }
+
     public async ValueTask DisposeAsync()
     {
         await _server.DisposeAsync();
         await _upstream.DisposeAsync();
         _log.Dispose();
         File.Delete(_logPath);
+    }
+}
+
+public sealed class DnsCacheTests
+{
+    [Fact]
+    public void An_answer_is_kept_for_its_ttl_with_the_ttl_counting_down()
+    {
+        var now = new DateTime(2026, 12, 2, 21, 0, 0, DateTimeKind.Utc);
+        var cache = new DnsCache(() => now);
+        var q = DnsWire.Query("A.test");
+        cache.Put(q.Questions[0], DnsWire.Answer(q, DnsWire.A("a.test", "198.51.100.1", 30)));
+
+        now += TimeSpan.FromSeconds(10);
+        var hit = cache.Get(DnsWire.Query("a.TEST").Questions[0]);
+        Assert.Equal(20u, hit!.Answers[0].Ttl);
+
+        now += TimeSpan.FromSeconds(21);
+        Assert.Null(cache.Get(q.Questions[0]));
+    }
+
+    [Fact]
+    public void Failures_and_truncated_answers_are_not_kept()
+    {
+        var cache = new DnsCache();
+        var q = DnsWire.Query("a.test");
+        cache.Put(q.Questions[0], DnsMessage.ReplyTo(q, DnsRcode.ServFail));
+        var tc = DnsWire.Answer(q);
+        tc.Flags |= 0x0200;
+        cache.Put(q.Questions[0], tc);
+        Assert.Null(cache.Get(q.Questions[0]));
     }
 }
