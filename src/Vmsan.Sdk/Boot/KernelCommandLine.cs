@@ -15,9 +15,17 @@ public static class KernelCommandLine
 
     public static string For(AccelChoice accel)
     {
+        if (accel.Kind != AccelKind.Tcg)
+            return Base;
+        // tsc=reliable: with 2+ vCPUs the kernel sees TCG's TSCs as unsynchronized and falls back to jiffies (4 ms
+        // resolution, a clock that falls behind under load); TCG derives every vCPU's TSC from the host's cycle counter,
+        // so they are in step. Measured: clocksource tsc, 1 ns resolution, no backwards steps across vCPUs, < 3 ms drift
+        // in 120 s of load on 2 and 4 vCPUs. It also turns the clocksource watchdog off: the agent steps the wall clock
+        // to the host's (see GuestClock in the agent).
+        var line = Base + " tsc=reliable";
         // Under TCG the PIT-based TSC calibration hangs about one boot in ten; give the value.
-        if (accel.Kind == AccelKind.Tcg && accel.TscKhz is { } khz)
-            return Base + " tsc_early_khz=" + khz.ToString(CultureInfo.InvariantCulture);
-        return Base;
+        if (accel.TscKhz is { } khz)
+            line += " tsc_early_khz=" + khz.ToString(CultureInfo.InvariantCulture);
+        return line;
     }
 }
