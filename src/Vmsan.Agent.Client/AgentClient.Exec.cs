@@ -94,6 +94,8 @@ public sealed partial class AgentClient
             socket.Options.SetRequestHeader("Authorization", "Bearer " + _token);
         }
 
+        socket.Options.SetRequestHeader(AgentProtocol.HostTimeHeader, AgentProtocol.HostTimeNow());
+
         var handler = new SocketsHttpHandler
         {
             ConnectCallback = (_, ct) => _connect(ct),

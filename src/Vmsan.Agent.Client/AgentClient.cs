@@ -174,6 +174,8 @@ public sealed partial class AgentClient : IDisposable
 
     private async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
+        // The guest's wall clock follows the host's through this header (the agent steps it when off by > 20 ms).
+        request.Headers.TryAddWithoutValidation(AgentProtocol.HostTimeHeader, AgentProtocol.HostTimeNow());
         try
         {
             return await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);

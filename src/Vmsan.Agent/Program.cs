@@ -44,6 +44,7 @@ internal static class Program
     private static async Task<int> RunAsInitAsync(string[] args)
     {
         AgentLog.Verbose = args.Contains("--verbose");
+        Clock.GuestClock.Enabled = true;
         var config = GuestInit.Run();
         var reaper = new ProcessReaper();
         reaper.Start();
