@@ -30,6 +30,12 @@ public static class FilesProtocol
         /// <summary>Too many transfers are running (HTTP 429).</summary>
         public const string TooManyTransfers = "TOO_MANY_TRANSFERS";
 
+        /// <summary>The request's user may not read the path to download (HTTP 409).</summary>
+        public const string PermissionDenied = "PERMISSION_DENIED";
+
+        /// <summary>The path to download is a device, FIFO or socket, or a file of a pseudo file system such as /proc (HTTP 400).</summary>
+        public const string UnsupportedFile = "UNSUPPORTED_FILE";
+
         /// <summary>The file system refused a write (full disk, read-only, a directory in the way...).</summary>
         public const string WriteFailed = "WRITE_FAILED";
     }

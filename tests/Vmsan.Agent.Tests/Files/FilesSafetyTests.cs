@@ -153,6 +153,52 @@ public sealed class FilesSafetyTests(AgentFixture fixture) : IClassFixture<Agent
         Assert.Equal(AgentErrorCodes.UserNotFound, unknown.Code);
     }
 
+    [Fact(Timeout = Timeout)]
+    public async Task Downloads_read_as_the_requested_user()
+    {
+        using var sandbox = new TempDir();
+        File.WriteAllText(sandbox["secret.txt"], "s");
+        File.SetUnixFileMode(sandbox["secret.txt"], UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        File.WriteAllText(sandbox["open.txt"], "o");
+        File.SetUnixFileMode(sandbox["open.txt"], (UnixFileMode)0b110_100_100);
+        File.SetUnixFileMode(sandbox.Path, (UnixFileMode)0b111_101_101);
+
+        var shadow = await Assert.ThrowsAsync<AgentException>(() => fixture.Client.DownloadTarAsync("/etc/shadow", Stream.Null, "nobody", Ct));
+        var secret = await Assert.ThrowsAsync<AgentException>(() => fixture.Client.DownloadTarAsync(sandbox["secret.txt"], Stream.Null, "nobody", Ct));
+        using var tree = new MemoryStream();
+        await fixture.Client.DownloadTarAsync(sandbox.Path, tree, "nobody", Ct);
+
+        Assert.Equal(FilesProtocol.Errors.PermissionDenied, shadow.Code);
+        Assert.Equal(FilesProtocol.Errors.PermissionDenied, secret.Code);
+        // In a directory, what the user cannot read is left out; the rest comes.
+        tree.Position = 0;
+        var names = new List<string>();
+        using (var reader = new TarReader(tree))
+        {
+            while (reader.GetNextEntry() is { } e)
+            {
+                names.Add(e.Name);
+            }
+        }
+
+        Assert.Contains(names, n => n.EndsWith("/open.txt", StringComparison.Ordinal));
+        Assert.DoesNotContain(names, n => n.EndsWith("/secret.txt", StringComparison.Ordinal));
+        // Root stays possible when asked for.
+        Assert.True(await fixture.Client.DownloadTarAsync("/etc/shadow", Stream.Null, "root", Ct) > 0);
+    }
+
+    [Theory(Timeout = Timeout)]
+    [InlineData("/proc/kcore")]
+    [InlineData("/dev/null")]
+    [InlineData("/dev/zero")]
+    public async Task Downloading_a_device_or_a_pseudo_file_is_refused_at_once(string path)
+    {
+        var e = await Assert.ThrowsAsync<AgentException>(() => fixture.Client.DownloadTarAsync(path, Stream.Null, "root", Ct));
+
+        Assert.Equal(FilesProtocol.Errors.UnsupportedFile, e.Code);
+        Assert.Equal("ok", (await fixture.Client.HealthAsync(Ct)).Status);
+    }
+
     private static int Owner(string path)
     {
         var psi = new System.Diagnostics.ProcessStartInfo("stat", ["-c", "%u", path]) { RedirectStandardOutput = true };
