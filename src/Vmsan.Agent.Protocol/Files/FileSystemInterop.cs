@@ -170,6 +170,32 @@ public static partial class FileSystemInterop
         return fd;
     }
 
+    /// <summary>open(2) for reading without following a final symlink; the fd, or -errno.</summary>
+    public static int TryOpenForRead(string path)
+    {
+        var fd = OpenForRead(path);
+        return fd >= 0 ? fd : -Marshal.GetLastPInvokeError();
+    }
+
+    /// <summary>EACCES.</summary>
+    public const int EAccess = 13;
+
+    /// <summary>
+    /// True when the open file lives on a pseudo file system (proc, sysfs, debugfs, tracefs, securityfs, cgroup,
+    /// configfs, efivarfs, bpf): their stat sizes do not describe the content (/proc/kcore says 128 TiB, most say 0).
+    /// </summary>
+    public static unsafe bool IsOnPseudoFileSystem(int fd)
+    {
+        var buffer = stackalloc long[32];
+        if (FStatFsNative(fd, buffer) != 0)
+        {
+            return false;
+        }
+
+        return (ulong)buffer[0] is 0x9fa0 or 0x62656572 or 0x64626720 or 0x74726163 or 0x73636673 or 0x27e0eb or 0x63677270
+            or 0x62656570 or 0xde5e81e4 or 0xcafe4a11;
+    }
+
     /// <summary>pread(2); 0 at end of file.</summary>
     public static unsafe int PRead(int fd, Span<byte> buffer, long offset, string pathForErrors)
     {
@@ -253,6 +279,9 @@ public static partial class FileSystemInterop
     [LibraryImport("libc", EntryPoint = "write", SetLastError = true)]
     private static unsafe partial nint WriteNative(int fd, byte* buffer, nuint count);
 
+    [LibraryImport("libc", EntryPoint = "fstatfs64", SetLastError = true)]
+    private static unsafe partial int FStatFsNative(int fd, long* buffer);
+
     [LibraryImport("libc", EntryPoint = "pwrite64", SetLastError = true)]
     private static unsafe partial nint PWriteNative(int fd, byte* buffer, nuint count, long offset);
 
@@ -291,22 +320,37 @@ public static partial class FileSystemInterop
 }
 
 /// <summary>What is at a path, without following a final symlink.</summary>
-internal enum PathKind
+public enum PathKind
 {
+    /// <summary>Nothing (ENOENT, ENOTDIR).</summary>
     Missing,
+
+    /// <summary>A directory.</summary>
     Directory,
+
+    /// <summary>A symbolic link.</summary>
     Symlink,
+
+    /// <summary>A regular file.</summary>
     File,
+
+    /// <summary>A device, FIFO or socket.</summary>
     Other,
 }
 
 /// <summary>lstat through statx (its struct layout is the same on every architecture).</summary>
-internal readonly partial record struct PathStat(PathKind Kind, int Mode, long Size, long MtimeSeconds, uint MtimeNanos)
+/// <param name="Kind">What is there.</param>
+/// <param name="Mode">Permission bits (with set-id and sticky).</param>
+/// <param name="Size">st_size.</param>
+/// <param name="MtimeSeconds">Modification time, seconds.</param>
+/// <param name="MtimeNanos">Modification time, nanoseconds part.</param>
+public readonly partial record struct PathStat(PathKind Kind, int Mode, long Size, long MtimeSeconds, uint MtimeNanos)
 {
     private const int AtFdCwd = -100;
     private const int AtSymlinkNoFollow = 0x100;
     private const uint StatxBasicStats = 0x7ff;
 
+    /// <summary>lstat of <paramref name="path"/>; <see cref="PathKind.Missing"/> when nothing is there.</summary>
     public static unsafe PathStat Of(string path)
     {
         var buffer = stackalloc byte[256];
@@ -333,6 +377,7 @@ internal readonly partial record struct PathStat(PathKind Kind, int Mode, long S
         return new PathStat(kind, mode & 0xFFF, *(long*)(buffer + 40), *(long*)(buffer + 112), *(uint*)(buffer + 120));
     }
 
+    /// <summary>The modification time.</summary>
     public DateTimeOffset Mtime => DateTimeOffset.FromUnixTimeSeconds(MtimeSeconds).AddTicks(MtimeNanos / 100);
 
     [LibraryImport("libc", EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]

@@ -16,7 +16,8 @@ public sealed record TarSource(string Path, string EntryName);
 /// synchronous reads straight into one pooled buffer (no per-file stream objects, no thread-pool hop per read): this
 /// runs in the guest, where every instruction is emulated. A file that grows while it is read is cut at the size it
 /// had when its header was written, and one that shrinks is padded with zeros, so the archive stays well-formed.
-/// FIFOs, sockets and devices are skipped (reported through <c>skipped</c>).
+/// FIFOs, sockets and devices are skipped (reported through <c>skipped</c>), as are files of pseudo file systems such as
+/// /proc (their stat sizes are not their content: /proc/kcore says 128 TiB) and what <c>access</c>'s user cannot read.
 /// </summary>
 public static class TarPacker
 {
@@ -24,8 +25,9 @@ public static class TarPacker
     public const int DataBufferSize = 1024 * 1024;
 
     /// <summary>Writes the archive to <paramref name="output"/> (left open); returns what it holds.</summary>
+    /// <param name="access">When set, every lstat, open and listing runs through it (the agent: as the request's user).</param>
     public static async Task<TransferSummary> PackAsync(Stream output, IEnumerable<TarSource> sources, Action<string>? skipped = null,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default, IFileAccess? access = null)
     {
         ArgumentNullException.ThrowIfNull(output);
         ArgumentNullException.ThrowIfNull(sources);
@@ -43,7 +45,18 @@ public static class TarPacker
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 var (path, name) = pending.Pop();
-                var stat = PathStat.Of(path);
+                PathStat stat;
+                try
+                {
+                    stat = As(access, () => PathStat.Of(path));
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    // Not searchable by the user.
+                    skipped?.Invoke(path);
+                    continue;
+                }
+
                 switch (stat.Kind)
                 {
                     case PathKind.Missing:
@@ -53,7 +66,18 @@ public static class TarPacker
                     case PathKind.Directory:
                         await WriteHeaderAsync(output, buffer, TarHeader.Directory, name + "/", null, 0, stat, cancellationToken).ConfigureAwait(false);
                         dirs++;
-                        var children = ListNames(path);
+                        List<string> children;
+                        try
+                        {
+                            children = As(access, () => ListNames(path));
+                        }
+                        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                        {
+                            // Not readable by the user: sent as an empty directory.
+                            skipped?.Invoke(path);
+                            children = [];
+                        }
+
                         for (var i = children.Count - 1; i >= 0; i--)
                         {
                             pending.Push((System.IO.Path.Join(path, children[i]), name + "/" + children[i]));
@@ -61,12 +85,12 @@ public static class TarPacker
 
                         break;
                     case PathKind.Symlink:
-                        var target = new FileInfo(path).LinkTarget ?? "";
+                        var target = As(access, () => new FileInfo(path).LinkTarget) ?? "";
                         await WriteHeaderAsync(output, buffer, TarHeader.Symlink, name, target, 0, stat, cancellationToken).ConfigureAwait(false);
                         links++;
                         break;
                     case PathKind.File:
-                        if (await WriteFileAsync(output, buffer, path, name, stat, cancellationToken).ConfigureAwait(false))
+                        if (await WriteFileAsync(output, buffer, path, name, stat, access, cancellationToken).ConfigureAwait(false))
                         {
                             bytes += stat.Size;
                             files++;
@@ -95,6 +119,8 @@ public static class TarPacker
         return new TransferSummary(files, dirs, links, bytes);
     }
 
+    private static T As<T>(IFileAccess? access, Func<T> action) => access is null ? action() : access.Run(action);
+
     private static List<string> ListNames(string directory)
     {
         var names = new System.IO.Enumeration.FileSystemEnumerable<string>(directory,
@@ -112,12 +138,19 @@ public static class TarPacker
     }
 
     /// <summary>Header, then exactly <c>stat.Size</c> bytes (cut or zero-padded), then padding; false when the file cannot be opened.</summary>
-    private static async Task<bool> WriteFileAsync(Stream output, byte[] buffer, string path, string name, PathStat stat, CancellationToken cancellationToken)
+    private static async Task<bool> WriteFileAsync(Stream output, byte[] buffer, string path, string name, PathStat stat, IFileAccess? access,
+        CancellationToken cancellationToken)
     {
         // O_NOFOLLOW: a file swapped for a symlink since the lstat is not followed.
-        var fd = FileSystemInterop.OpenForRead(path);
+        var fd = As(access, () => FileSystemInterop.OpenForRead(path));
         if (fd < 0)
         {
+            return false;
+        }
+
+        if (FileSystemInterop.IsOnPseudoFileSystem(fd))
+        {
+            FileSystemInterop.CloseQuietly(fd);
             return false;
         }
 

@@ -150,15 +150,17 @@ internal sealed class FilesEndpoint
     private async ValueTask DownloadCoreAsync(RequestContext context)
     {
         var ct = context.ServerToken;
-        if (!TryResolve(context, out _, out var path, out var error))
+        if (!TryResolve(context, out var user, out var path, out var error))
         {
             await context.WriteErrorAsync(400, error.Code, error.Message).ConfigureAwait(false);
             return;
         }
 
-        if (!File.Exists(path) && !Directory.Exists(path) && new FileInfo(path).LinkTarget is null)
+        // Everything is read as the user (root only when asked for), so the kernel's permission checks apply.
+        var access = new UserFileAccess(user);
+        if (Check(access, path) is { } refusal)
         {
-            await context.WriteErrorAsync(404, FilesProtocol.Errors.PathNotFound, $"{path}: no such file or directory").ConfigureAwait(false);
+            await context.WriteErrorAsync(refusal.Status, refusal.Code, refusal.Message).ConfigureAwait(false);
             return;
         }
 
@@ -169,7 +171,7 @@ internal sealed class FilesEndpoint
             // Not disposed: the response stream is completed below, not closed.
             var buffered = new BufferedStream(response, 256 * 1024);
             var summary = await TarPacker.PackAsync(buffered, [new TarSource(path, name)],
-                skipped => AgentLog.Debug($"download {path}: skipped {skipped} (not a file, directory or symlink)"), ct).ConfigureAwait(false);
+                skipped => AgentLog.Debug($"download {path}: skipped {skipped} (unreadable, or not a file, directory or symlink)"), ct, access).ConfigureAwait(false);
             await buffered.FlushAsync(ct).ConfigureAwait(false);
             AgentLog.Debug($"download {path}: {summary.Files} files, {summary.Bytes} bytes");
 
@@ -180,6 +182,52 @@ internal sealed class FilesEndpoint
             // Mid-stream: the only honest signal left is a broken connection (no final chunk).
             AgentLog.Info($"download {path} failed: {e.Message}");
             context.Connection.Abort();
+        }
+    }
+
+    /// <summary>
+    /// Why <paramref name="path"/> cannot be downloaded by the user, or null: missing (404), not readable (409), a device,
+    /// FIFO or socket, or a file of a pseudo file system whose stat size is not its content (/proc/kcore: 128 TiB) (400).
+    /// </summary>
+    private static (int Status, string Code, string Message)? Check(UserFileAccess access, string path)
+    {
+        PathStat stat;
+        try
+        {
+            stat = access.Run(() => PathStat.Of(path));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return (409, FilesProtocol.Errors.PermissionDenied, $"{path}: {e.Message}");
+        }
+
+        switch (stat.Kind)
+        {
+            case PathKind.Missing:
+                return (404, FilesProtocol.Errors.PathNotFound, $"{path}: no such file or directory");
+            case PathKind.Other:
+                return (400, FilesProtocol.Errors.UnsupportedFile, $"{path}: a device, FIFO or socket cannot be downloaded");
+            case PathKind.Symlink:
+                return null;
+        }
+
+        var fd = access.Run(() => FileSystemInterop.TryOpenForRead(path));
+        if (fd < 0)
+        {
+            return fd == -FileSystemInterop.EAccess
+                ? (409, FilesProtocol.Errors.PermissionDenied, $"{path}: permission denied")
+                : (409, FilesProtocol.Errors.PermissionDenied, $"{path}: cannot be opened: {Interop.StrError(-fd)}");
+        }
+
+        try
+        {
+            return stat.Kind == PathKind.File && FileSystemInterop.IsOnPseudoFileSystem(fd)
+                ? (400, FilesProtocol.Errors.UnsupportedFile, $"{path}: a file of a pseudo file system (its size is not its content); read it with exec (cat)")
+                : null;
+        }
+        finally
+        {
+            FileSystemInterop.CloseQuietly(fd);
         }
     }
 
