@@ -61,7 +61,10 @@ internal static class Program
             server?.Stop();
             GuestInit.PowerOff(reaper);
         });
-        server = new HttpServer(new IPEndPoint(IPAddress.Any, AgentProtocol.Port), router, new HttpLimits());
+        OpenFilesLimit.Raise(asInit: true);
+        // Only the host's side of the guest link is served: guest processes (loopback, the guest's own address) are not.
+        var gateway = IPAddress.TryParse(config.Values.GetValueOrDefault("VMSAN_GW"), out var gw) ? gw : IPAddress.Parse(AgentProtocol.GatewayAddress);
+        server = new HttpServer(new IPEndPoint(IPAddress.Any, AgentProtocol.Port), router, new HttpLimits { AllowedPeer = gateway });
         AgentLog.Marker("vmsan-agent: ready" + BootTimes());
         GuestInit.GrowRootInBackground();
         await server.RunAsync().ConfigureAwait(false);
@@ -137,7 +140,8 @@ internal static class Program
             sessions.KillAll();
             server?.Stop();
         });
-        server = new HttpServer(endPoint, router, new HttpLimits());
+        OpenFilesLimit.Raise(asInit: false);
+        server = new HttpServer(endPoint, router, HttpLimits.FromEnvironment());
         AgentLog.Marker(string.Create(CultureInfo.InvariantCulture, $"vmsan-agent: listening on {server.LocalEndPoint.Port}"));
         await server.RunAsync().ConfigureAwait(false);
         return 0;

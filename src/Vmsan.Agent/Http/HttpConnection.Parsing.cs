@@ -10,6 +10,8 @@ internal sealed partial class HttpConnection
     {
         var scanned = 0;
         var first = true;
+        // A total deadline for the head (not per read): for a connection's first request it runs from accept.
+        var deadline = _requestsServed == 0 ? AcceptedAt + (long)_limits.HeadTimeout.TotalMilliseconds : 0;
         while (true)
         {
             var available = _buffer.AsSpan(_start, _end - _start);
@@ -27,6 +29,7 @@ internal sealed partial class HttpConnection
                 var head = available[..headEnd];
                 var request = ParseHead(head);
                 _start += headEnd + 4;
+                Interlocked.Increment(ref _requestsServed);
                 return request;
             }
 
@@ -36,7 +39,27 @@ internal sealed partial class HttpConnection
                 throw new HttpBadRequestException($"request head larger than {_limits.MaxHeadBytes} bytes");
             }
 
-            var timeout = first && available.Length == 0 ? _limits.IdleTimeout : _limits.RequestTimeout;
+            if (deadline == 0 && available.Length > 0)
+            {
+                deadline = Environment.TickCount64 + (long)_limits.HeadTimeout.TotalMilliseconds;
+            }
+
+            TimeSpan timeout;
+            if (deadline == 0)
+            {
+                timeout = first ? _limits.IdleTimeout : _limits.RequestTimeout;
+            }
+            else
+            {
+                var left = deadline - Environment.TickCount64;
+                if (left <= 0)
+                {
+                    throw new IOException($"request head not complete within {_limits.HeadTimeout.TotalSeconds:0.#} s");
+                }
+
+                timeout = TimeSpan.FromMilliseconds(left);
+            }
+
             first = false;
             if (!await FillAsync(timeout, cancellationToken).ConfigureAwait(false))
             {

@@ -21,6 +21,7 @@ internal sealed partial class HttpConnection : IAsyncDisposable
     private int _start;
     private int _end;
     private bool _detached;
+    private int _requestsServed;
 
     public HttpConnection(Socket socket, HttpLimits limits)
     {
@@ -33,6 +34,12 @@ internal sealed partial class HttpConnection : IAsyncDisposable
     }
 
     public string RemoteEndPoint { get; }
+
+    /// <summary>Environment.TickCount64 at accept.</summary>
+    public long AcceptedAt { get; } = Environment.TickCount64;
+
+    /// <summary>True once a complete request head has arrived (the connection is doing work, not waiting for a client).</summary>
+    public bool HasRequest => Volatile.Read(ref _requestsServed) > 0;
 
     /// <summary>The connection's stream for writing responses; sync writes are allowed from any one thread at a time.</summary>
     internal NetworkStream Stream => _stream;
