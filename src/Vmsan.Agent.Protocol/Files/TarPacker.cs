@@ -25,6 +25,10 @@ public static class TarPacker
     public const int DataBufferSize = 1024 * 1024;
 
     /// <summary>Writes the archive to <paramref name="output"/> (left open); returns what it holds.</summary>
+    /// <param name="output">Where the archive goes.</param>
+    /// <param name="sources">What to pack, in order.</param>
+    /// <param name="skipped">Told about each path left out (unreadable, or not a file, directory or symlink).</param>
+    /// <param name="cancellationToken">Stops the packing.</param>
     /// <param name="access">When set, every lstat, open and listing runs through it (the agent: as the request's user).</param>
     public static async Task<TransferSummary> PackAsync(Stream output, IEnumerable<TarSource> sources, Action<string>? skipped = null,
         CancellationToken cancellationToken = default, IFileAccess? access = null)
