@@ -64,6 +64,22 @@ public sealed class FileTransferTests(FileTransferTests.Vm vm) : IClassFixture<F
     }
 
     [Fact]
+    public async Task Downloads_read_as_the_user_and_proc_kcore_is_refused_at_once()
+    {
+        // Issue 11: downloads used to read as root whatever --user said, and /proc/kcore (128 TiB by stat) streamed forever.
+        var shadow = await W.Vmsan("download", "-u", "user", vm.Id, "/etc/shadow", Path.Combine(_local, "shadow"));
+        Assert.True(shadow.ExitCode != 0, shadow.ToString());
+        Assert.Contains("PERMISSION_DENIED", shadow.Stderr, StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(_local, "shadow")));
+        var asRoot = await W.Vmsan("download", "-u", "root", vm.Id, "/etc/shadow", Path.Combine(_local, "shadow"));
+        Assert.True(asRoot.ExitCode == 0, asRoot.ToString());
+
+        var kcore = await W.VmsanWithTimeout(TimeSpan.FromSeconds(60), "download", "-u", "root", vm.Id, "/proc/kcore", Path.Combine(_local, "kcore"));
+        Assert.True(kcore.ExitCode != 0, kcore.ToString());
+        Assert.Contains("UNSUPPORTED_FILE", kcore.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Tar_streams_go_through_stdin_and_stdout()
     {
         var src = Path.Combine(_local, "t");

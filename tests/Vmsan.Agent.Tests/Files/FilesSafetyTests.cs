@@ -188,7 +188,8 @@ public sealed class FilesSafetyTests(AgentFixture fixture) : IClassFixture<Agent
     }
 
     [Theory(Timeout = Timeout)]
-    [InlineData("/proc/kcore")]
+    [InlineData("/proc/self/status")]
+    [InlineData("/sys/kernel/mm/transparent_hugepage/enabled")]
     [InlineData("/dev/null")]
     [InlineData("/dev/zero")]
     public async Task Downloading_a_device_or_a_pseudo_file_is_refused_at_once(string path)
