@@ -94,7 +94,7 @@ public sealed partial class AgentClient
             socket.Options.SetRequestHeader("Authorization", "Bearer " + _token);
         }
 
-        socket.Options.SetRequestHeader(AgentProtocol.HostTimeHeader, AgentProtocol.HostTimeNow());
+        await KeepClockInStepAsync(pathAndQuery.TrimStart('/'), cancellationToken).ConfigureAwait(false);
 
         var handler = new SocketsHttpHandler
         {

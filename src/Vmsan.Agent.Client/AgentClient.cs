@@ -70,6 +70,92 @@ public sealed partial class AgentClient : IDisposable
             }
         }, token);
 
+    /// <summary>How far the guest's wall clock may be from the host's before <see cref="SyncClockAsync"/> moves it.</summary>
+    public static readonly TimeSpan ClockTolerance = TimeSpan.FromMilliseconds(20);
+
+    /// <summary>How often a client re-measures the guest's clock (before its first call, then at most this often).</summary>
+    public static readonly TimeSpan ClockResyncInterval = TimeSpan.FromSeconds(60);
+
+    private long _clockSyncedAt = long.MinValue;
+
+    /// <summary>
+    /// Measures the guest's wall-clock offset with timed <c>GET /health</c> round trips (the best of up to three: the
+    /// offset is the guest's time minus the midpoint of the round trip, so its error is at most half the shortest round
+    /// trip) and, when it is over <see cref="ClockTolerance"/>, moves the guest's clock by it with <c>POST /clock</c>.
+    /// Returns the measured offset (guest − host), or null when the agent does not report its time.
+    /// </summary>
+    /// <exception cref="AgentException">The agent is unreachable or refused.</exception>
+    public async Task<TimeSpan?> SyncClockAsync(CancellationToken cancellationToken = default)
+    {
+        long? bestOffset = null;
+        var bestRtt = long.MaxValue;
+        for (var i = 0; i < 3 && bestRtt > 10_000_000; i++)
+        {
+            var t0 = NowNs();
+            var health = await HealthAsync(cancellationToken).ConfigureAwait(false);
+            var t1 = NowNs();
+            if (health.TimeNs is not { } guest)
+            {
+                return null;
+            }
+
+            if (t1 - t0 < bestRtt)
+            {
+                bestRtt = t1 - t0;
+                bestOffset = guest - ((t0 + t1) / 2);
+            }
+        }
+
+        var offset = bestOffset!.Value;
+        if (Math.Abs(offset) > ClockTolerance.Ticks * 100)
+        {
+            using var message = new HttpRequestMessage(HttpMethod.Post, AgentProtocol.Paths.Clock.TrimStart('/'))
+            {
+                Content = JsonBody(new ClockAdjustRequest(-offset), AgentJsonContext.Default.ClockAdjustRequest),
+            };
+            using var response = await SendCoreAsync(message, cancellationToken).ConfigureAwait(false);
+            await EnsureSuccessAsync(response, cancellationToken).ConfigureAwait(false);
+        }
+
+        return TimeSpan.FromTicks(offset / 100);
+    }
+
+    private static long NowNs() => (DateTime.UtcNow - DateTime.UnixEpoch).Ticks * 100;
+
+    /// <summary>
+    /// Before the first authenticated call of this client, and then at most every <see cref="ClockResyncInterval"/>:
+    /// <see cref="SyncClockAsync"/>. Never fails the caller's request (a failed sync is retried next time).
+    /// </summary>
+    private async ValueTask KeepClockInStepAsync(string? path, CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrEmpty(_token) || path is null || path.StartsWith(AgentProtocol.Paths.Health.TrimStart('/'), StringComparison.Ordinal)
+            || path.StartsWith(AgentProtocol.Paths.Clock.TrimStart('/'), StringComparison.Ordinal))
+        {
+            return;
+        }
+
+        var now = Environment.TickCount64;
+        var last = Interlocked.Read(ref _clockSyncedAt);
+        if (last != long.MinValue && now - last < (long)ClockResyncInterval.TotalMilliseconds)
+        {
+            return;
+        }
+
+        if (Interlocked.CompareExchange(ref _clockSyncedAt, now, last) != last)
+        {
+            return;
+        }
+
+        try
+        {
+            await SyncClockAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is AgentException or HttpRequestException or IOException or System.Text.Json.JsonException)
+        {
+            Interlocked.Exchange(ref _clockSyncedAt, long.MinValue);
+        }
+    }
+
     /// <summary>GET /health.</summary>
     /// <exception cref="AgentException">The agent is unreachable or answered badly.</exception>
     public async Task<HealthResponse> HealthAsync(CancellationToken cancellationToken = default)
@@ -174,8 +260,12 @@ public sealed partial class AgentClient : IDisposable
 
     private async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
-        // The guest's wall clock follows the host's through this header (the agent steps it when off by > 20 ms).
-        request.Headers.TryAddWithoutValidation(AgentProtocol.HostTimeHeader, AgentProtocol.HostTimeNow());
+        await KeepClockInStepAsync(request.RequestUri?.OriginalString, cancellationToken).ConfigureAwait(false);
+        return await SendCoreAsync(request, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<HttpResponseMessage> SendCoreAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
         try
         {
             return await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);

@@ -18,15 +18,6 @@ public static class AgentProtocol
     /// <summary>Content type of JSON request and response bodies.</summary>
     public const string JsonContentType = "application/json";
 
-    /// <summary>
-    /// Request header with the host's wall-clock time (Unix nanoseconds, decimal) when it sent the request; the agent
-    /// steps the guest's clock to it when they differ by more than 20 ms (authenticated requests only).
-    /// </summary>
-    public const string HostTimeHeader = "X-Vmsan-Host-Time";
-
-    /// <summary>The host's wall-clock time in the form of <see cref="HostTimeHeader"/>.</summary>
-    public static string HostTimeNow() => ((DateTime.UtcNow - DateTime.UnixEpoch).Ticks * 100).ToString(System.Globalization.CultureInfo.InvariantCulture);
-
     /// <summary>Default upper bound of one frame's payload; readers reject larger frames.</summary>
     public const int DefaultMaxFramePayload = 16 * 1024 * 1024;
 
@@ -35,6 +26,9 @@ public static class AgentProtocol
     {
         /// <summary><c>GET</c>, no authentication.</summary>
         public const string Health = "/health";
+
+        /// <summary><c>POST</c> a <see cref="ClockAdjustRequest"/>: the host keeps the guest's wall clock in step (docs/agent-api.md, "Guest clock").</summary>
+        public const string Clock = "/clock";
 
         /// <summary><c>POST</c> an <see cref="ExecRequest"/>, answered with frames.</summary>
         public const string Exec = "/exec";

@@ -84,7 +84,16 @@ public sealed record ExecStarted(int Pid, string? Id = null, bool Tty = false);
 /// <param name="Version">The agent's version.</param>
 /// <param name="Hostname">The guest's hostname (the VM id).</param>
 /// <param name="UptimeMs">Milliseconds since the agent started.</param>
-public sealed record HealthResponse(string Status, string Version, string Hostname, long UptimeMs);
+/// <param name="TimeNs">The guest's wall clock (Unix nanoseconds) when it answered: the host measures the offset from it.</param>
+public sealed record HealthResponse(string Status, string Version, string Hostname, long UptimeMs, long? TimeNs = null);
+
+/// <summary>Body of <c>POST /clock</c>: move the guest's wall clock by <paramref name="AdjustNs"/> (relative, so the request's own latency does not matter).</summary>
+/// <param name="AdjustNs">Nanoseconds to add to CLOCK_REALTIME (negative: back).</param>
+public sealed record ClockAdjustRequest(long AdjustNs);
+
+/// <summary>Answer of <c>POST /clock</c>.</summary>
+/// <param name="Applied">False when the agent does not own the clock (host mode).</param>
+public sealed record ClockAdjustResponse(bool Applied);
 
 /// <summary>Source-generated JSON metadata for every protocol type (camelCase, AOT-safe).</summary>
 [JsonSourceGenerationOptions(
@@ -96,6 +105,8 @@ public sealed record HealthResponse(string Status, string Version, string Hostna
 [JsonSerializable(typeof(AgentError))]
 [JsonSerializable(typeof(ExecStarted))]
 [JsonSerializable(typeof(HealthResponse))]
+[JsonSerializable(typeof(ClockAdjustRequest))]
+[JsonSerializable(typeof(ClockAdjustResponse))]
 [JsonSerializable(typeof(ExecSignal))]
 [JsonSerializable(typeof(ExecResize))]
 [JsonSerializable(typeof(ExecSignalRequest))]

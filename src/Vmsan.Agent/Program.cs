@@ -162,6 +162,7 @@ internal static class Program
             .Map("POST", AgentProtocol.Paths.Execs, execs.StartAsync)
             .Map("GET", AgentProtocol.Paths.Execs, execs.ListAsync)
             .Map("POST", AgentProtocol.Paths.ExecsSignal, execs.SignalAsync)
+            .Map("POST", AgentProtocol.Paths.Clock, Clock.GuestClock.HandleAsync)
             .Map("POST", AgentProtocol.Paths.Shutdown, shutdownEndpoint.HandleAsync)
             .Map("PUT", FilesProtocol.Path, files.UploadAsync)
             .Map("GET", FilesProtocol.Path, files.DownloadAsync);

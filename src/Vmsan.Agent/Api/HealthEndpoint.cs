@@ -20,6 +20,6 @@ internal sealed class HealthEndpoint(string hostname)
     public static long UptimeMs => Uptime.ElapsedMilliseconds;
 
     public ValueTask HandleAsync(RequestContext context) =>
-        context.WriteJsonAsync(200, new HealthResponse("ok", Version, hostname, UptimeMs),
+        context.WriteJsonAsync(200, new HealthResponse("ok", Version, hostname, UptimeMs, (DateTime.UtcNow - DateTime.UnixEpoch).Ticks * 100),
             AgentJsonContext.Default.HealthResponse, context.ServerToken);
 }

@@ -1,55 +1,57 @@
 using System.Globalization;
+using System.Text.Json;
+using Vmsan.Agent.Http;
 using Vmsan.Agent.Protocol;
 
 namespace Vmsan.Agent.Clock;
 
 /// <summary>
-/// Keeps the guest's wall clock in step with the host's. Every authenticated request from the host carries the host's
-/// time (<see cref="AgentProtocol.HostTimeHeader"/>, Unix nanoseconds taken just before sending); when the guest's
-/// CLOCK_REALTIME differs by more than <see cref="StepThresholdNs"/> the agent steps it to the host's value. The VM
-/// boots from the RTC (whole seconds) and, with <c>tsc=reliable</c>, the kernel's clocksource watchdog is off, so
-/// nothing else corrects it. The error left is the request's one-way latency (a few ms). Only as PID 1: an agent in
-/// host mode (tests) never touches the host's clock. CLOCK_MONOTONIC is not affected by a step.
+/// <c>POST /clock</c>: moves the guest's wall clock by a relative amount the host measured (docs/agent-api.md, "Guest
+/// clock"). Relative, so the request's own latency does not matter. The VM boots from the RTC (whole seconds) and, with
+/// <c>tsc=reliable</c>, the kernel's clocksource watchdog is off, so nothing else corrects it. Only as PID 1: an agent in
+/// host mode (tests) answers <c>applied: false</c> and never touches the host's clock. CLOCK_MONOTONIC is not affected.
 /// </summary>
 internal static class GuestClock
 {
-    public const long StepThresholdNs = 20_000_000;
-
-    private static long _lastStepTicks;
+    /// <summary>Largest step accepted (a day): anything larger is a bug, not drift.</summary>
+    private const long MaxAdjustNs = 86_400L * 1_000_000_000;
 
     /// <summary>Set at start when the agent owns the machine's clock (PID 1).</summary>
     public static bool Enabled { get; set; }
 
-    public static void Observe(string? header)
+    public static async ValueTask HandleAsync(RequestContext context)
     {
-        if (!Enabled || header is null || !long.TryParse(header, NumberStyles.None, CultureInfo.InvariantCulture, out var hostNs))
+        var body = await context.ReadBodyAsync(4096, context.ServerToken).ConfigureAwait(false);
+        ClockAdjustRequest? request;
+        try
         {
-            return;
+            request = JsonSerializer.Deserialize(body, AgentJsonContext.Default.ClockAdjustRequest);
+        }
+        catch (JsonException e)
+        {
+            throw new HttpBadRequestException($"invalid clock request: {e.Message}", closeConnection: false);
         }
 
-        var guestNs = (DateTime.UtcNow - DateTime.UnixEpoch).Ticks * 100;
-        var offset = guestNs - hostNs;
-        if (Math.Abs(offset) <= StepThresholdNs)
+        if (request is null || Math.Abs(request.AdjustNs) > MaxAdjustNs)
         {
-            return;
+            throw new HttpBadRequestException("need {\"adjustNs\":N} with |N| <= one day", closeConnection: false);
         }
 
-        // Concurrent requests carry nearly the same time: one step is enough.
-        var now = Environment.TickCount64;
-        var last = Interlocked.Read(ref _lastStepTicks);
-        if (last != 0 && now - last < 100 && Interlocked.CompareExchange(ref _lastStepTicks, now, last) != last)
-        {
-            return;
-        }
+        await context.WriteJsonAsync(200, new ClockAdjustResponse(Enabled && Adjust(request.AdjustNs)), AgentJsonContext.Default.ClockAdjustResponse,
+            context.ServerToken).ConfigureAwait(false);
+    }
 
-        Interlocked.Exchange(ref _lastStepTicks, now);
-        var time = new Interop.TimeSpec { Seconds = hostNs / 1_000_000_000, Nanoseconds = hostNs % 1_000_000_000 };
+    private static bool Adjust(long adjustNs)
+    {
+        var target = ((DateTime.UtcNow - DateTime.UnixEpoch).Ticks * 100) + adjustNs;
+        var time = new Interop.TimeSpec { Seconds = target / 1_000_000_000, Nanoseconds = target % 1_000_000_000 };
         if (Interop.ClockSetTime(Interop.CLOCK_REALTIME, time) != 0)
         {
             AgentLog.Info($"clock: could not step the wall clock: {Interop.StrError(Interop.LastErrno)}");
-            return;
+            return false;
         }
 
-        AgentLog.Info(string.Create(CultureInfo.InvariantCulture, $"clock: stepped the wall clock by {-offset / 1_000_000.0:0.0} ms to the host's"));
+        AgentLog.Info(string.Create(CultureInfo.InvariantCulture, $"clock: stepped the wall clock by {adjustNs / 1_000_000.0:0.0} ms to the host's"));
+        return true;
     }
 }

@@ -55,9 +55,6 @@ internal sealed class Router
                     await context.WriteErrorAsync(403, AgentErrorCodes.Forbidden, "wrong bearer token").ConfigureAwait(false);
                     return;
             }
-
-            // Only the host (it has the token) may set the guest's clock.
-            Clock.GuestClock.Observe(request.GetHeader(AgentProtocol.HostTimeHeader));
         }
 
         await route.Handler(context).ConfigureAwait(false);
