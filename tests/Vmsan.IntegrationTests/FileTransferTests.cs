@@ -80,6 +80,58 @@ public sealed class FileTransferTests(FileTransferTests.Vm vm) : IClassFixture<F
     }
 
     [Fact]
+    public async Task A_guest_swapping_a_directory_and_a_symlink_during_1000_uploads_never_gets_a_byte_outside()
+    {
+        // Issue 11: uploads (as root) used to check each parent directory and then open by path, so a guest process
+        // swapping a directory for a symlink in between made the agent write outside the destination.
+        var bin = Path.Combine(_local, "swapper");
+        await Sh.Check($"gcc -static -O2 -o {bin} {Path.Combine(AppContext.BaseDirectory, "Infrastructure", "swapper.c")}");
+        Assert.True((await W.Vmsan("upload", "-u", "root", vm.Id, bin, "/tmp")).ExitCode == 0);
+        var setup = await W.Vmsan("exec", "-u", "root", vm.Id, "--", "sh", "-c", "mkdir -p /race/root/d /race/outside && ln -s ../outside /race/root/x");
+        Assert.True(setup.ExitCode == 0, setup.ToString());
+        var swapper = W.VmsanWithTimeout(TimeSpan.FromMinutes(3), "exec", "-u", "root", vm.Id, "--", "/tmp/swapper", "40", "/race/root/d", "/race/root/x");
+        await Task.Delay(TimeSpan.FromSeconds(2), TestContext.Current.CancellationToken);
+
+        using var client = new global::Vmsan.VmsanClient(new global::Vmsan.VmsanClientOptions
+        {
+            Paths = new global::Vmsan.Core.VmsanPaths(W.Home, Environment.GetEnvironmentVariable("VMSAN_ASSETS") is { Length: > 0 } a ? a : "/var/lib/vmsan"),
+        });
+        int ok = 0, refused = 0, next = -1;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        await Task.WhenAll(Enumerable.Range(0, 4).Select(async _ =>
+        {
+            int i;
+            while ((i = Interlocked.Increment(ref next)) < 1000 && clock.Elapsed < TimeSpan.FromSeconds(35))
+            {
+                var tar = new MemoryStream();
+                using (var writer = new System.Formats.Tar.TarWriter(tar, System.Formats.Tar.TarEntryFormat.Pax, leaveOpen: true))
+                {
+                    writer.WriteEntry(new System.Formats.Tar.PaxTarEntry(System.Formats.Tar.TarEntryType.RegularFile, $"d/f{i}") { DataStream = new MemoryStream("x"u8.ToArray()) });
+                    writer.WriteEntry(new System.Formats.Tar.PaxTarEntry(System.Formats.Tar.TarEntryType.RegularFile, $"x/g{i}") { DataStream = new MemoryStream("y"u8.ToArray()) });
+                }
+
+                tar.Position = 0;
+                try
+                {
+                    await client.UploadTarAsync(vm.Id, tar, "/race/root", "root", TestContext.Current.CancellationToken);
+                    Interlocked.Increment(ref ok);
+                }
+                catch (global::Vmsan.Core.Errors.VmsanException)
+                {
+                    Interlocked.Increment(ref refused);
+                }
+            }
+        }));
+        var swaps = await swapper;
+        var outside = await W.Vmsan("exec", "-u", "root", vm.Id, "--", "sh", "-c", "ls -A /race/outside | wc -l");
+
+        Assert.True(ok + refused >= 1000, $"only {ok + refused} uploads in {clock.Elapsed.TotalSeconds:0} s");
+        Assert.True(swaps.ExitCode == 0 && swaps.Stdout.StartsWith("swaps ", StringComparison.Ordinal), swaps.ToString());
+        Assert.True(long.Parse(swaps.Stdout[6..].Trim(), System.Globalization.CultureInfo.InvariantCulture) > 1000, swaps.Stdout);
+        Assert.True(outside.Stdout.Trim() == "0", $"{outside.Stdout.Trim()} files landed outside ({ok} uploads succeeded, {refused} refused, {swaps.Stdout.Trim()})");
+    }
+
+    [Fact]
     public async Task Tar_streams_go_through_stdin_and_stdout()
     {
         var src = Path.Combine(_local, "t");
