@@ -351,10 +351,14 @@ public readonly partial record struct PathStat(PathKind Kind, int Mode, long Siz
     private const uint StatxBasicStats = 0x7ff;
 
     /// <summary>lstat of <paramref name="path"/>; <see cref="PathKind.Missing"/> when nothing is there.</summary>
-    public static unsafe PathStat Of(string path)
+    public static PathStat Of(string path) => At(AtFdCwd, path);
+
+    /// <summary>lstat of <paramref name="name"/> in the open directory <paramref name="dirFd"/>.</summary>
+    public static unsafe PathStat At(int dirFd, string name)
     {
+        var path = name;
         var buffer = stackalloc byte[256];
-        if (StatxNative(AtFdCwd, path, AtSymlinkNoFollow, StatxBasicStats, buffer) != 0)
+        if (StatxNative(dirFd, name, AtSymlinkNoFollow, StatxBasicStats, buffer) != 0)
         {
             var errno = Marshal.GetLastPInvokeError();
             if (errno is 2 or 20)

@@ -24,8 +24,10 @@ public sealed record TarExtractOptions
 
 /// <summary>
 /// Streams a tar archive onto disk under a root directory, safely and atomically: entry names go through
-/// <see cref="TarPaths"/>; every parent directory is walked on disk so nothing is written through a symlink that
-/// leads outside the root (including one the same archive created); device files and FIFOs are refused; hard
+/// <see cref="TarPaths"/>; every parent directory is opened beneath the root by the kernel (<see cref="BeneathFs"/>:
+/// openat2 RESOLVE_BENEATH, then only *at calls on that directory fd), so nothing is written through a symlink that
+/// leads outside the root — including one the same archive created, and one another process swaps in while the
+/// extraction runs (no path is checked and then opened); device files and FIFOs are refused; hard
 /// links may only point at files of the same archive. Each file is written to a temporary name in its own
 /// directory and renamed into place once complete, so a failure leaves no partial file and no temporary.
 /// File data goes through one bounded buffer: it is never held whole in memory.
@@ -37,13 +39,14 @@ public sealed class TarExtractor
     private readonly string _root;
     private readonly TarExtractOptions _options;
     private readonly Dictionary<string, string> _extractedFiles = new(StringComparer.Ordinal);
-    private readonly List<(string Path, UnixFileMode Mode, DateTimeOffset Mtime)> _directories = [];
+    private readonly List<(string Relative, UnixFileMode Mode, DateTimeOffset Mtime)> _directories = [];
     /// <summary>
     /// Parent directories already walked by this extraction (relative path → real path): a deep tree's entries do not
     /// re-check every component. An entry that replaces one of them (a symlink over a symlink) empties the cache; the
     /// archive cannot replace a real directory (rename refuses), so what is cached stays what the archive left.
     /// </summary>
-    private readonly Dictionary<string, string> _walked = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, int> _walked = new(StringComparer.Ordinal);
+    private int _rootFd = -1;
     private readonly string _tempPrefix = $".vmsan-tmp-{Environment.ProcessId}-";
     private readonly string _tempSuffix = $"-{Random.Shared.Next():x8}";
     private readonly int _euid = FileSystemInterop.GetEUid();
@@ -66,28 +69,53 @@ public sealed class TarExtractor
     {
         ArgumentNullException.ThrowIfNull(archive);
         var buffer = ArrayPool<byte>.Shared.Rent(CopyBufferSize);
+        _rootFd = Fs(_root, () => BeneathFs.OpenRoot(_root));
         try
         {
-            await using var reader = new TarReader(new TarMetadataGuardStream(archive), leaveOpen: true);
-            while (await reader.GetNextEntryAsync(copyData: false, cancellationToken).ConfigureAwait(false) is { } entry)
+            await using (var reader = new TarReader(new TarMetadataGuardStream(archive), leaveOpen: true))
             {
-                await ExtractEntryAsync(entry, buffer, cancellationToken).ConfigureAwait(false);
+                while (await reader.GetNextEntryAsync(copyData: false, cancellationToken).ConfigureAwait(false) is { } entry)
+                {
+                    await ExtractEntryAsync(entry, buffer, cancellationToken).ConfigureAwait(false);
+                }
+            }
+
+            // Directory modes and mtimes last, deepest first: writing their children changed them. Each is opened
+            // beneath the root, final symlink refused, and set through its fd.
+            for (var i = _directories.Count - 1; i >= 0; i--)
+            {
+                var (relative, mode, mtime) = _directories[i];
+                var fd = BeneathFs.OpenDirectoryBeneath(_rootFd, relative, readable: true, noFollowLast: true);
+                if (fd < 0)
+                {
+                    // Replaced since (by another process): nothing of ours to set.
+                    continue;
+                }
+
+                try
+                {
+                    var ticks = mtime.UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks;
+                    var seconds = Math.DivRem(ticks, TimeSpan.TicksPerSecond, out var rest);
+                    if (rest < 0)
+                    {
+                        seconds--;
+                        rest += TimeSpan.TicksPerSecond;
+                    }
+
+                    Fs(Display(relative), () => FileSystemInterop.SetOwnerModeTime(fd, null, null, (int)mode & 0xFFF, seconds, rest * 100, Display(relative)));
+                }
+                finally
+                {
+                    FileSystemInterop.CloseQuietly(fd);
+                }
             }
         }
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
-        }
-
-        // Directory mtimes last, deepest first: writing their children changed them.
-        for (var i = _directories.Count - 1; i >= 0; i--)
-        {
-            var (path, mode, mtime) = _directories[i];
-            Fs(path, () =>
-            {
-                File.SetUnixFileMode(path, mode);
-                Directory.SetLastWriteTimeUtc(path, mtime.UtcDateTime);
-            });
+            ForgetWalked();
+            FileSystemInterop.CloseQuietly(_rootFd);
+            _rootFd = -1;
         }
 
         return new TransferSummary(_files, _dirs, _links, _bytes);
@@ -123,20 +151,19 @@ public sealed class TarExtractor
         var slash = relative.LastIndexOf('/');
         var parent = EnsureParent(relative, slash < 0 ? "" : relative[..slash]);
         var leaf = slash < 0 ? relative : relative[(slash + 1)..];
-        var target = Path.Join(parent, leaf);
         switch (entry.EntryType)
         {
             case TarEntryType.Directory:
-                ExtractDirectory(relative, target, entry);
+                ExtractDirectory(relative, parent, leaf, entry);
                 break;
             case TarEntryType.SymbolicLink:
-                ExtractSymlink(relative, parent, target, entry);
+                ExtractSymlink(relative, parent, leaf, entry);
                 break;
             case TarEntryType.HardLink:
-                ExtractHardLink(relative, parent, target, entry);
+                ExtractHardLink(relative, parent, leaf, entry);
                 break;
             default:
-                await ExtractFileAsync(relative, parent, target, entry, buffer, ct).ConfigureAwait(false);
+                await ExtractFileAsync(relative, parent, leaf, entry, buffer, ct).ConfigureAwait(false);
                 break;
         }
     }
@@ -157,12 +184,14 @@ public sealed class TarExtractor
         return relative;
     }
 
-    /// <summary>Walks (creating as needed) the parent directories of an entry; returns the real parent path.</summary>
-    private string EnsureParent(string relative, string parentRelative)
+    private string Display(string relative) => relative.Length == 0 ? _root : Path.Join(_root, relative);
+
+    /// <summary>Opens (creating as needed) the parent directories of an entry, beneath the root; returns the parent's fd.</summary>
+    private int EnsureParent(string relative, string parentRelative)
     {
         if (parentRelative.Length == 0)
         {
-            return _root;
+            return _rootFd;
         }
 
         if (_walked.TryGetValue(parentRelative, out var known))
@@ -170,7 +199,7 @@ public sealed class TarExtractor
             return known;
         }
 
-        var current = _root;
+        var current = _rootFd;
         var start = 0;
         while (start <= parentRelative.Length)
         {
@@ -179,7 +208,7 @@ public sealed class TarExtractor
             var prefix = parentRelative[..end];
             if (!_walked.TryGetValue(prefix, out var next))
             {
-                next = StepInto(relative, Path.Join(current, parentRelative.AsSpan(start, end - start)), create: true, mode: null);
+                next = StepInto(relative, prefix, current, parentRelative[start..end], mode: null);
                 _walked[prefix] = next;
             }
 
@@ -190,64 +219,76 @@ public sealed class TarExtractor
         return current;
     }
 
-    /// <summary>Enters a directory on the way to an entry: creates it, or follows a symlink that stays inside the root.</summary>
-    private string StepInto(string relative, string path, bool create, UnixFileMode? mode)
+    /// <summary>
+    /// Opens the directory <paramref name="prefix"/> beneath the root (creating it in <paramref name="parentFd"/> when
+    /// missing); a symlink on the way is followed only when the kernel finds it stays beneath the root.
+    /// </summary>
+    private int StepInto(string relative, string prefix, int parentFd, string name, UnixFileMode? mode)
     {
-        var stat = Fs(path, () => PathStat.Of(path));
-        switch (stat.Kind)
+        var fd = BeneathFs.OpenDirectoryBeneath(_rootFd, prefix);
+        if (fd == -BeneathFs.ENoEnt)
         {
-            case PathKind.Directory:
-                return path;
-            case PathKind.Missing when create:
-                Fs(path, () =>
+            var createMode = mode is { } m ? (int)(m | UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute) & 0xFFF : 0x1FF;
+            var made = BeneathFs.MkdirAt(parentFd, name, createMode);
+            if (made == 0)
+            {
+                if (Owner() is ({ } uid, var gid))
                 {
-                    if (mode is { } m)
-                    {
-                        Directory.CreateDirectory(path, m | UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-                    }
-                    else
-                    {
-                        Directory.CreateDirectory(path);
-                    }
-
-                    Chown(path);
-                });
-                return path;
-            case PathKind.Symlink:
-                var real = FileSystemInterop.RealPath(path);
-                if (real is null || !TarPaths.IsWithin(_root, real))
-                {
-                    throw new TarEntryRejectedException($"'{TarPaths.Printable(relative)}' would be written through the symlink '{TarPaths.Printable(path)}', which leads outside the destination");
+                    Fs(Display(prefix), () => BeneathFs.LChownAt(parentFd, name, uid, gid ?? -1, Display(prefix)));
                 }
+            }
+            else if (made != -BeneathFs.EExist)
+            {
+                throw new TarWriteException($"{Display(prefix)}: mkdir: {System.Runtime.InteropServices.Marshal.GetPInvokeErrorMessage(-made)}");
+            }
 
-                if (PathStat.Of(real).Kind != PathKind.Directory)
-                {
-                    throw new TarWriteException($"{path} is not a directory");
-                }
-
-                return real;
-            default:
-                throw new TarWriteException($"{path} exists and is not a directory");
+            fd = BeneathFs.OpenDirectoryBeneath(_rootFd, prefix);
         }
+
+        if (fd >= 0)
+        {
+            return fd;
+        }
+
+        throw -fd switch
+        {
+            BeneathFs.EXDev or BeneathFs.ELoop => new TarEntryRejectedException(
+                $"'{TarPaths.Printable(relative)}' would be written through a symlink at '{TarPaths.Printable(Display(prefix))}' that leads outside the destination"),
+            BeneathFs.ENotDir => new TarWriteException($"{Display(prefix)} exists and is not a directory"),
+            _ => new TarWriteException($"{Display(prefix)}: {System.Runtime.InteropServices.Marshal.GetPInvokeErrorMessage(-fd)}"),
+        };
     }
 
-    private void ExtractDirectory(string relative, string target, TarEntry entry)
+    private void ForgetWalked()
     {
-        var stat = Fs(target, () => PathStat.Of(target));
-        if (stat.Kind == PathKind.Symlink)
+        foreach (var fd in _walked.Values)
         {
-            // Only to check it stays inside; its mode and mtime belong to whatever it points at.
-            StepInto(relative, target, create: false, mode: null);
-            _dirs++;
-            return;
+            FileSystemInterop.CloseQuietly(fd);
         }
 
-        StepInto(relative, target, create: true, mode: entry.Mode);
-        _directories.Add((target, entry.Mode, entry.ModificationTime));
+        _walked.Clear();
+    }
+
+    private void ExtractDirectory(string relative, int parent, string leaf, TarEntry entry)
+    {
+        var stat = Fs(Display(relative), () => PathStat.At(parent, leaf));
+        var fd = StepInto(relative, relative, parent, leaf, stat.Kind == PathKind.Symlink ? null : entry.Mode);
+        if (_walked.TryGetValue(relative, out var old))
+        {
+            FileSystemInterop.CloseQuietly(old);
+        }
+
+        _walked[relative] = fd;
+        if (stat.Kind != PathKind.Symlink)
+        {
+            // A symlink was only checked to stay inside; its mode and mtime belong to whatever it points at.
+            _directories.Add((relative, entry.Mode, entry.ModificationTime));
+        }
+
         _dirs++;
     }
 
-    private void ExtractSymlink(string relative, string parent, string target, TarEntry entry)
+    private void ExtractSymlink(string relative, int parent, string leaf, TarEntry entry)
     {
         if (string.IsNullOrEmpty(entry.LinkName) || entry.LinkName.Contains('\0', StringComparison.Ordinal))
         {
@@ -256,15 +297,18 @@ public sealed class TarExtractor
 
         // The link may point anywhere (absolute targets are common); what matters is never writing through it,
         // which StepInto checks on disk for every later entry.
-        PlaceAtomically(relative, parent, target, temp =>
+        PlaceAtomically(relative, parent, leaf, temp =>
         {
-            File.CreateSymbolicLink(temp, entry.LinkName);
-            Chown(temp);
+            BeneathFs.SymlinkAt(entry.LinkName, parent, temp, Display(relative));
+            if (Owner() is ({ } uid, var gid))
+            {
+                BeneathFs.LChownAt(parent, temp, uid, gid ?? -1, Display(relative));
+            }
         });
         _links++;
     }
 
-    private void ExtractHardLink(string relative, string parent, string target, TarEntry entry)
+    private void ExtractHardLink(string relative, int parent, string leaf, TarEntry entry)
     {
         if (!TarPaths.TryNormalize(entry.LinkName, out var linkRelative, out var reason))
         {
@@ -282,14 +326,18 @@ public sealed class TarExtractor
             throw new TarEntryRejectedException($"hard link '{TarPaths.Printable(relative)}' points at '{TarPaths.Printable(entry.LinkName)}', which is not a file of this archive");
         }
 
-        PlaceAtomically(relative, parent, target, temp => FileSystemInterop.Link(existing, temp));
-        _extractedFiles[relative] = target;
+        var existingSlash = existing.LastIndexOf('/');
+        var existingParent = EnsureParent(existing, existingSlash < 0 ? "" : existing[..existingSlash]);
+        var existingLeaf = existing[(existingSlash + 1)..];
+        PlaceAtomically(relative, parent, leaf, temp => BeneathFs.LinkAt(existingParent, existingLeaf, parent, temp, Display(relative)));
+        _extractedFiles[relative] = relative;
         _files++;
     }
 
-    private async Task ExtractFileAsync(string relative, string parent, string target, TarEntry entry, byte[] buffer, CancellationToken ct)
+    private async Task ExtractFileAsync(string relative, int parent, string leaf, TarEntry entry, byte[] buffer, CancellationToken ct)
     {
-        var temp = TempName(parent);
+        var target = Display(relative);
+        var temp = TempName();
         var mode = (int)entry.Mode & 0xFFF;
         // Created with its final permission bits when the umask keeps them (one fchmod less per file); set-id bits
         // always go through fchmod after fchown, which clears them.
@@ -300,7 +348,7 @@ public sealed class TarExtractor
         {
             try
             {
-                fd = FileSystemInterop.CreateExclusive(temp, createMode);
+                fd = BeneathFs.CreateExclusiveAt(parent, temp, createMode, target);
                 long offset = 0;
                 if (entry.DataStream is { } data)
                 {
@@ -316,7 +364,7 @@ public sealed class TarExtractor
                         // All-zero runs are skipped, not written: a sparse file stays sparse (a 9 GiB file of holes costs no disk).
                         if (buffer.AsSpan(0, n).ContainsAnyExcept((byte)0))
                         {
-                            FileSystemInterop.PWriteAll(fd, buffer.AsSpan(0, n), offset, temp);
+                            FileSystemInterop.PWriteAll(fd, buffer.AsSpan(0, n), offset, target);
                         }
 
                         offset += n;
@@ -329,7 +377,7 @@ public sealed class TarExtractor
                     throw new InvalidDataException($"'{TarPaths.Printable(relative)}': the archive ends {entry.Length - offset} bytes short of the entry's {entry.Length}");
                 }
 
-                FileSystemInterop.FTruncate(fd, offset, temp);
+                FileSystemInterop.FTruncate(fd, offset, target);
 
                 _bytes += offset;
                 var (uid, gid) = Owner();
@@ -341,10 +389,10 @@ public sealed class TarExtractor
                     rest += TimeSpan.TicksPerSecond;
                 }
 
-                FileSystemInterop.SetOwnerModeTime(fd, uid, gid, needsChmod ? mode : null, seconds, rest * 100, temp);
+                FileSystemInterop.SetOwnerModeTime(fd, uid, gid, needsChmod ? mode : null, seconds, rest * 100, target);
                 var closing = fd;
                 fd = -1;
-                FileSystemInterop.Close(closing, temp);
+                FileSystemInterop.Close(closing, target);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
@@ -358,63 +406,64 @@ public sealed class TarExtractor
                 }
             }
 
-            Rename(relative, temp, target);
+            Rename(relative, parent, temp, leaf);
             temp = null;
         }
         finally
         {
             if (temp is not null)
             {
-                TryDelete(temp);
+                BeneathFs.UnlinkQuietly(parent, temp);
             }
         }
 
-        _extractedFiles[relative] = target;
+        _extractedFiles[relative] = relative;
         _files++;
     }
 
-    private void PlaceAtomically(string relative, string parent, string target, Action<string> create)
+    private void PlaceAtomically(string relative, int parent, string leaf, Action<string> create)
     {
-        var temp = TempName(parent);
+        string? temp = TempName();
         try
         {
-            Fs(target, () => create(temp));
-            Rename(relative, temp, target);
+            Fs(Display(relative), () => create(temp));
+            Rename(relative, parent, temp, leaf);
             temp = null;
         }
         finally
         {
             if (temp is not null)
             {
-                TryDelete(temp);
+                BeneathFs.UnlinkQuietly(parent, temp);
             }
         }
     }
 
-    private void Rename(string relative, string temp, string target)
+    private void Rename(string relative, int parent, string temp, string leaf)
     {
-        // rename(2): atomic, and it replaces a symlink rather than writing through it; EISDIR when a directory is there.
-        if (!Fs(target, () => FileSystemInterop.TryRename(temp, target, out var directoryInTheWay) || !directoryInTheWay))
+        // renameat(2) within one directory fd: atomic, and it replaces a symlink rather than writing through it;
+        // EISDIR when a directory is there.
+        if (!Fs(Display(relative), () => BeneathFs.TryRenameAt(parent, temp, leaf, Display(relative))))
         {
             throw new TarWriteException($"'{TarPaths.Printable(relative)}': a directory is in the way");
         }
 
         // rename(2) between two names of one inode (a hard link to the entry itself) succeeds and
         // does nothing: the temp name would stay behind.
-        if (File.Exists(temp))
+        if (PathStat.At(parent, temp).Kind != PathKind.Missing)
         {
-            TryDelete(temp);
+            BeneathFs.UnlinkQuietly(parent, temp);
         }
 
         if (_walked.Count > 0 && _walked.ContainsKey(relative))
         {
             // A walked symlink was replaced: later entries below it must be walked again.
-            _walked.Clear();
+            ForgetWalked();
         }
     }
 
-    private string TempName(string directory) =>
-        Path.Join(directory, string.Concat(_tempPrefix, (++_tempCounter).ToString(System.Globalization.CultureInfo.InvariantCulture), _tempSuffix));
+    private string TempName() =>
+        string.Concat(_tempPrefix, (++_tempCounter).ToString(System.Globalization.CultureInfo.InvariantCulture), _tempSuffix);
 
     /// <summary>The owner to set, or null when a new entry already has it (created by this process with those ids).</summary>
     private (int? Uid, int? Gid) Owner()
@@ -426,25 +475,6 @@ public sealed class TarExtractor
 
         var gid = _options.Gid ?? -1;
         return uid == _euid && (gid == -1 || gid == _egid) ? (null, null) : (uid, gid);
-    }
-
-    private void Chown(string path)
-    {
-        if (Owner() is ({ } uid, var gid))
-        {
-            FileSystemInterop.LChown(path, uid, gid ?? -1);
-        }
-    }
-
-    private static void TryDelete(string path)
-    {
-        try
-        {
-            File.Delete(path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-        }
     }
 
     private static T Fs<T>(string path, Func<T> action)
@@ -465,15 +495,4 @@ public sealed class TarExtractor
         return 0;
     });
 
-    private static async ValueTask FsAsync(string path, Func<ValueTask> action)
-    {
-        try
-        {
-            await action().ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new TarWriteException($"{path}: {e.Message}", e);
-        }
-    }
 }

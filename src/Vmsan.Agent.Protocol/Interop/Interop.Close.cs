@@ -1,0 +1,10 @@
+using System.Runtime.InteropServices;
+
+namespace Vmsan.Agent.Protocol;
+
+internal static partial class Interop
+{
+    /// <summary>close(2).</summary>
+    [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
+    internal static partial int CloseFd(int fd);
+}

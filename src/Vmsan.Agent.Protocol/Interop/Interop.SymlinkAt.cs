@@ -1,0 +1,10 @@
+using System.Runtime.InteropServices;
+
+namespace Vmsan.Agent.Protocol;
+
+internal static partial class Interop
+{
+    /// <summary>symlinkat(2).</summary>
+    [LibraryImport("libc", EntryPoint = "symlinkat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int SymlinkAt(string target, int newdirfd, string linkpath);
+}
