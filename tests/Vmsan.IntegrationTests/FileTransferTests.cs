@@ -92,7 +92,7 @@ public sealed class FileTransferTests(FileTransferTests.Vm vm) : IClassFixture<F
         var swapper = W.VmsanWithTimeout(TimeSpan.FromMinutes(3), "exec", "-u", "root", vm.Id, "--", "/tmp/swapper", "40", "/race/root/d", "/race/root/x");
         await Task.Delay(TimeSpan.FromSeconds(2), TestContext.Current.CancellationToken);
 
-        using var client = new global::Vmsan.VmsanClient(new global::Vmsan.VmsanClientOptions
+        var client = new global::Vmsan.VmsanClient(new global::Vmsan.VmsanClientOptions
         {
             Paths = new global::Vmsan.Core.VmsanPaths(W.Home, Environment.GetEnvironmentVariable("VMSAN_ASSETS") is { Length: > 0 } a ? a : "/var/lib/vmsan"),
         });
