@@ -183,4 +183,19 @@ public sealed partial class CliAppTests : IDisposable
         foreach (var option in (string[])["--env", "--workdir", "--user", "--timeout"])
             Assert.Contains(option, result.Stdout, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Stop_and_start_of_an_unknown_id_say_VM_NOT_FOUND_and_leave_nothing_for_rm_to_remove()
+    {
+        var vms = Path.Combine(Environment.GetEnvironmentVariable("VMSAN_HOME")!, "vms");
+
+        var stop = await RunAsync("stop", "vm-0000abcd", "--json");
+        var start = await RunAsync("start", "vm-0000abcd", "--json");
+        var rm = await RunAsync("rm", "-f", "vm-0000abcd", "--json");
+
+        AssertJsonError(stop, "VM_NOT_FOUND");
+        AssertJsonError(start, "VM_NOT_FOUND");
+        AssertJsonError(rm, "VM_NOT_FOUND");
+        Assert.False(Directory.Exists(Path.Combine(vms, "vm-0000abcd")));
+    }
 }

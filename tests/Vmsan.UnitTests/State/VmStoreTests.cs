@@ -94,6 +94,17 @@ public sealed class VmStoreTests : IDisposable
         Assert.False(_store.Exists("vm-00000000"));
     }
 
+    [Fact]
+    public void Locking_an_unknown_vm_is_VmNotFound_and_creates_nothing()
+    {
+        Directory.CreateDirectory(_store.Paths.VmsDir);
+
+        ErrorAssert.Throws(ErrorCode.VmNotFound, () => _store.LockVm("vm-0000abcd").Dispose());
+
+        Assert.False(Directory.Exists(_store.Paths.VmDir("vm-0000abcd")));
+        Assert.Empty(Directory.EnumerateFileSystemEntries(_store.Paths.VmsDir));
+    }
+
     [Theory]
     [InlineData("vm-1a2b3c4d", true)]
     [InlineData("vm-00000000", true)]
