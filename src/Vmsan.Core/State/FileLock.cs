@@ -18,12 +18,27 @@ public sealed class FileLock : IDisposable
     public static FileLock Acquire(string path, TimeSpan timeout)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        return AcquireIfDirectoryExists(path, timeout)
+            ?? throw new VmsanException(ErrorCode.Internal, $"Cannot open lock file {path}: its directory vanished.");
+    }
+
+    /// <summary>
+    /// Like <see cref="Acquire"/>, but never creates the lock's directory: null when it does not
+    /// exist (the lock guards something that is not there, and taking it must not create it).
+    /// </summary>
+    public static FileLock? AcquireIfDirectoryExists(string path, TimeSpan timeout)
+    {
         SafeFileHandle handle;
         do
         {
             handle = Libc.Open(path, Libc.O_RDWR | Libc.O_CREAT | Libc.O_CLOEXEC, 0x1A4 /* 0644 */);
         }
         while (handle.IsInvalid && Marshal.GetLastPInvokeError() == Libc.EINTR);
+        if (handle.IsInvalid && Marshal.GetLastPInvokeError() == 2 /* ENOENT: no such directory */)
+        {
+            handle.Dispose();
+            return null;
+        }
         if (handle.IsInvalid)
             throw new VmsanException(ErrorCode.Internal, $"Cannot open lock file {path}: errno {Marshal.GetLastPInvokeError()}",
                 "Check that the vmsan state directory is writable.");

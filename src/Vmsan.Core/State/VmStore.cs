@@ -25,7 +25,17 @@ public sealed class VmStore
 
     public FileLock LockGlobal() => FileLock.Acquire(Paths.GlobalLock, LockTimeout);
 
-    public FileLock LockVm(string id) => FileLock.Acquire(Paths.VmLock(id), LockTimeout);
+    /// <summary>
+    /// The per-VM lock. VM_NOT_FOUND when the VM's directory does not exist: the lock never creates
+    /// it (a stop of an unknown id must leave nothing behind that a later rm would "remove").
+    /// A VM removed while the caller waited leaves it holding the lock of a deleted file: callers
+    /// load the state under the lock and find nothing.
+    /// </summary>
+    public FileLock LockVm(string id) =>
+        TryLockVm(id) ?? throw VmsanException.NotFound(id);
+
+    /// <summary>The per-VM lock, or null when the VM's directory is gone (never recreated).</summary>
+    public FileLock? TryLockVm(string id) => FileLock.AcquireIfDirectoryExists(Paths.VmLock(id), LockTimeout);
 
     public bool Exists(string id) => IsValidId(id) && File.Exists(Paths.VmStateFile(id));
 

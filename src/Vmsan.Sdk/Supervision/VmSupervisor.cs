@@ -145,9 +145,9 @@ public sealed class VmSupervisor
             Log("terminated: network removed");
             return 0;
         }
-        using (store.LockVm(_id))
+        using (var vmLock = store.TryLockVm(_id))
         {
-            var now = store.TryLoad(_id);
+            var now = vmLock is null ? null : store.TryLoad(_id);
             if (now is null)
                 return 0; // removed under us
             var reason = now.Status switch
