@@ -24,7 +24,7 @@ public sealed class CommandContext(CliConsole console)
         }
         catch (Agent.Client.AgentException ex)
         {
-            return Console.Fail(new VmsanException(ErrorCode.AgentError, ex.Message, "Check the VM with `vmsan list` and `vmsan logs ID`."));
+            return Console.Fail(AgentErrorMap.ToVmsan(ex));
         }
         catch (OperationCanceledException)
         {
