@@ -116,26 +116,12 @@ public sealed partial class AgentClient
             var status = (int)socket.HttpStatusCode;
             socket.Dispose();
             invoker.Dispose();
-            var code = status switch
-            {
-                401 => AgentErrorCodes.Unauthorized,
-                403 => AgentErrorCodes.Forbidden,
-                404 => AgentErrorCodes.ExecNotFound,
-                429 => AgentErrorCodes.LimitReached,
-                _ => null,
-            };
-            var reason = status switch
-            {
-                0 => AgentErrorReason.Unreachable,
-                401 => AgentErrorReason.Unauthorized,
-                403 => AgentErrorReason.Forbidden,
-                400 or 413 => AgentErrorReason.BadRequest,
-                404 or 429 => AgentErrorReason.Rejected,
-                _ => AgentErrorReason.Protocol,
-            };
+            var code = AgentStatus.CodeFor(status);
+            var reason = AgentStatus.ReasonFor(status, code);
             var what = status == 0 ? $"agent unreachable: {e.Message}" : $"agent answered {status} to the WebSocket upgrade" + status switch
             {
                 404 => " (no such exec or session)",
+                409 => " (the exec has exited)",
                 429 => " (too many concurrent execs)",
                 _ => "",
             };

@@ -298,14 +298,7 @@ public sealed partial class AgentClient : IDisposable
         }
 
         var status = (int)response.StatusCode;
-        var reason = status switch
-        {
-            401 => AgentErrorReason.Unauthorized,
-            403 => AgentErrorReason.Forbidden,
-            400 or 413 => AgentErrorReason.BadRequest,
-            404 or 409 or 429 when error is not null => AgentErrorReason.Rejected,
-            _ => AgentErrorReason.Protocol,
-        };
+        var reason = AgentStatus.ReasonFor(status, error?.Code);
         throw new AgentException(reason, $"agent answered {status}: {error?.Message ?? response.ReasonPhrase}", error?.Code);
     }
 

@@ -25,6 +25,32 @@ public enum AgentErrorReason
     Timeout,
 }
 
+/// <summary>The one table from an agent's HTTP status to a failure reason (plain calls and WebSocket upgrades).</summary>
+public static class AgentStatus
+{
+    /// <summary>0 = no HTTP answer at all. 404/409/429 are refusals only when the agent said why (a code).</summary>
+    public static AgentErrorReason ReasonFor(int status, string? code) => status switch
+    {
+        0 => AgentErrorReason.Unreachable,
+        401 => AgentErrorReason.Unauthorized,
+        403 => AgentErrorReason.Forbidden,
+        400 or 413 => AgentErrorReason.BadRequest,
+        404 or 409 or 429 when code is not null => AgentErrorReason.Rejected,
+        _ => AgentErrorReason.Protocol,
+    };
+
+    /// <summary>The code the agent sends with a status, for answers whose body is not read (WebSocket upgrades).</summary>
+    public static string? CodeFor(int status) => status switch
+    {
+        401 => Protocol.AgentErrorCodes.Unauthorized,
+        403 => Protocol.AgentErrorCodes.Forbidden,
+        404 => Protocol.AgentErrorCodes.ExecNotFound,
+        409 => Protocol.AgentErrorCodes.ExecExited,
+        429 => Protocol.AgentErrorCodes.LimitReached,
+        _ => null,
+    };
+}
+
 /// <summary>A call to the in-guest agent failed for a known reason.</summary>
 public sealed class AgentException : Exception
 {
