@@ -36,6 +36,7 @@ public enum ErrorCode
     SnapshotNotFound,
     SnapshotInUse,
     SnapshotIncompatible,
+    UserNotFound,
 }
 
 public static class ErrorCodeNames
