@@ -255,6 +255,18 @@ public sealed partial class AgentClient : IDisposable
         await EnsureSuccessAsync(response, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>Gives a freshly resumed snapshot clone its own token, hostname, entropy and clock (POST /rekey).</summary>
+    public async Task RekeyAsync(RekeyRequest rekey, CancellationToken cancellationToken = default)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, AgentProtocol.Paths.Rekey.TrimStart('/'))
+        {
+            Content = new StringContent(System.Text.Json.JsonSerializer.Serialize(rekey, AgentJsonContext.Default.RekeyRequest),
+                System.Text.Encoding.UTF8, "application/json"),
+        };
+        using var response = await SendAsync(request, cancellationToken).ConfigureAwait(false);
+        await EnsureSuccessAsync(response, cancellationToken).ConfigureAwait(false);
+    }
+
     /// <inheritdoc />
     public void Dispose() => _http.Dispose();
 

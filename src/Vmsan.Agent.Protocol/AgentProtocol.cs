@@ -30,6 +30,9 @@ public static class AgentProtocol
         /// <summary><c>POST</c> a <see cref="ClockAdjustRequest"/>: the host keeps the guest's wall clock in step (docs/agent-api.md, "Guest clock").</summary>
         public const string Clock = "/clock";
 
+        /// <summary><c>POST</c> a <see cref="RekeyRequest"/>: a snapshot clone takes its own identity.</summary>
+        public const string Rekey = "/rekey";
+
         /// <summary><c>POST</c> an <see cref="ExecRequest"/>, answered with frames.</summary>
         public const string Exec = "/exec";
 

@@ -79,6 +79,16 @@ public sealed record AgentError(string Code, string Message);
 /// <param name="Tty">Whether the exec runs on a PTY.</param>
 public sealed record ExecStarted(int Pid, string? Id = null, bool Tty = false);
 
+/// <summary>
+/// <c>POST /rekey</c> body, sent by the host once right after a snapshot clone resumes (authenticated with the
+/// snapshot's token, which only the host holds).
+/// </summary>
+/// <param name="Token">The clone's own token; the snapshot's is refused from then on.</param>
+/// <param name="Hostname">The clone's hostname (its VM id).</param>
+/// <param name="Entropy">Base64 bytes mixed into the kernel's input pool (RNDADDENTROPY), then the CRNG is reseeded.</param>
+/// <param name="UnixTimeNs">The host's wall clock; the guest's is behind by the time since the snapshot.</param>
+public sealed record RekeyRequest(string Token, string Hostname, string Entropy, long UnixTimeNs);
+
 /// <summary>Body of <c>GET /health</c>.</summary>
 /// <param name="Status"><c>ok</c>.</param>
 /// <param name="Version">The agent's version.</param>
@@ -107,6 +117,7 @@ public sealed record ClockAdjustResponse(bool Applied);
 [JsonSerializable(typeof(HealthResponse))]
 [JsonSerializable(typeof(ClockAdjustRequest))]
 [JsonSerializable(typeof(ClockAdjustResponse))]
+[JsonSerializable(typeof(RekeyRequest))]
 [JsonSerializable(typeof(ExecSignal))]
 [JsonSerializable(typeof(ExecResize))]
 [JsonSerializable(typeof(ExecSignalRequest))]

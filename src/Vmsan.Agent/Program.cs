@@ -154,8 +154,11 @@ internal static class Program
         var execStream = new ExecStreamEndpoint(sessions);
         var execs = new ExecsEndpoint(sessions);
         var files = new FilesEndpoint(FilesOptions.FromEnvironment(), sessions.Users);
-        return new Router(new TokenAuthenticator(token))
+        var auth = new TokenAuthenticator(token);
+        var rekey = new RekeyEndpoint(auth, health);
+        return new Router(auth)
             .Map("GET", AgentProtocol.Paths.Health, health.HandleAsync, authenticated: false)
+            .Map("POST", AgentProtocol.Paths.Rekey, rekey.HandleAsync)
             .Map("POST", AgentProtocol.Paths.Exec, exec.HandleAsync)
             .Map("GET", AgentProtocol.Paths.ExecStream, execStream.HandleExecAsync)
             .Map("GET", AgentProtocol.Paths.ExecAttach, execStream.HandleAttachAsync)

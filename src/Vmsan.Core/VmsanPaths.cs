@@ -28,6 +28,20 @@ public sealed class VmsanPaths
 
     public string VmLock(string id) => Path.Combine(VmDir(id), ".lock");
 
+    public string SnapshotsDir => Path.Combine(Home, "snapshots");
+
+    public string SnapshotDir(string snapshotId) => Path.Combine(SnapshotsDir, snapshotId);
+
+    /// <summary>
+    /// Where running VMs' guest RAM files live (shared, so a snapshot saves only device state): tmpfs, so the
+    /// kernel never writes guest memory back to a disk. <c>VMSAN_SHM</c> overrides.
+    /// </summary>
+    public static string MemoryDir => Environment.GetEnvironmentVariable("VMSAN_SHM") is { Length: > 0 } shm ? shm : "/dev/shm";
+
+    /// <summary>One flat name per VM, prefixed by a hash of the state home (homes share /dev/shm; no directory to leak).</summary>
+    public string MemoryFile(string vmId) => Path.Combine(MemoryDir,
+        "vmsan-" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(Home)))[..12] + "-" + vmId + ".mem");
+
     public string KernelDir => Path.Combine(Assets, "kernel");
 
     public string DefaultKernel => Path.Combine(KernelDir, "vmlinux");

@@ -87,6 +87,7 @@ public sealed class VmNetworkManager : IVmNetwork
             };
             if (!(await NamespaceLinksAsync(vmId, plan.NetnsName, ct).ConfigureAwait(false)).Contains(VmNetworkPlan.TapName))
                 nsCommands.Add($"tuntap add {VmNetworkPlan.TapName} mode tap");
+            nsCommands.Add($"link set {VmNetworkPlan.TapName} address {VmNetworkPlan.GatewayMac}");
             nsCommands.Add($"address replace {VmNetworkPlan.GatewayCidr} dev {VmNetworkPlan.TapName}");
             nsCommands.Add($"link set {VmNetworkPlan.TapName} up");
             // The guest's MAC is ours to choose, so no ARP: a host probe sent while the guest NIC

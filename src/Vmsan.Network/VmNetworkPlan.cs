@@ -37,6 +37,12 @@ public sealed record VmNetworkPlan
     /// <summary>The guest NIC's MAC (locally administered); the namespace has a permanent neighbour entry for it.</summary>
     public const string GuestMac = "06:00:ac:1e:00:02";
 
+    /// <summary>
+    /// The namespace side of tap0 has a fixed MAC too: a snapshot clone resumes with the gateway's MAC in its ARP
+    /// cache, and a TAP with a different (random) MAC would drop every frame the guest sends it.
+    /// </summary>
+    public const string GatewayMac = "06:00:ac:1e:00:01";
+
     private VmNetworkPlan(string vmId, int slot, string suffix)
     {
         VmId = vmId;

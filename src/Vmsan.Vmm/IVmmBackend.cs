@@ -27,6 +27,19 @@ public sealed record VmLaunchSpec
     /// </summary>
     public int? TapFd { get; init; }
     public VmmConfinementSpec Confinement { get; init; } = VmmConfinementSpec.None;
+
+    /// <summary>
+    /// Guest RAM backed by this file (memory-backend-file). Shared (MAP_SHARED, on tmpfs) for a VM that may be
+    /// snapshotted: the file then is the guest's memory and a snapshot saves only device state. Private
+    /// (MAP_PRIVATE) for a snapshot clone: pages are read from the snapshot on first touch, copy-on-write.
+    /// Opened at start-up, before the VMM chroots and drops privileges.
+    /// </summary>
+    public string? MemoryFile { get; init; }
+
+    public bool MemoryShared { get; init; } = true;
+
+    /// <summary>Start with vCPUs stopped, waiting for a device state (<c>-S -incoming defer</c>).</summary>
+    public bool Incoming { get; init; }
 }
 
 /// <summary>
@@ -86,4 +99,19 @@ public interface IVmmControl : IAsyncDisposable
 
     /// <summary>"running", "paused", "shutdown"... as the VMM reports it.</summary>
     Task<string> QueryStatusAsync(CancellationToken ct);
+
+    /// <summary>
+    /// Writes the device state (not shared RAM) to a migration URI the caller listens on (a TCP port on the
+    /// loopback of the VM's namespace: a confined VMM may neither spawn nor open host paths); returns when done.
+    /// </summary>
+    Task SaveStateAsync(string uri, CancellationToken ct);
+
+    /// <summary>
+    /// Into a VMM started with <see cref="VmLaunchSpec.Incoming"/>: listens on <paramref name="uri"/>, runs
+    /// <paramref name="feed"/> (which sends the state there), and returns once loaded; vCPUs stay stopped.
+    /// </summary>
+    Task LoadStateAsync(string uri, Func<CancellationToken, Task> feed, CancellationToken ct);
+
+    /// <summary>The VMM build ("7.2.19 (Debian 1:7.2+dfsg-7+deb12u16)"): a snapshot only loads into the same one.</summary>
+    Task<string> VersionAsync(CancellationToken ct);
 }

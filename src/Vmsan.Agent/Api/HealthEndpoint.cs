@@ -8,6 +8,9 @@ namespace Vmsan.Agent.Api;
 /// <summary>GET /health, unauthenticated: the host polls it while the VM boots.</summary>
 internal sealed class HealthEndpoint(string hostname)
 {
+    /// <summary>Changed by a snapshot clone's re-key.</summary>
+    public string Hostname { get; set; } = hostname;
+
     private static readonly Stopwatch Uptime = Stopwatch.StartNew();
 
     public static string Version { get; } =
@@ -20,6 +23,6 @@ internal sealed class HealthEndpoint(string hostname)
     public static long UptimeMs => Uptime.ElapsedMilliseconds;
 
     public ValueTask HandleAsync(RequestContext context) =>
-        context.WriteJsonAsync(200, new HealthResponse("ok", Version, hostname, UptimeMs, (DateTime.UtcNow - DateTime.UnixEpoch).Ticks * 100),
+        context.WriteJsonAsync(200, new HealthResponse("ok", Version, Hostname, UptimeMs, (DateTime.UtcNow - DateTime.UnixEpoch).Ticks * 100),
             AgentJsonContext.Default.HealthResponse, context.ServerToken);
 }

@@ -13,11 +13,14 @@ internal enum AuthResult
 /// <summary>Bearer token check in constant time (no System.Security.Cryptography: it needs OpenSSL in a static binary).</summary>
 internal sealed class TokenAuthenticator
 {
-    private readonly byte[]? _token;
+    private volatile byte[]? _token;
 
     /// <param name="token">The expected token; null or empty rejects every authenticated call.</param>
     public TokenAuthenticator(string? token) =>
         _token = string.IsNullOrEmpty(token) ? null : Encoding.UTF8.GetBytes(token);
+
+    /// <summary>Swaps the token (a snapshot clone's re-key): from now on only the new one is accepted.</summary>
+    public void Replace(string token) => _token = Encoding.UTF8.GetBytes(token);
 
     public AuthResult Check(string? authorization)
     {

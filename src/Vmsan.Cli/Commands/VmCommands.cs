@@ -48,6 +48,7 @@ public static class VmCommands
         yield return Remove(ctx);
         yield return PauseCommands.Pause(ctx);
         yield return PauseCommands.Resume(ctx);
+        yield return SnapshotCommands.Snapshot(ctx);
         yield return ExecCommands.Exec(ctx);
         yield return ExecCommands.Run(ctx);
         yield return ExecSessionCommands.Ps(ctx);
@@ -109,9 +110,13 @@ public static class VmCommands
         var cmd = new Command("create", "Create a VM and boot it; prints its id once the agent answers");
         var flags = new CreateFlags();
         flags.AddTo(cmd);
+        var snapshot = new Option<string?>("--snapshot") { Description = "Resume a new VM from this snapshot (name or id; its size and policy come from the snapshot)" };
+        cmd.Options.Add(snapshot);
         cmd.SetAction((p, ct) => ctx.RunAsync(async () =>
         {
-            var vm = await ctx.Client.CreateAsync(flags.Read(p), ct).ConfigureAwait(false);
+            var vm = p.GetValue(snapshot) is { } snap
+                ? await ctx.Client.CreateFromSnapshotAsync(snap, ct).ConfigureAwait(false)
+                : await ctx.Client.CreateAsync(flags.Read(p), ct).ConfigureAwait(false);
             if (ctx.Console.Json)
                 ctx.Console.WriteJson(vm, CliJsonContext.Default.VmInfo);
             else

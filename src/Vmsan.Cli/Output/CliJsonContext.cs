@@ -29,6 +29,8 @@ public sealed record NetworkLogsResult(string Id, IReadOnlyList<Vmsan.Network.Lo
 [JsonSerializable(typeof(ExecJsonResult))]
 [JsonSerializable(typeof(RunJsonResult))]
 [JsonSerializable(typeof(LogsResult))]
+[JsonSerializable(typeof(Vmsan.Core.State.SnapshotManifest))]
+[JsonSerializable(typeof(List<Vmsan.Core.State.SnapshotManifest>))]
 [JsonSerializable(typeof(NetworkLogsResult))]
 [JsonSerializable(typeof(DoctorReport))]
 [JsonSerializable(typeof(Commands.VersionReport))]

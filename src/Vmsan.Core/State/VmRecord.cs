@@ -101,13 +101,52 @@ public sealed record VmRecord
     public string? StopReason { get; init; }
     public int? BootMs { get; init; }
     public VmConfinement Confinement { get; init; } = new();
+
+    /// <summary>The snapshot this VM was cloned from (its disk layers on it while the VM exists).</summary>
+    public string? RestoreFrom { get; init; }
+
+    /// <summary>Set by the process taking a snapshot while it holds the VM paused; a dead owner is undone by reconcile.</summary>
+    public SnapshotJob? SnapshotInProgress { get; init; }
 }
+
+public sealed record SnapshotJob(string SnapshotId, ProcessRef Owner, string TempDir);
 
 [JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(VmRecord))]
 [JsonSerializable(typeof(VmSecrets))]
+[JsonSerializable(typeof(SnapshotManifest))]
 public sealed partial class StateJsonContext : JsonSerializerContext;
 
 /// <summary>Kept apart from <see cref="VmRecord"/> in a 0600 file so listing VMs never prints the token.</summary>
 public sealed record VmSecrets(string Token);
+
+/// <summary>
+/// <c>snapshots/ID/snapshot.json</c>, written last (the directory is renamed into place when complete). Next to
+/// it: <c>memory</c> (guest RAM), <c>state</c> (device state), <c>disk.qcow2</c> (the frozen top layer), and
+/// <c>secrets.json</c> (the token the guest holds in memory, which the host presents once to re-key a clone).
+/// </summary>
+public sealed record SnapshotManifest
+{
+    public int SchemaVersion { get; init; } = 1;
+    public required string Id { get; init; }
+    public required string Name { get; init; }
+    public required DateTimeOffset CreatedAt { get; init; }
+    public required string SourceVm { get; init; }
+    public required string VmmVersion { get; init; }
+    public required string Backend { get; init; }
+    public required string Accel { get; init; }
+    public required int Vcpus { get; init; }
+    public required int MemoryMib { get; init; }
+    public required int DiskMib { get; init; }
+    public required string Runtime { get; init; }
+    public required string Kernel { get; init; }
+    public required string Initrd { get; init; }
+    public required string BaseImage { get; init; }
+    public required VmNetwork Network { get; init; }
+    /// <summary>The source's confinement switches; clones get the same.</summary>
+    public VmConfinement Confinement { get; init; } = new();
+    public long MemoryBytes { get; init; }
+    public long StateBytes { get; init; }
+    public int PausedMs { get; init; }
+}

@@ -132,6 +132,7 @@ public sealed partial class VmsanClient
             await _network.TeardownAsync(id, ct).ConfigureAwait(false);
             ReleaseNetwork(id);
             await Supervision.VmmConfiner.RemoveCgroupAsync(rec.Confinement.Cgroups).ConfigureAwait(false);
+            DeleteMemoryFile(id);
             _store.Delete(id);
         }
     }
@@ -142,7 +143,7 @@ public sealed partial class VmsanClient
         var rec = _store.TryLoad(id);
         if (rec is null)
             return null;
-        if (!NeedsReconcile(rec))
+        if (!NeedsReconcile(rec) && !SnapshotAbandoned(rec))
         {
             // The VMM is gone and its supervisor is cleaning up right now: never report that as running.
             if (rec.Status is VmStatus.Running or VmStatus.Paused && !ProcessProbe.IsAlive(rec.Vmm))
@@ -156,6 +157,9 @@ public sealed partial class VmsanClient
         }
     }
 
+    private static bool SnapshotAbandoned(VmRecord rec) =>
+        rec.SnapshotInProgress is { } job && !ProcessProbe.IsAlive(job.Owner);
+
     private static bool NeedsReconcile(VmRecord rec) =>
         rec.Status is VmStatus.Creating or VmStatus.Starting or VmStatus.Running or VmStatus.Paused or VmStatus.Stopping
         && !ProcessProbe.IsAlive(rec.Vmm) && !ProcessProbe.IsAlive(rec.Supervisor);
@@ -166,6 +170,7 @@ public sealed partial class VmsanClient
     /// </summary>
     private async Task<VmRecord> ReconcileLockedAsync(VmRecord rec, CancellationToken ct)
     {
+        rec = await RecoverSnapshotLockedAsync(rec, ct).ConfigureAwait(false);
         if (!NeedsReconcile(rec))
             return rec;
         // A record that was just written by create/start and whose supervisor has not yet recorded
@@ -188,6 +193,7 @@ public sealed partial class VmsanClient
         var dir = _options.Paths.VmDir(rec.Id);
         foreach (var transient in (string[])["qmp.sock", "initrd.img"])
             File.Delete(Path.Combine(dir, transient));
+        DeleteMemoryFile(rec.Id);
         var status = rec.Status is VmStatus.Creating or VmStatus.Starting ? VmStatus.Error : VmStatus.Stopped;
         var done = rec with
         {
@@ -200,4 +206,6 @@ public sealed partial class VmsanClient
         _store.Save(done);
         return done;
     }
+
+    private void DeleteMemoryFile(string id) => File.Delete(_options.Paths.MemoryFile(id));
 }

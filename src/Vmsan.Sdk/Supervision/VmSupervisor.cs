@@ -7,6 +7,7 @@ using Vmsan.Core.State;
 using Vmsan.Network;
 using Vmsan.Network.Logging;
 using Vmsan.Network.Policy;
+using Vmsan.Snapshots;
 using Vmsan.Vmm;
 using Vmsan.Vmm.Cgroups;
 
@@ -40,6 +41,7 @@ public sealed class VmSupervisor
         var sw = Stopwatch.StartNew();
         VmmProcess vmm;
         VmRecord rec;
+        var restoring = false;
 
         using (store.LockVm(_id))
         {
@@ -61,11 +63,25 @@ public sealed class VmSupervisor
                 await _client.Network.SetupAsync(_id, rec.Network.Slot, policy, Network.VmNetworkPlan.GatewayAddress, ct).ConfigureAwait(false);
                 _services = await StartNetworkServicesAsync(rec, policy, ct).ConfigureAwait(false);
                 Log($"network up in {sw.ElapsedMilliseconds} ms ({policy}; DNS upstream {_upstream?.ToString() ?? "none"})");
-                var initrd = Path.Combine(vmDir, "initrd.img");
-                var token = store.LoadSecrets(_id).Token;
-                new GuestConfig(_id, token, rec.Network.GuestIp + "/30", rec.Network.GatewayIp, rec.Network.GatewayIp).WriteInitrd(rec.Initrd, initrd);
+                restoring = rec.RestoreFrom is not null && rec.Status == VmStatus.Creating;
+                var initrd = rec.Initrd;
+                string memoryFile;
+                if (restoring)
+                {
+                    // A clone: the guest already booted; it maps the snapshot's RAM privately and loads its device state.
+                    memoryFile = Path.Combine(paths.SnapshotDir(rec.RestoreFrom!), "memory");
+                }
+                else
+                {
+                    initrd = Path.Combine(vmDir, "initrd.img");
+                    var token = store.LoadSecrets(_id).Token;
+                    new GuestConfig(_id, token, rec.Network.GuestIp + "/30", rec.Network.GatewayIp, rec.Network.GatewayIp).WriteInitrd(rec.Initrd, initrd);
+                    memoryFile = paths.MemoryFile(_id);
+                    File.Delete(memoryFile);
+                }
                 var console = Path.Combine(vmDir, "console.log");
-                File.WriteAllBytes(console, []);
+                if (!restoring || !File.Exists(console))
+                    File.WriteAllBytes(console, []);
                 var (confinement, confined) = VmmConfiner.Prepare(rec, vmDir, accel);
                 rec = rec with { Confinement = confined };
                 store.Save(rec);
@@ -81,6 +97,9 @@ public sealed class VmSupervisor
                     Initrd = initrd,
                     KernelArgs = KernelCommandLine.For(accel),
                     Disk = Path.Combine(vmDir, "disk.qcow2"),
+                    MemoryFile = memoryFile,
+                    MemoryShared = !restoring,
+                    Incoming = restoring,
                     Tap = Network.VmNetworkPlan.TapName,
                     Mac = Network.VmNetworkPlan.GuestMac,
                     Netns = rec.Network.Netns,
@@ -121,7 +140,22 @@ public sealed class VmSupervisor
             _ = Task.Run(ReloadPolicyAsync, CancellationToken.None);
         });
 
-        if (await WaitForAgentAsync(rec, vmm, ct).ConfigureAwait(false))
+        if (restoring)
+        {
+            if (await RestoreAsync(rec, sw, ct).ConfigureAwait(false))
+            {
+                using (store.LockVm(_id))
+                {
+                    var now = store.Load(_id);
+                    if (now.Status == VmStatus.Starting)
+                    {
+                        store.Save(now with { Status = VmStatus.Running, StartedAt = DateTimeOffset.UtcNow, BootMs = (int)sw.ElapsedMilliseconds });
+                        Log($"restored and re-keyed after {sw.ElapsedMilliseconds} ms");
+                    }
+                }
+            }
+        }
+        else if (await WaitForAgentAsync(rec, vmm, ct).ConfigureAwait(false))
         {
             using (store.LockVm(_id))
             {
@@ -139,6 +173,7 @@ public sealed class VmSupervisor
         await StopNetworkServicesAsync().ConfigureAwait(false);
         var oomKilled = rec.Confinement.Cgroups is { } cg && VmCgroup.OomKills(cg) > 0;
         await VmmConfiner.RemoveCgroupAsync(rec.Confinement.Cgroups).ConfigureAwait(false);
+        TryDelete(paths.MemoryFile(_id));
         if (Volatile.Read(ref terminating) == 1)
         {
             await _client.Network.TeardownAsync(_id, CancellationToken.None).ConfigureAwait(false);
@@ -203,6 +238,74 @@ public sealed class VmSupervisor
     {
         if (Interlocked.Exchange(ref _services, null) is { } s)
             await s.DisposeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// A snapshot clone: load the device state, continue the vCPUs, then give the guest its own identity over
+    /// the agent with the snapshot's token (which only the host holds): new token, hostname, entropy, clock.
+    /// </summary>
+    private async Task<bool> RestoreAsync(VmRecord rec, Stopwatch sw, CancellationToken ct)
+    {
+        var snapDir = _client.Paths.SnapshotDir(rec.RestoreFrom!);
+        try
+        {
+            await using (var control = await _client.Options.Backend.ConnectAsync(Path.Combine(_client.Paths.VmDir(_id), "qmp.sock"), ct).ConfigureAwait(false))
+            {
+                var netns = $"/proc/{rec.Vmm!.Pid}/ns/net";
+                await control.LoadStateAsync($"tcp:127.0.0.1:{StateChannel.IncomingPort}",
+                    c => StateChannel.SendFileAsync(netns, StateChannel.IncomingPort, Path.Combine(snapDir, "state"), c), ct).ConfigureAwait(false);
+                Log($"device state loaded after {sw.ElapsedMilliseconds} ms");
+                await control.ResumeAsync(ct).ConfigureAwait(false);
+            }
+            var oldToken = SnapshotStore.LoadToken(snapDir);
+            var newToken = _client.Store.LoadSecrets(_id).Token;
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+            while (true)
+            {
+                try
+                {
+                    using var agent = VmsanClient.AgentFor(rec, oldToken);
+                    using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                    cts.CancelAfter(TimeSpan.FromSeconds(3));
+                    await agent.RekeyAsync(new Agent.Protocol.RekeyRequest(newToken, _id,
+                        Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(64)),
+                        (DateTimeOffset.UtcNow - DateTimeOffset.UnixEpoch).Ticks * 100), cts.Token).ConfigureAwait(false);
+                    return true;
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
+                {
+                    if (DateTime.UtcNow > deadline)
+                        throw;
+                    Log($"rekey not answered yet ({ex.Message}); retrying");
+                    await Task.Delay(20, ct).ConfigureAwait(false);
+                }
+            }
+        }
+        catch (Exception ex)
+        {
+            Log($"restore failed: {ex}");
+            using (_client.Store.LockVm(_id))
+            {
+                var now = _client.Store.Load(_id);
+                _client.Store.Save(now with { Error = new VmError(ErrorCode.VmBootFailed.ToWire(), $"restoring from snapshot {rec.RestoreFrom} failed: {ex.Message}") });
+            }
+            ProcessProbe.Kill(rec.Vmm, LibcPublic.SIGKILL);
+            return false;
+        }
+    }
+
+    private static void TryDelete(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
     }
 
     /// <summary>True once the agent answers; false when the VMM died first or the boot timed out (the VMM is then killed).</summary>

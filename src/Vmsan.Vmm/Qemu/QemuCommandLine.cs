@@ -50,7 +50,7 @@ public static partial class QemuCommandLine
             "-name", spec.VmId,
             // ACPI stays on: the cloud kernel lacks VIRTIO_MMIO_CMDLINE_DEVICES and finds the
             // virtio-mmio devices through ACPI tables.
-            "-M", "microvm,x-option-roms=off,rtc=on",
+            "-M", "microvm,x-option-roms=off,rtc=on" + (spec.MemoryFile is null ? "" : ",memory-backend=mem"),
         };
         if (spec.Accel.Kind == AccelKind.Kvm)
         {
@@ -64,6 +64,12 @@ public static partial class QemuCommandLine
             "-m", spec.MemoryMib.ToString(inv),
             "-smp", spec.Vcpus.ToString(inv),
             "-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
+        ]);
+        if (spec.MemoryFile is not null)
+        {
+            args.AddRange(["-object", $"memory-backend-file,id=mem,size={spec.MemoryMib.ToString(inv)}M,mem-path={EscapeOpt(spec.MemoryFile)},share={(spec.MemoryShared ? "on" : "off")}"]);
+        }
+        args.AddRange([
             "-kernel", spec.Kernel,
             "-initrd", spec.Initrd,
             "-append", spec.KernelArgs,
@@ -81,6 +87,8 @@ public static partial class QemuCommandLine
                 "-device", $"virtio-net-device,netdev=net0,mac={spec.Mac}",
             ]);
         }
+        if (spec.Incoming)
+            args.AddRange(["-S", "-incoming", "defer"]);
         args.AddRange(["-qmp", $"unix:{EscapeOpt(spec.ControlSocket)},server=on,wait=off"]);
         args.AddRange(ConfinementArgs(spec.Confinement, syntax));
         return args;

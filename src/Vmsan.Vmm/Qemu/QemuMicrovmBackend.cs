@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Text.Json.Nodes;
 using Vmsan.Core.Errors;
 
 namespace Vmsan.Vmm.Qemu;
@@ -147,6 +148,59 @@ public sealed class QemuMicrovmBackend : IVmmBackend
         {
             var r = await qmp.ExecuteAsync("query-status", null, ct).ConfigureAwait(false);
             return r?["status"]?.GetValue<string>() ?? "unknown";
+        }
+
+        public async Task SaveStateAsync(string uri, CancellationToken ct)
+        {
+            await SetIgnoreSharedAsync(ct).ConfigureAwait(false);
+            await qmp.ExecuteAsync("migrate", new JsonObject { ["uri"] = uri }, ct).ConfigureAwait(false);
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+            while (true)
+            {
+                var r = await qmp.ExecuteAsync("query-migrate", null, ct).ConfigureAwait(false);
+                var status = r?["status"]?.GetValue<string>();
+                if (status == "completed")
+                    return;
+                if (status is "failed" or "cancelled")
+                    throw new VmsanException(ErrorCode.VmmFailed, $"Saving the device state failed: {r?["error-desc"]?.GetValue<string>() ?? status}");
+                if (DateTime.UtcNow > deadline)
+                    throw new VmsanException(ErrorCode.Timeout, "Saving the device state did not finish within 60 s.");
+                await Task.Delay(2, ct).ConfigureAwait(false);
+            }
+        }
+
+        public async Task LoadStateAsync(string uri, Func<CancellationToken, Task> feed, CancellationToken ct)
+        {
+            await SetIgnoreSharedAsync(ct).ConfigureAwait(false);
+            await qmp.ExecuteAsync("migrate-incoming", new JsonObject { ["uri"] = uri }, ct).ConfigureAwait(false);
+            await feed(ct).ConfigureAwait(false);
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+            while (true)
+            {
+                var status = await QueryStatusAsync(ct).ConfigureAwait(false);
+                if (status is "paused" or "running")
+                    return;
+                if (status != "inmigrate")
+                    throw new VmsanException(ErrorCode.VmmFailed, $"Loading the device state failed (VMM status {status}).",
+                        "The snapshot may come from a different QEMU build or VM layout; see the supervisor log.");
+                if (DateTime.UtcNow > deadline)
+                    throw new VmsanException(ErrorCode.Timeout, "Loading the device state did not finish within 60 s.");
+                await Task.Delay(2, ct).ConfigureAwait(false);
+            }
+        }
+
+        private Task SetIgnoreSharedAsync(CancellationToken ct) =>
+            qmp.ExecuteAsync("migrate-set-capabilities", new JsonObject
+            {
+                ["capabilities"] = new JsonArray(new JsonObject { ["capability"] = "x-ignore-shared", ["state"] = true }),
+            }, ct);
+
+        public async Task<string> VersionAsync(CancellationToken ct)
+        {
+            var r = await qmp.ExecuteAsync("query-version", null, ct).ConfigureAwait(false);
+            var q = r?["qemu"];
+            var pkg = r?["package"]?.GetValue<string>()?.Trim();
+            return $"{q?["major"]}.{q?["minor"]}.{q?["micro"]}" + (string.IsNullOrEmpty(pkg) ? "" : $" ({pkg})");
         }
 
         public ValueTask DisposeAsync() => qmp.DisposeAsync();

@@ -100,6 +100,8 @@ public sealed class VmsanWorld : IAsyncLifetime
         var procs = await Sh.Bash($"pgrep -af -- '{id}' | grep -v pgrep || true");
         if (procs.Stdout.Trim().Length > 0)
             found.Add($"processes: {procs.Stdout.Trim()}");
+        if (Directory.EnumerateFiles("/dev/shm", $"vmsan-*-{id}.mem").Any())
+            found.Add($"guest RAM file /dev/shm/vmsan-*-{id}.mem");
         if (Directory.Exists(Path.Combine(Home, "vms", id)))
             found.Add($"state dir {id}");
         return found;

@@ -107,4 +107,25 @@ public class QemuArgsTests
         Assert.Equal(["id=root,file=/v/disk.qcow2,format=raw,if=none,discard=unmap,detect-zeroes=unmap"], ValuesOf(args, "-drive"));
         Assert.Contains("virtio-blk-device,drive=root", ValuesOf(args, "-device"));
     }
+
+    [Fact]
+    public void A_snapshottable_vm_has_shared_file_backed_ram_and_no_incoming()
+    {
+        var args = QemuMicrovmBackend.BuildArgs(Spec() with { MemoryFile = "/dev/shm/x/vm-1a2b3c4d.mem" });
+
+        Assert.Equal(["microvm,x-option-roms=off,rtc=on,memory-backend=mem"], ValuesOf(args, "-M"));
+        Assert.Equal(["memory-backend-file,id=mem,size=768M,mem-path=/dev/shm/x/vm-1a2b3c4d.mem,share=on"], ValuesOf(args, "-object"));
+        Assert.DoesNotContain("-incoming", args);
+        Assert.DoesNotContain("-S", args);
+    }
+
+    [Fact]
+    public void A_clone_maps_the_snapshot_ram_privately_and_waits_for_its_device_state()
+    {
+        var args = QemuMicrovmBackend.BuildArgs(Spec() with { MemoryFile = "/s/snap,1/memory", MemoryShared = false, Incoming = true });
+
+        Assert.Equal(["memory-backend-file,id=mem,size=768M,mem-path=/s/snap,,1/memory,share=off"], ValuesOf(args, "-object"));
+        Assert.Equal(["defer"], ValuesOf(args, "-incoming"));
+        Assert.Contains("-S", args);
+    }
 }

@@ -1,0 +1,233 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using Vmsan.Core.Errors;
+using Vmsan.Core.Processes;
+using Vmsan.Core.State;
+using Vmsan.Network;
+using Vmsan.Snapshots;
+
+namespace Vmsan;
+
+public sealed partial class VmsanClient
+{
+    public SnapshotStore Snapshots => new(_options.Paths);
+
+    /// <summary>
+    /// Snapshots a running VM's memory and disk at one instant and lets it continue. The VM is paused for the
+    /// capture: the running disk layer is frozen (it becomes the snapshot's read-only layer, the VM continues on a
+    /// new one), the device state is saved (guest RAM is a shared file, so not in the stream), and the RAM file is
+    /// copied sparsely into the snapshot. Everything is written to a temp directory renamed into place at the end.
+    /// </summary>
+    public async Task<SnapshotManifest> CreateSnapshotAsync(string id, string? name, CancellationToken ct = default)
+    {
+        RequireRoot();
+        if (name is not null)
+            SnapshotStore.ValidateName(name);
+        var store = Snapshots;
+        store.RemoveAbandonedTemps();
+        var snapId = "snap-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));
+        name ??= snapId;
+        using var globalLock = _store.LockGlobal();
+        if (store.List().Any(m => m.Name == name))
+            throw VmsanException.Invalid($"A snapshot named '{name}' already exists.", $"Pick another --name, or remove it with `vmsan snapshot rm {name}`.");
+        using (_store.LockVm(RequireId(id)))
+        {
+            var rec = await ReconcileLockedAsync(_store.Load(id), ct).ConfigureAwait(false);
+            if (rec.Status != VmStatus.Running)
+                throw new VmsanException(ErrorCode.VmNotRunning, $"VM {id} is {rec.Status.ToString().ToLowerInvariant()}, not running.",
+                    rec.Status == VmStatus.Paused ? $"Resume it first: `vmsan resume {id}`." : $"Start it with `vmsan start {id}`.");
+            // QEMU 7.2 reopens image files by path when the migration's end inactivates the disks; inside the
+            // empty jail those paths do not exist and the migration fails. Say so before pausing anything.
+            if (rec.Confinement.Jail is not null)
+                throw new VmsanException(ErrorCode.SnapshotIncompatible, $"VM {id} runs its VMM chrooted; QEMU 7.2 cannot save a chrooted VM's state.",
+                    "Create the VM to snapshot with `vmsan create --no-chroot` (the other confinement stays on).");
+            var memory = _options.Paths.MemoryFile(id);
+            if (!File.Exists(memory))
+                throw new VmsanException(ErrorCode.SnapshotIncompatible, $"VM {id} runs without a shared memory file (it is a snapshot clone, or was started by an older vmsan).",
+                    rec.RestoreFrom is { } from ? $"Snapshot its source, or use snapshot {from} itself." : $"Restart it (`vmsan stop {id} && vmsan start {id}`) and snapshot again.");
+            var tmp = Path.Combine(_options.Paths.SnapshotsDir, $".tmp-{snapId}-{Environment.ProcessId}");
+            Directory.CreateDirectory(tmp);
+            var vmDir = _options.Paths.VmDir(id);
+            var sw = Stopwatch.StartNew();
+            var pausedMs = 0;
+            // Recorded first: if this process dies while the VM is paused, the next command resumes it.
+            _store.Save(rec with { SnapshotInProgress = new SnapshotJob(snapId, ProcessProbe.Ref(Environment.ProcessId)!, tmp) });
+            try
+            {
+                string version;
+                var netns = $"/proc/{rec.Vmm!.Pid}/ns/net";
+                await using (var control = await _options.Backend.ConnectAsync(QmpSocket(id), ct).ConfigureAwait(false))
+                {
+                    version = await control.VersionAsync(ct).ConfigureAwait(false);
+                    var (uri, received) = await StateChannel.ReceiveToFileAsync(netns, Path.Combine(tmp, "state"), ct).ConfigureAwait(false);
+                    await control.PauseAsync(ct).ConfigureAwait(false);
+                    var pause = Stopwatch.StartNew();
+                    try
+                    {
+                        // Migration ends by flushing and inactivating the disk: the top layer is then still and
+                        // complete, and is copied (sparse: only what the guest wrote since its base) before `cont`.
+                        await control.SaveStateAsync(uri, ct).ConfigureAwait(false);
+                        await received.WaitAsync(TimeSpan.FromSeconds(30), ct).ConfigureAwait(false);
+                        await _options.Commands.RunCheckedAsync(ErrorCode.Internal, "cp", ["--sparse=always", Path.Combine(vmDir, "disk.qcow2"), Path.Combine(tmp, "disk.qcow2")], ct: ct).ConfigureAwait(false);
+                        await _options.Commands.RunCheckedAsync(ErrorCode.Internal, "cp", ["--sparse=always", memory, Path.Combine(tmp, "memory")], ct: ct).ConfigureAwait(false);
+                        // Fault injection for the kill-during-snapshot test: hold the VM paused here.
+                        if (int.TryParse(Environment.GetEnvironmentVariable("VMSAN_FAULT_SNAPSHOT_HOLD_MS"), out var hold) && hold > 0)
+                            await Task.Delay(hold, ct).ConfigureAwait(false);
+                    }
+                    finally
+                    {
+                        await control.ResumeAsync(CancellationToken.None).ConfigureAwait(false);
+                        pausedMs = (int)pause.ElapsedMilliseconds;
+                    }
+                }
+                SnapshotStore.WriteToken(tmp, _store.LoadSecrets(id).Token);
+                var manifest = new SnapshotManifest
+                {
+                    Id = snapId,
+                    Name = name,
+                    CreatedAt = DateTimeOffset.UtcNow,
+                    SourceVm = id,
+                    VmmVersion = version,
+                    Backend = rec.Backend,
+                    Accel = rec.Accel,
+                    Vcpus = rec.Vcpus,
+                    MemoryMib = rec.MemoryMib,
+                    DiskMib = rec.DiskMib,
+                    Runtime = rec.Runtime,
+                    Kernel = rec.Kernel,
+                    Initrd = rec.Initrd,
+                    BaseImage = rec.BaseImage,
+                    Network = rec.Network,
+                    Confinement = rec.Confinement with { Uid = null, Gid = null, Jail = null, Cgroups = null },
+                    MemoryBytes = new FileInfo(Path.Combine(tmp, "memory")).Length,
+                    StateBytes = new FileInfo(Path.Combine(tmp, "state")).Length,
+                    PausedMs = pausedMs,
+                };
+                SnapshotStore.WriteManifest(tmp, manifest);
+                Directory.Move(tmp, _options.Paths.SnapshotDir(snapId));
+                _store.Save(_store.Load(id) with { SnapshotInProgress = null });
+                Log($"snapshot {snapId} of {id} in {sw.ElapsedMilliseconds} ms (paused {pausedMs} ms)");
+                return manifest;
+            }
+            catch
+            {
+                if (Directory.Exists(tmp))
+                    Directory.Delete(tmp, true);
+                _store.Save(_store.Load(id) with { SnapshotInProgress = null });
+                throw;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Undoes what a snapshot left when its process died mid-way (SIGKILL): the VM is resumed and the unfinished
+    /// temp directory is removed. Call with the VM lock held.
+    /// </summary>
+    private async Task<VmRecord> RecoverSnapshotLockedAsync(VmRecord rec, CancellationToken ct)
+    {
+        if (rec.SnapshotInProgress is not { } job || ProcessProbe.IsAlive(job.Owner))
+            return rec;
+        Log($"{rec.Id}: snapshot {job.SnapshotId} was interrupted; resuming the VM");
+        if (ProcessProbe.IsAlive(rec.Vmm))
+            await TryVmmAsync(rec, c => c.ResumeAsync(ct), ct).ConfigureAwait(false);
+        if (Directory.Exists(job.TempDir))
+            Directory.Delete(job.TempDir, true);
+        rec = rec with { SnapshotInProgress = null, Status = rec.Status == VmStatus.Paused ? VmStatus.Running : rec.Status };
+        _store.Save(rec);
+        return rec;
+    }
+
+    /// <summary>Removes a snapshot no VM depends on (clones' disks layer on it): SNAPSHOT_IN_USE otherwise.</summary>
+    public void RemoveSnapshot(string nameOrId)
+    {
+        RequireRoot();
+        using var globalLock = _store.LockGlobal();
+        var m = Snapshots.Find(nameOrId);
+        var users = _store.ListIds().Select(_store.TryLoad).Where(r => r?.RestoreFrom == m.Id).Select(r => r!.Id).ToList();
+        if (users.Count > 0)
+            throw new VmsanException(ErrorCode.SnapshotInUse, $"Snapshot {m.Name} is used by {string.Join(", ", users)} (their memory and disk layer on it).",
+                $"Remove those VMs first: `vmsan rm -f {string.Join(' ', users)}`.");
+        var dir = _options.Paths.SnapshotDir(m.Id);
+        var trash = Path.Combine(_options.Paths.SnapshotsDir, $".tmp-rm-{m.Id[5..]}-{Environment.ProcessId}");
+        Directory.Move(dir, trash); // unlisted at once, then deleted
+        Directory.Delete(trash, true);
+    }
+
+    /// <summary>A new VM resumed from a snapshot: its own id, namespace, token, hostname, entropy and clock.</summary>
+    public async Task<VmInfo> CreateFromSnapshotAsync(string nameOrId, CancellationToken ct = default)
+    {
+        RequireRoot();
+        var m = Snapshots.Find(nameOrId);
+        var snapDir = _options.Paths.SnapshotDir(m.Id);
+        if (m.Backend != _options.Backend.Name)
+            throw new VmsanException(ErrorCode.SnapshotIncompatible, $"Snapshot {m.Name} was made by the {m.Backend} backend, this host uses {_options.Backend.Name}.");
+        var qemuVersion = await QemuVersionAsync(ct).ConfigureAwait(false);
+        if (qemuVersion is not null && !m.VmmVersion.StartsWith(qemuVersion, StringComparison.Ordinal))
+            throw new VmsanException(ErrorCode.SnapshotIncompatible, $"Snapshot {m.Name} was made by QEMU {m.VmmVersion}; the installed QEMU is {qemuVersion}.",
+                "A snapshot only loads into the QEMU build that made it: create the snapshot again.");
+        string id;
+        int slot;
+        using (_store.LockGlobal())
+        {
+            if (!Directory.Exists(snapDir))
+                throw new VmsanException(ErrorCode.SnapshotNotFound, $"Snapshot {m.Name} was just removed.");
+            (id, slot) = _store.Reserve();
+            try
+            {
+                var plan = VmNetworkPlan.For(id, slot);
+                var vmDir = _options.Paths.VmDir(id);
+                await _options.Commands.RunCheckedAsync(ErrorCode.Internal, "qemu-img",
+                    ["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", Path.Combine(snapDir, "disk.qcow2"), Path.Combine(vmDir, "disk.qcow2"), $"{m.DiskMib}M"], ct: ct).ConfigureAwait(false);
+                _store.SaveSecrets(id, new VmSecrets(Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32))));
+                _store.Save(new VmRecord
+                {
+                    Id = id,
+                    Status = VmStatus.Creating,
+                    CreatedAt = DateTimeOffset.UtcNow,
+                    Vcpus = m.Vcpus,
+                    MemoryMib = m.MemoryMib,
+                    DiskMib = m.DiskMib,
+                    Runtime = m.Runtime,
+                    Kernel = m.Kernel,
+                    Initrd = m.Initrd,
+                    BaseImage = m.BaseImage,
+                    Accel = m.Accel,
+                    Backend = m.Backend,
+                    RestoreFrom = m.Id,
+                    Confinement = m.Confinement,
+                    // The source's policy and settings, in this VM's own namespace and slot.
+                    Network = m.Network with
+                    {
+                        Slot = slot,
+                        Netns = plan.NetnsName,
+                        HostVeth = plan.HostLink,
+                        HostIp = plan.HostAddress.ToString(),
+                        NsIp = plan.NamespaceAddress.ToString(),
+                    },
+                });
+            }
+            catch
+            {
+                _store.Delete(id);
+                throw;
+            }
+        }
+        Log($"clone {id} of snapshot {m.Name} ({m.Id})");
+        return await LaunchSupervisorAndWaitAsync(id, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>"7.2.19" from `qemu-system-x86_64 --version`, or null when it cannot be read.</summary>
+    private async Task<string?> QemuVersionAsync(CancellationToken ct)
+    {
+        try
+        {
+            var r = await _options.Commands.RunAsync(Vmm.Qemu.QemuMicrovmBackend.DefaultBinary, ["--version"], ct: ct).ConfigureAwait(false);
+            var m = System.Text.RegularExpressions.Regex.Match(r.Stdout, @"version (\d+\.\d+\.\d+)");
+            return m.Success ? m.Groups[1].Value : null;
+        }
+        catch (Exception ex) when (ex is VmsanException or IOException or System.ComponentModel.Win32Exception)
+        {
+            return null;
+        }
+    }
+}
