@@ -44,7 +44,7 @@ esac
 say "host packages"
 PKGS=(qemu-system-x86 qemu-utils e2fsprogs iproute2 nftables debootstrap zstd cpio kmod
       busybox-static lz4 xz-utils binutils util-linux clang zlib1g-dev libssl-dev ca-certificates
-      debian-archive-keyring tmux curl bc libcap2-bin passwd)
+      debian-archive-keyring tmux curl bc libcap2-bin passwd conntrack)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

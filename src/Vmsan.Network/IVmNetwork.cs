@@ -36,6 +36,15 @@ public interface IVmNetwork
     /// </summary>
     Task<VmNetworkInfo> SetupAsync(string vmId, int slot, Policy.NetworkPolicy policy, IPAddress? guestDns, CancellationToken ct = default);
 
+    /// <summary>Puts <paramref name="policy"/> in force in a running VM's namespace (one transaction; the old policy stays on failure).</summary>
+    Task ApplyPolicyAsync(string vmId, string netns, Policy.NetworkPolicy policy, IPAddress? guestDns, bool flushPins, CancellationToken ct = default);
+
+    /// <summary>Packets refused so far, per refusal counter.</summary>
+    Task<IReadOnlyDictionary<string, long>> RefusalCountersAsync(string netns, CancellationToken ct = default);
+
+    /// <summary>Deletes the VM's conntrack entries to destinations <paramref name="policy"/> denies; returns how many.</summary>
+    Task<int> CutDeniedConnectionsAsync(string netns, Policy.NetworkPolicy policy, CancellationToken ct = default);
+
     /// <summary>Removes the network of <paramref name="vmId"/>; succeeds when it is already gone.</summary>
     Task TeardownAsync(string vmId, CancellationToken ct = default);
 

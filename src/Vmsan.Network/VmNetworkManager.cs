@@ -72,6 +72,7 @@ public sealed class VmNetworkManager : IVmNetwork
                 createdNetns = true;
             }
             pending.Add(EnableForwardingAsync(plan.NetnsName));
+            pending.Add(DisableIcmpRateLimitAsync(plan.NetnsName));
             await RunAsync(vmId, Ip, ["netns", "exec", plan.NetnsName, Nft, "-f", "-"], table, ct).ConfigureAwait(false);
             createdLink = await EnsureVethAsync(plan, ct).ConfigureAwait(false);
             pending.Add(HostIpBatchAsync(vmId,
@@ -146,6 +147,58 @@ public sealed class VmNetworkManager : IVmNetwork
         ArgumentNullException.ThrowIfNull(policy);
         var script = NftPolicy.Render(policy, new NftPolicyContext(await HostAddressesAsync().ConfigureAwait(false), guestDns), flushPins);
         await RunNftInVmAsync(vmId, netns, script, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>The refusal counters of a VM's table (packets per <see cref="NftLayout.Counters"/> name).</summary>
+    public async Task<IReadOnlyDictionary<string, long>> RefusalCountersAsync(string netns, CancellationToken ct = default)
+    {
+        var r = await RunInVmAsync(netns, Nft, ["-j", "list", "counters", "table", NftLayout.Family, NftLayout.Table], ct).ConfigureAwait(false);
+        var counters = new Dictionary<string, long>(StringComparer.Ordinal);
+        if (!r.Ok)
+            return counters;
+        using var doc = System.Text.Json.JsonDocument.Parse(r.Stdout);
+        foreach (var e in doc.RootElement.GetProperty("nftables").EnumerateArray())
+        {
+            if (e.TryGetProperty("counter", out var c) && c.GetProperty("name").GetString() is { } name)
+                counters[name] = c.GetProperty("packets").GetInt64();
+        }
+        return counters;
+    }
+
+    /// <summary>
+    /// Deletes the conntrack entries of guest connections the (new) policy denies, inside the VM's
+    /// namespace, so nothing established outlives a change (the egress chain refuses their next
+    /// packet as well). Connections the proxy terminated (reply from the gateway) are the proxy's
+    /// to judge and are left alone. Returns how many were cut; 0 without the conntrack tool.
+    /// </summary>
+    public async Task<int> CutDeniedConnectionsAsync(string netns, NetworkPolicy policy, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(policy);
+        var list = await RunInVmAsync(netns, "conntrack", ["-L", "-s", VmNetworkPlan.GuestAddress.ToString()], ct).ConfigureAwait(false);
+        if (!list.Ok)
+            return 0;
+        var hostAddresses = await HostAddressesAsync().ConfigureAwait(false);
+        var denied = new HashSet<IPAddress>();
+        foreach (var line in list.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var fields = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            var dsts = fields.Where(f => f.StartsWith("dst=", StringComparison.Ordinal)).Select(f => f[4..]).ToList();
+            var srcs = fields.Where(f => f.StartsWith("src=", StringComparison.Ordinal)).Select(f => f[4..]).ToList();
+            if (dsts.Count == 0 || !IPAddress.TryParse(dsts[0], out var dst))
+                continue;
+            if (srcs.Count > 1 && srcs[1] == VmNetworkPlan.GatewayAddress.ToString())
+                continue;
+            if (!policy.AllowsAddress(dst, hostAddresses))
+                denied.Add(dst);
+        }
+        var cut = 0;
+        foreach (var dst in denied)
+        {
+            var r = await RunInVmAsync(netns, "conntrack", ["-D", "-s", VmNetworkPlan.GuestAddress.ToString(), "-d", dst.ToString()], ct).ConfigureAwait(false);
+            if (r.Ok)
+                cut += r.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length;
+        }
+        return cut;
     }
 
     /// <summary>Runs an nft script (<c>nft -f -</c>, one transaction) inside a VM's namespace.</summary>
@@ -282,6 +335,20 @@ public sealed class VmNetworkManager : IVmNetwork
 
         return netns is null ? Task.Run(Enable) : NetnsThread.RunAsync(netns, Enable);
     }
+
+    /// <summary>
+    /// Refusals answer with ICMP errors, which the kernel rate-limits per destination (one a second
+    /// after a burst of 6): a guest trying a few closed doors in a row would see the later ones
+    /// hang. The only destination of these errors is the guest itself.
+    /// </summary>
+    private static Task DisableIcmpRateLimitAsync(string netns) =>
+        NetnsThread.RunAsync(netns, () =>
+        {
+            File.WriteAllText("/proc/sys/net/ipv4/icmp_ratelimit", "0");
+            if (File.Exists("/proc/sys/net/ipv6/icmp/ratelimit"))
+                File.WriteAllText("/proc/sys/net/ipv6/icmp/ratelimit", "0");
+            return true;
+        });
 
     /// <summary>Creates the veth pair unless both ends are already where they belong; true when it created it.</summary>
     private async Task<bool> EnsureVethAsync(VmNetworkPlan plan, CancellationToken ct)

@@ -1,5 +1,8 @@
 using System.Globalization;
 using Vmsan.Core.Errors;
+using Vmsan.Core.State;
+using Vmsan.Network.Policy;
+using Vmsan.Network.Ports;
 
 namespace Vmsan;
 
@@ -28,6 +31,11 @@ public sealed record CreateOptions
     public bool Chroot { get; init; } = true;
     /// <summary>A per-VM cgroup with memory, CPU and pids limits (<c>--no-cgroup</c>).</summary>
     public bool Cgroup { get; init; } = true;
+    /// <summary>The egress policy (default allow-all; the always-denied set holds under every policy).</summary>
+    public NetworkPolicy NetworkPolicy { get; init; } = NetworkPolicy.AllowAll;
+
+    /// <summary>Ports published from the host to the guest (<see cref="PortSpec.Parse"/>).</summary>
+    public IReadOnlyList<PublishedPort> PublishedPorts { get; init; } = [];
 
     public static readonly string[] KnownRuntimes = ["base", "node22", "python3.13"];
 
@@ -48,6 +56,8 @@ public sealed record CreateOptions
             throw VmsanException.Invalid($"Kernel image '{Kernel}' does not exist.", "Pass the path of a vmlinux (PVH ELF) image.");
         if (Rootfs is not null && !File.Exists(Rootfs))
             throw VmsanException.Invalid($"Root filesystem image '{Rootfs}' does not exist.", "Pass the path of an ext4 image.");
+        ArgumentNullException.ThrowIfNull(NetworkPolicy);
+        PortSpec.CheckDistinct(PublishedPorts);
     }
 
     /// <summary>Parses sizes like <c>4096</c> (MiB), <c>512M</c>, <c>4G</c>, <c>1T</c>.</summary>

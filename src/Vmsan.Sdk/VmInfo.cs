@@ -18,6 +18,11 @@ public sealed record VmInfo
     public required string GuestIp { get; init; }
     public required string Netns { get; init; }
     public required string NetworkPolicy { get; init; }
+    public string[]? AllowedDomains { get; init; }
+    public string[]? AllowedCidrs { get; init; }
+    public string[]? DeniedCidrs { get; init; }
+    /// <summary><c>[ADDR:]HOST:GUEST/PROTO</c> for each published port.</summary>
+    public string[]? PublishedPorts { get; init; }
     public int? Pid { get; init; }
     public int? BootMs { get; init; }
     public string? StopReason { get; init; }
@@ -39,6 +44,10 @@ public sealed record VmInfo
         GuestIp = r.Network.GuestIp,
         Netns = r.Network.Netns,
         NetworkPolicy = r.Network.Policy,
+        AllowedDomains = r.Network.AllowedDomains,
+        AllowedCidrs = r.Network.AllowedCidrs,
+        DeniedCidrs = r.Network.DeniedCidrs,
+        PublishedPorts = r.Network.PublishedPorts?.Select(p => p.ToString()).ToArray(),
         Pid = r.Status is VmStatus.Running or VmStatus.Paused or VmStatus.Starting or VmStatus.Stopping ? r.Vmm?.Pid : null,
         BootMs = r.BootMs,
         StopReason = r.StopReason,

@@ -18,9 +18,16 @@ public sealed class NetworkPolicyTests(NetworkPolicyTests.Vms vms) : IClassFixtu
     private const int UplinkUdp = 7002;
     private const int HostTcp = 7003;
     private const int NsTcp = 7004;
+    private const int UplinkHold = 7005;
+    private const int GuestServer = 8000;
+    private static readonly int PublishedAll = 20000 + Random.Shared.Next(20000);
+    private static readonly int PublishedLoopback = PublishedAll + 1;
+
+    /// <summary>In the uplink's 198.18.0.0/24 but denied by the custom policy's --denied-cidr.</summary>
+    private const string UplinkDeniedInsideAllowed = "198.18.0.7";
 
     /// <summary>Addresses that exist in the uplink ("the internet") although the set must refuse them.</summary>
-    private static readonly string[] UplinkDeniedAddresses = ["169.254.169.254", "10.0.0.1", "172.16.0.1", "192.168.1.1", "100.64.0.1"];
+    private static readonly string[] UplinkDeniedAddresses = ["169.254.169.254", "10.0.0.1", "172.16.0.1", "192.168.1.1", "100.64.0.1", UplinkDeniedInsideAllowed];
 
     public sealed class Vms : IAsyncLifetime
     {
@@ -35,14 +42,25 @@ public sealed class NetworkPolicyTests(NetworkPolicyTests.Vms vms) : IClassFixtu
             await World.InitializeAsync();
             await Sh.Check(string.Join('\n', UplinkDeniedAddresses.Select(a => $"ip -n {World.UplinkNs} address add {a}/32 dev lo")));
             Prober = await World.CreateVm();
-            Sibling = await World.CreateVm();
+            // The sibling also carries the published-port story: deny-all egress, one port on every
+            // host address and one on loopback only.
+            Sibling = await World.CreateVm("--network-policy", "deny-all",
+                "-p", $"{PublishedAll}:{GuestServer}", "--publish-port", $"127.0.0.1:{PublishedLoopback}:{GuestServer}/tcp");
             var up = IPAddress.Parse(VmsanWorld.UplinkAddress);
             _sinks.Add(await GuestProbe.TcpSinkAsync(World.UplinkNs, IPAddress.Any, UplinkTcp));
             _sinks.Add(await GuestProbe.UdpEchoAsync(World.UplinkNs, up, UplinkUdp));
+            _sinks.Add(await GuestProbe.TcpHoldAsync(World.UplinkNs, up, UplinkHold));
+            foreach (var port in (int[])[53, 853])
+                _sinks.Add(await GuestProbe.TcpSinkAsync(World.UplinkNs, up, port));
+            foreach (var port in (int[])[53, 443])
+                _sinks.Add(await GuestProbe.UdpEchoAsync(World.UplinkNs, up, port));
             _sinks.Add(await GuestProbe.TcpSinkAsync(World.HostNs, IPAddress.Any, HostTcp));
             foreach (var id in (string[])[Prober, Sibling])
                 _sinks.Add(await GuestProbe.TcpSinkAsync(VmNetns(id), IPAddress.Any, NsTcp));
             await GuestProbe.InstallAsync(World, Prober);
+            await GuestProbe.InstallAsync(World, Sibling);
+            var serve = await World.Vmsan("exec", "-d", "-u", "root", Sibling, "--", "/tmp/probe", "serve", GuestServer.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            Assert.True(serve.ExitCode == 0, serve.ToString());
         }
 
         public string VmNetns(string id) => $"/proc/{World.State(id)!.Value.GetProperty("vmm").GetProperty("pid").GetInt32()}/ns/net";
@@ -63,31 +81,48 @@ public sealed class NetworkPolicyTests(NetworkPolicyTests.Vms vms) : IClassFixtu
     private const string Refused = "refused";
     private const string NoAnswer = "timeout";
 
-    /// <summary>The probes: name, protocol, address, port, expected under allow-all.</summary>
-    private List<(string Name, string Proto, string Address, int Port, string AllowAll)> Probes() =>
+    /// <summary>Custom policy 1 (applied live): the uplink's /24 and, explicitly, the metadata address; one address denied inside.</summary>
+    private static readonly string[] Custom1 =
+        ["--network-policy", "custom", "--add-allowed-cidr", "198.18.0.0/24", "--add-allowed-cidr", "169.254.169.254/32",
+         "--add-denied-cidr", UplinkDeniedInsideAllowed + "/32", "--add-denied-cidr", VmsanWorld.HostAddress];
+
+    /// <summary>
+    /// Every probe with its expected outcome per policy: allow-all, deny-all, custom 1. "open" means
+    /// the target answered; "refused" that connect/send failed at once (reset or ICMP error, under
+    /// a second); a target that would answer exists for every row, so "refused" is the policy's.
+    /// </summary>
+    private List<(string Name, string Proto, string Address, int Port, string AllowAll, string DenyAll, string Custom)> Probes() =>
     [
-        ("uplink-tcp", "tcp", VmsanWorld.UplinkAddress, UplinkTcp, Open),
-        ("uplink-udp", "udp", VmsanWorld.UplinkAddress, UplinkUdp, Open),
-        ("uplink-icmp", "icmp", VmsanWorld.UplinkAddress, 0, Open),
-        ("metadata-tcp", "tcp", "169.254.169.254", UplinkTcp, Refused),
-        ("metadata-udp", "udp", "169.254.169.254", 53, Refused),
-        ("metadata-icmp", "icmp", "169.254.169.254", 0, Refused),
-        ("private-10", "tcp", "10.0.0.1", UplinkTcp, Refused),
-        ("private-172.16", "tcp", "172.16.0.1", UplinkTcp, Refused),
-        ("private-192.168", "tcp", "192.168.1.1", UplinkTcp, Refused),
-        ("cgnat-100.64", "tcp", "100.64.0.1", UplinkTcp, Refused),
-        ("host-address", "tcp", VmsanWorld.HostAddress, HostTcp, Refused),
-        ("host-address-icmp", "icmp", VmsanWorld.HostAddress, 0, Refused),
-        ("own-host-veth", "tcp", vms.Net(vms.Prober, "hostIp"), HostTcp, Refused),
-        ("own-namespace-veth", "tcp", vms.Net(vms.Prober, "nsIp"), NsTcp, Refused),
-        ("own-gateway", "tcp", "172.30.0.1", NsTcp, Refused),
-        ("own-gateway-icmp", "icmp", "172.30.0.1", 0, Refused),
-        ("sibling-host-veth", "tcp", vms.Net(vms.Sibling, "hostIp"), HostTcp, Refused),
-        ("sibling-namespace-veth", "tcp", vms.Net(vms.Sibling, "nsIp"), NsTcp, Refused),
+        ("uplink-tcp", "tcp", VmsanWorld.UplinkAddress, UplinkTcp, Open, Refused, Open),
+        ("uplink-udp", "udp", VmsanWorld.UplinkAddress, UplinkUdp, Open, Refused, Refused),
+        ("uplink-icmp", "icmp", VmsanWorld.UplinkAddress, 0, Open, Refused, Open),
+        // Other resolvers, DoT and QUIC: open under allow-all only (custom allows the uplink's /24, yet
+        // DNS and DoT stay refused there: the VM's filter is its only resolver).
+        ("uplink-dns-udp", "udp", VmsanWorld.UplinkAddress, 53, Open, Refused, Refused),
+        ("uplink-dns-tcp", "tcp", VmsanWorld.UplinkAddress, 53, Open, Refused, Refused),
+        ("uplink-dot", "tcp", VmsanWorld.UplinkAddress, 853, Open, Refused, Refused),
+        ("uplink-quic", "udp", VmsanWorld.UplinkAddress, 443, Open, Refused, Refused),
+        ("denied-inside-allowed", "tcp", UplinkDeniedInsideAllowed, UplinkTcp, Open, Refused, Refused),
+        ("metadata-tcp", "tcp", "169.254.169.254", UplinkTcp, Refused, Refused, Open),
+        ("metadata-udp", "udp", "169.254.169.254", 53, Refused, Refused, Refused),
+        ("metadata-icmp", "icmp", "169.254.169.254", 0, Refused, Refused, Open),
+        ("private-10", "tcp", "10.0.0.1", UplinkTcp, Refused, Refused, Refused),
+        ("private-172.16", "tcp", "172.16.0.1", UplinkTcp, Refused, Refused, Refused),
+        ("private-192.168", "tcp", "192.168.1.1", UplinkTcp, Refused, Refused, Refused),
+        ("cgnat-100.64", "tcp", "100.64.0.1", UplinkTcp, Refused, Refused, Refused),
+        ("host-address", "tcp", VmsanWorld.HostAddress, HostTcp, Refused, Refused, Refused),
+        ("host-address-icmp", "icmp", VmsanWorld.HostAddress, 0, Refused, Refused, Refused),
+        ("own-host-veth", "tcp", vms.Net(vms.Prober, "hostIp"), HostTcp, Refused, Refused, Refused),
+        ("own-namespace-veth", "tcp", vms.Net(vms.Prober, "nsIp"), NsTcp, Refused, Refused, Refused),
+        ("own-gateway", "tcp", "172.30.0.1", NsTcp, Refused, Refused, Refused),
+        ("own-gateway-icmp", "icmp", "172.30.0.1", 0, Refused, Refused, Refused),
+        ("sibling-host-veth", "tcp", vms.Net(vms.Sibling, "hostIp"), HostTcp, Refused, Refused, Refused),
+        ("sibling-namespace-veth", "tcp", vms.Net(vms.Sibling, "nsIp"), NsTcp, Refused, Refused, Refused),
+        ("sibling-published-port", "tcp", VmsanWorld.HostAddress, PublishedAll, Refused, Refused, Refused),
         // No ICMP error ever answers a multicast destination (RFC 1122), so "not delivered" is the
         // best there is: the guest's own multicast is rejected on input and never forwarded.
-        ("multicast-udp", "udp", "224.0.0.251", 5353, NoAnswer),
-        ("ipv6-global", "tcp", "2001:db8::1", 80, Refused),
+        ("multicast-udp", "udp", "224.0.0.251", 5353, NoAnswer, NoAnswer, NoAnswer),
+        ("ipv6-global", "tcp", "2001:db8::1", 80, Refused, Refused, Refused),
     ];
 
     [Fact]
@@ -109,6 +144,152 @@ public sealed class NetworkPolicyTests(NetworkPolicyTests.Vms vms) : IClassFixtu
         {
             var r = await W.Vmsan("exec", id, "--", "true");
             Assert.True(r.ExitCode == 0, r.ToString());
+        }
+    }
+
+    [Fact]
+    public async Task A_live_deny_all_refuses_new_connections_at_once_and_cuts_an_established_one()
+    {
+        // A connection held open by the guest, writing every 200 ms until a write fails.
+        var hold = await W.Vmsan("exec", "-d", "-u", "root", vms.Prober, "--", "bash", "-c",
+            $"trap '' PIPE; exec 3<>/dev/tcp/{VmsanWorld.UplinkAddress}/{UplinkHold} || {{ echo open-failed > /tmp/conn.log; exit; }}; " +
+            "i=0; while echo ping >&3; do i=$((i+1)); echo ok $i >> /tmp/conn.log; sleep 0.2; done; echo cut >> /tmp/conn.log");
+        Assert.True(hold.ExitCode == 0, hold.ToString());
+        await WaitForGuestLog(vms.Prober, "ok 3");
+
+        var change = await W.VmsanJson("network", vms.Prober, "--network-policy", "deny-all");
+
+        Assert.Equal("deny-all", change.GetProperty("policy").GetString());
+        Assert.True(change.GetProperty("applied").GetBoolean());
+        await WaitForGuestLog(vms.Prober, "cut");
+        var probes = Probes();
+        var results = await GuestProbe.RunAsync(W, vms.Prober, probes.Select(p => (p.Name, p.Proto, p.Address, p.Port)));
+        AssertTable(probes.Select(p => (p.Name, p.DenyAll)), results);
+        var shown = await W.VmsanJson("network", vms.Prober);
+        Assert.True(shown.GetProperty("refusals").GetProperty("refused_policy").GetInt64() > 0, shown.ToString());
+        Assert.True(shown.GetProperty("refusals").GetProperty("refused_dns").GetInt64() > 0, shown.ToString());
+        Assert.Equal("deny-all", (await W.VmsanJson("get", vms.Prober)).GetProperty("networkPolicy").GetString());
+    }
+
+    [Fact]
+    public async Task A_custom_policy_opens_allowed_cidrs_for_tcp_and_icmp_only_and_a_denied_cidr_inside_wins()
+    {
+        var change = await W.Vmsan(["network", vms.Prober, .. Custom1]);
+        Assert.True(change.ExitCode == 0, change.ToString());
+
+        var probes = Probes();
+        var results = await GuestProbe.RunAsync(W, vms.Prober, probes.Select(p => (p.Name, p.Proto, p.Address, p.Port)));
+
+        AssertTable(probes.Select(p => (p.Name, p.Custom)), results);
+        Assert.True((await Counters(vms.Prober))["refused_denied_cidr"] > 0);
+    }
+
+    [Fact]
+    public async Task Bad_policy_input_is_refused_naming_the_entry_and_changes_nothing()
+    {
+        var before = W.State(vms.Prober)!.Value.GetProperty("network").ToString();
+        foreach (var (args, entry) in ((string[], string)[])
+                 [
+                     (["network", vms.Prober, "--add-allowed-cidr", "198.51.100.7/24"], "198.51.100.7/24"),
+                     (["network", vms.Prober, "--add-allowed-domain", "foo.*.example.com"], "foo.*.example.com"),
+                     (["network", vms.Prober, "--add-allowed-domain", "203.0.113.9"], "203.0.113.9"),
+                     (["network", vms.Prober, "--remove-allowed-cidr", "203.0.113.0/24"], "203.0.113.0/24"),
+                     (["network", vms.Prober, "--network-policy", "deny-all", "--add-allowed-cidr", "203.0.113.0/24"], "203.0.113.0/24"),
+                     (["create", "--network-policy", "allow-all", "--denied-cidr", "203.0.113.0/24"], "203.0.113.0/24"),
+                     (["create", "-p", "8080:80", "-p", "8080:81"], "8080"),
+                     (["create", "-p", "8080:80/sctp"], "8080:80/sctp"),
+                 ])
+        {
+            var r = await W.Vmsan([.. args, "--json"]);
+            Assert.True(r.ExitCode != 0, $"{string.Join(' ', args)}: {r}");
+            using var doc = JsonDocument.Parse(r.Stdout);
+            Assert.Equal("INVALID_ARGUMENT", doc.RootElement.GetProperty("error").GetProperty("code").GetString());
+            Assert.Contains(entry, doc.RootElement.GetProperty("error").GetProperty("message").GetString(), StringComparison.Ordinal);
+        }
+        // A published port already taken (by the sibling, and by a socket in the host namespace).
+        var taken = await W.Vmsan("create", "-p", $"{PublishedAll}:80", "--json");
+        Assert.Contains("PORT_IN_USE", taken.Stdout, StringComparison.Ordinal);
+        using (await GuestProbe.TcpSinkAsync(W.HostNs, IPAddress.Any, PublishedAll + 2))
+        {
+            var held = await W.Vmsan("create", "-p", $"{PublishedAll + 2}:80", "--json");
+            Assert.Contains("PORT_IN_USE", held.Stdout, StringComparison.Ordinal);
+        }
+        Assert.Equal(before, W.State(vms.Prober)!.Value.GetProperty("network").ToString());
+        Assert.Equal(2, (await W.VmsanJson("list")).GetArrayLength());
+    }
+
+    [Fact]
+    public async Task A_published_port_answers_from_the_host_under_deny_all_on_loopback_and_other_addresses()
+    {
+        Assert.Equal("deny-all", (await W.VmsanJson("get", vms.Sibling)).GetProperty("networkPolicy").GetString());
+        Assert.Equal("hello-from-guest", await ReadBanner(W.HostNs, "127.0.0.1", PublishedAll));
+        Assert.Equal("hello-from-guest", await ReadBanner(W.HostNs, VmsanWorld.HostAddress, PublishedAll));
+        // From another network: the uplink reaches the host's address.
+        Assert.Equal("hello-from-guest", await ReadBanner(W.UplinkNs, VmsanWorld.HostAddress, PublishedAll));
+        Assert.Equal("hello-from-guest", await ReadBanner(W.HostNs, "127.0.0.1", PublishedLoopback));
+        Assert.Null(await ReadBanner(W.UplinkNs, VmsanWorld.HostAddress, PublishedLoopback));
+        var list = await W.Vmsan("list");
+        Assert.Contains($"{PublishedAll}:{GuestServer}/tcp", list.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_policy_and_published_ports_survive_stop_and_start()
+    {
+        foreach (var id in (string[])[vms.Prober, vms.Sibling])
+        {
+            Assert.Equal(0, (await W.Vmsan("stop", id)).ExitCode);
+            var stopped = await W.VmsanJson("network", id);
+            Assert.False(stopped.GetProperty("applied").GetBoolean());
+            Assert.Equal(0, (await W.Vmsan("start", id)).ExitCode);
+            await GuestProbe.InstallAsync(W, id); // /tmp is a tmpfs
+        }
+        Assert.Equal("custom", (await W.VmsanJson("network", vms.Prober)).GetProperty("policy").GetString());
+        var results = await GuestProbe.RunAsync(W, vms.Prober,
+            [("uplink-tcp", "tcp", VmsanWorld.UplinkAddress, UplinkTcp), ("denied-inside-allowed", "tcp", UplinkDeniedInsideAllowed, UplinkTcp),
+             ("uplink-udp", "udp", VmsanWorld.UplinkAddress, UplinkUdp)]);
+        AssertTable([("uplink-tcp", Open), ("denied-inside-allowed", Refused), ("uplink-udp", Refused)], results);
+        var serve = await W.Vmsan("exec", "-d", "-u", "root", vms.Sibling, "--", "/tmp/probe", "serve", GuestServer.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.True(serve.ExitCode == 0, serve.ToString());
+        Assert.Equal("hello-from-guest", await ReadBanner(W.HostNs, "127.0.0.1", PublishedAll, retryForSeconds: 10));
+    }
+
+    private async Task WaitForGuestLog(string id, string line)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        string seen = "";
+        while (DateTime.UtcNow < deadline)
+        {
+            seen = (await W.Vmsan("exec", id, "--", "cat", "/tmp/conn.log")).Stdout;
+            if (seen.Split('\n').Any(l => l.Trim() == line))
+                return;
+            await Task.Delay(300);
+        }
+        Assert.Fail($"guest log never showed '{line}': {seen}");
+    }
+
+    /// <summary>The first line a TCP server at ADDR:PORT sends, seen from <paramref name="netns"/>; null when the connection fails.</summary>
+    private static async Task<string?> ReadBanner(string netns, string address, int port, int retryForSeconds = 0)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(retryForSeconds);
+        while (true)
+        {
+            try
+            {
+                using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+                using var s = await Vmsan.Network.NamespaceSocket.CreateAsync(netns, AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                await s.ConnectAsync(new IPEndPoint(IPAddress.Parse(address), port), cts.Token);
+                var buf = new byte[64];
+                var n = await s.ReceiveAsync(buf, SocketFlags.None, cts.Token);
+                var text = System.Text.Encoding.ASCII.GetString(buf, 0, n).Trim();
+                if (text.Length > 0 || DateTime.UtcNow >= deadline)
+                    return text.Length > 0 ? text : null;
+            }
+            catch (Exception ex) when (ex is SocketException or OperationCanceledException)
+            {
+                if (DateTime.UtcNow >= deadline)
+                    return null;
+            }
+            await Task.Delay(300);
         }
     }
 

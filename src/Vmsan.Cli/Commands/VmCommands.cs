@@ -59,6 +59,7 @@ public static class VmCommands
         yield return Logs(ctx);
         yield return DoctorCmd(ctx);
         yield return Get(ctx);
+        yield return NetworkCommands.Network(ctx);
         yield return VersionCommand.Build(ctx);
         yield return CompletionCommand.Build(ctx);
         yield return Supervise(ctx);
@@ -77,11 +78,13 @@ public static class VmCommands
         public readonly Option<bool> NoSeccomp = new("--no-seccomp") { Description = "No seccomp filter on the VMM" };
         public readonly Option<bool> NoChroot = new("--no-chroot") { Description = "Do not chroot the VMM" };
         public readonly Option<bool> NoCgroup = new("--no-cgroup") { Description = "No per-VM cgroup (no memory, CPU or pids limits on the VMM)" };
+        private readonly NetworkCommands.CreateNetworkFlags _network = new();
 
         public void AddTo(Command c)
         {
             foreach (var o in (Option[])[Vcpus, Memory, Disk, Runtime, Kernel, Rootfs, Accel, NoDropPrivileges, NoSeccomp, NoChroot, NoCgroup])
                 c.Options.Add(o);
+            _network.AddTo(c);
         }
 
         public CreateOptions Read(ParseResult p)
@@ -100,6 +103,7 @@ public static class VmCommands
                 Chroot = !p.GetValue(NoChroot),
                 Cgroup = !p.GetValue(NoCgroup),
             };
+            o = _network.Apply(p, o);
             o.Validate();
             return o;
         }
@@ -141,11 +145,11 @@ public static class VmCommands
                 ctx.Console.WriteJson(vms.ToList(), CliJsonContext.Default.ListVmInfo);
                 return 0;
             }
-            Table.Write(ctx.Console.Out, ["ID", "STATUS", "RUNTIME", "VCPUS", "MEMORY", "DISK", "ACCEL", "PID", "CREATED"],
+            Table.Write(ctx.Console.Out, ["ID", "STATUS", "RUNTIME", "VCPUS", "MEMORY", "DISK", "ACCEL", "PID", "POLICY", "PORTS", "CREATED"],
                 vms.Select(v => (IReadOnlyList<string>)[
                     v.Id, v.Status, v.Runtime, v.Vcpus.ToString(System.Globalization.CultureInfo.InvariantCulture),
                     $"{v.MemoryMib}M", $"{v.DiskMib}M", v.Accel, v.Pid?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "-",
-                    Ago(v.CreatedAt),
+                    NetworkCommands.Summary(v), NetworkCommands.Ports(v), Ago(v.CreatedAt),
                 ]));
             return 0;
         }));

@@ -32,6 +32,7 @@ public sealed record NetworkLogsResult(string Id, IReadOnlyList<Vmsan.Network.Lo
 [JsonSerializable(typeof(Vmsan.Core.State.SnapshotManifest))]
 [JsonSerializable(typeof(List<Vmsan.Core.State.SnapshotManifest>))]
 [JsonSerializable(typeof(NetworkLogsResult))]
+[JsonSerializable(typeof(NetworkStatus))]
 [JsonSerializable(typeof(DoctorReport))]
 [JsonSerializable(typeof(Commands.VersionReport))]
 internal sealed partial class CliJsonContext : JsonSerializerContext;

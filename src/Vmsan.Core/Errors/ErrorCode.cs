@@ -37,6 +37,7 @@ public enum ErrorCode
     SnapshotInUse,
     SnapshotIncompatible,
     UserNotFound,
+    PortInUse,
 }
 
 public static class ErrorCodeNames

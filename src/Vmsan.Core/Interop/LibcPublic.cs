@@ -20,4 +20,5 @@ public static class LibcPublic
 
     public const int SIGKILL = Libc.SIGKILL;
     public const int SIGTERM = Libc.SIGTERM;
+    public const int SIGHUP = 1;
 }

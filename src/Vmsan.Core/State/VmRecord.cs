@@ -29,7 +29,25 @@ public sealed record VmNetwork
     public required string GuestIp { get; init; }
     public required string GatewayIp { get; init; }
     public string? Dns { get; init; }
+
+    /// <summary>The egress policy's mode: <c>allow-all</c>, <c>deny-all</c> or <c>custom</c> (Vmsan.Network.Policy.NetworkPolicy).</summary>
     public string Policy { get; init; } = "allow-all";
+
+    public string[]? AllowedDomains { get; init; }
+    public string[]? AllowedCidrs { get; init; }
+    public string[]? DeniedCidrs { get; init; }
+
+    /// <summary>Ports published from the namespace vmsan runs in to the guest; kept across stop/start.</summary>
+    public PublishedPort[]? PublishedPorts { get; init; }
+}
+
+/// <summary>
+/// <c>[ADDR:]HOST:GUEST[/tcp|/udp]</c>: connections to <paramref name="HostPort"/> on
+/// <paramref name="Address"/> (null: every address, loopback included) are forwarded to the guest's <paramref name="GuestPort"/>.
+/// </summary>
+public sealed record PublishedPort(string? Address, int HostPort, int GuestPort, string Protocol)
+{
+    public override string ToString() => $"{(Address is null ? "" : (Address.Contains(':', StringComparison.Ordinal) ? $"[{Address}]" : Address) + ":")}{HostPort}:{GuestPort}/{Protocol}";
 }
 
 public sealed record VmError(string Code, string Message);

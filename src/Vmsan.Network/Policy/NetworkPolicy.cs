@@ -164,7 +164,7 @@ public sealed class NetworkPolicy
         var t = text.Trim();
         var slash = t.IndexOf('/', StringComparison.Ordinal);
         var addressPart = slash < 0 ? t : t[..slash];
-        if (!IsPlainAddress(addressPart) || !IPAddress.TryParse(addressPart, out var address) || address.ScopeId != 0)
+        if (!IsPlainAddress(addressPart) || !IPAddress.TryParse(addressPart, out var address) || (address.AddressFamily == AddressFamily.InterNetworkV6 && address.ScopeId != 0))
             throw VmsanException.Invalid($"{flag} {text}: not an IPv4 or IPv6 CIDR.", "Write a CIDR like 203.0.113.0/24 or 2001:db8::/32, or a single address.");
         if (address.IsIPv4MappedToIPv6)
             throw VmsanException.Invalid($"{flag} {text}: an IPv4-mapped IPv6 address; write the IPv4 form.", "E.g. 203.0.113.0/24.");

@@ -134,6 +134,8 @@ public static class NftPolicy
             $"ip6 daddr @{NftLayout.Allow6} return",
             $"ip daddr @{NftLayout.Never4} return",
             $"ip6 daddr @{NftLayout.Never6} return",
+            // DNS and DoT to a pinned address stay with egress, which refuses them.
+            "tcp dport { 53, 853 } return",
             $"meta l4proto tcp ip daddr @{NftLayout.Pin4} redirect to :{NftLayout.ProxyPort}",
             $"meta l4proto tcp ip6 daddr @{NftLayout.Pin6} redirect to :{NftLayout.ProxyPort}",
         ];
@@ -149,6 +151,11 @@ public static class NftPolicy
             $"ip daddr @{NftLayout.Deny4} goto {ReasonChain(NftLayout.CounterDeniedCidr)}",
             $"ip6 daddr @{NftLayout.Deny6} goto {ReasonChain(NftLayout.CounterDeniedCidr)}",
         };
+        if (policy.Mode != NetworkPolicyMode.AllowAll)
+        {
+            // Before any allowed CIDR: under deny-all and custom the VM's filter is the only resolver.
+            rules.Add($"meta l4proto {{ tcp, udp }} th dport {{ 53, 853 }} goto {ReasonChain(NftLayout.CounterDns)}");
+        }
         if (policy.Mode == NetworkPolicyMode.Custom)
         {
             // UDP stays refused even to allowed CIDRs (only DNS to the filter): QUIC falls back to TCP.
@@ -166,7 +173,6 @@ public static class NftPolicy
             rules.Add("accept");
             return rules;
         }
-        rules.Add($"meta l4proto {{ tcp, udp }} th dport {{ 53, 853 }} goto {ReasonChain(NftLayout.CounterDns)}");
         rules.Add($"meta l4proto udp goto {ReasonChain(NftLayout.CounterUdp)}");
         rules.Add($"goto {ReasonChain(NftLayout.CounterPolicy)}");
         return rules;

@@ -8,6 +8,8 @@ using Vmsan.Core.Errors;
 using Vmsan.Core.Processes;
 using Vmsan.Core.State;
 using Vmsan.Network;
+using Vmsan.Network.Policy;
+using Vmsan.Network.Ports;
 using Vmsan.Vmm;
 
 namespace Vmsan;
@@ -67,7 +69,11 @@ public sealed partial class VmsanClient
         string id;
         int slot;
         using (_store.LockGlobal())
+        {
+            // Under the global lock: two creates asking for one port cannot both pass.
+            CheckPortsFree(options.PublishedPorts, null);
             (id, slot) = _store.Reserve();
+        }
         Log($"reserved {id} (network slot {slot}), accel {accel.Name}: {accel.Reason}");
 
         try
@@ -111,7 +117,8 @@ public sealed partial class VmsanClient
                     GuestIp = VmNetworkPlan.GuestAddress.ToString(),
                     GatewayIp = VmNetworkPlan.GatewayAddress.ToString(),
                     Dns = _network.GuestResolver()?.ToString(),
-                },
+                    PublishedPorts = options.PublishedPorts.Count > 0 ? [.. options.PublishedPorts] : null,
+                }.WithPolicy(options.NetworkPolicy),
             });
         }
         catch
@@ -120,6 +127,28 @@ public sealed partial class VmsanClient
             throw;
         }
         return await LaunchSupervisorAndWaitAsync(id, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// PORT_IN_USE when another VM (running or stopped: a stopped VM keeps its ports) publishes one of
+    /// <paramref name="ports"/>, or something in this namespace holds it.
+    /// </summary>
+    private void CheckPortsFree(IReadOnlyList<PublishedPort> ports, string? self)
+    {
+        if (ports.Count == 0)
+            return;
+        foreach (var otherId in _store.ListIds())
+        {
+            if (otherId == self || _store.TryLoad(otherId) is not { } other)
+                continue;
+            foreach (var mine in ports)
+                foreach (var theirs in other.Network.PublishedPorts ?? [])
+                    if (PortSpec.Collide(mine, theirs))
+                        throw new VmsanException(ErrorCode.PortInUse, $"--publish-port {mine}: host port {mine.HostPort}/{mine.Protocol} is published by {otherId} ({theirs}).",
+                            $"Pick another host port, or remove {otherId}.");
+        }
+        foreach (var p in ports)
+            PortSpec.CheckFree(p);
     }
 
     /// <summary>Boots a stopped VM again, with its disk as it was.</summary>

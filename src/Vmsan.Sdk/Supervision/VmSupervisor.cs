@@ -42,6 +42,7 @@ public sealed class VmSupervisor
         VmmProcess vmm;
         VmRecord rec;
         var restoring = false;
+        Network.Ports.PortForwarder? forwarder = null;
 
         using (store.LockVm(_id))
         {
@@ -63,6 +64,11 @@ public sealed class VmSupervisor
                 await _client.Network.SetupAsync(_id, rec.Network.Slot, policy, Network.VmNetworkPlan.GatewayAddress, ct).ConfigureAwait(false);
                 _services = await StartNetworkServicesAsync(rec, policy, ct).ConfigureAwait(false);
                 Log($"network up in {sw.ElapsedMilliseconds} ms ({policy}; DNS upstream {_upstream?.ToString() ?? "none"})");
+                if (rec.Network.PublishedPorts is { Length: > 0 } ports)
+                {
+                    forwarder = Network.Ports.PortForwarder.Start(rec.Network.Netns, ports, Log);
+                    Log($"published {string.Join(", ", ports.Select(p => p.ToString()))}");
+                }
                 restoring = rec.RestoreFrom is not null && rec.Status == VmStatus.Creating;
                 var initrd = rec.Initrd;
                 string memoryFile;
@@ -117,6 +123,8 @@ public sealed class VmSupervisor
             {
                 Log($"boot failed: {ex}");
                 await StopNetworkServicesAsync().ConfigureAwait(false);
+                if (forwarder is not null)
+                    await forwarder.DisposeAsync().ConfigureAwait(false);
                 await FailAsync(rec, ex, ct).ConfigureAwait(false);
                 return 1;
             }
@@ -174,6 +182,8 @@ public sealed class VmSupervisor
         var oomKilled = rec.Confinement.Cgroups is { } cg && VmCgroup.OomKills(cg) > 0;
         await VmmConfiner.RemoveCgroupAsync(rec.Confinement.Cgroups).ConfigureAwait(false);
         TryDelete(paths.MemoryFile(_id));
+        if (forwarder is not null)
+            await forwarder.DisposeAsync().ConfigureAwait(false);
         if (Volatile.Read(ref terminating) == 1)
         {
             await _client.Network.TeardownAsync(_id, CancellationToken.None).ConfigureAwait(false);
@@ -203,7 +213,7 @@ public sealed class VmSupervisor
     private System.Net.IPEndPoint? _upstream;
 
     /// <summary>The policy stored in the VM's state.</summary>
-    private static NetworkPolicy PolicyOf(VmRecord rec) => NetworkPolicy.AllowAll;
+    private static NetworkPolicy PolicyOf(VmRecord rec) => Network.Policy.NetworkPolicyState.PolicyOf(rec.Network);
 
     private async Task<VmNetworkServices> StartNetworkServicesAsync(VmRecord rec, NetworkPolicy policy, CancellationToken ct)
     {

@@ -67,6 +67,45 @@ public static class GuestProbe
         return s;
     }
 
+    /// <summary>A TCP server that keeps every connection open and discards what it receives.</summary>
+    public static async Task<Socket> TcpHoldAsync(string netns, IPAddress address, int port)
+    {
+        var s = await Vmsan.Network.NamespaceSocket.CreateAsync(netns, address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        s.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+        s.Bind(new IPEndPoint(address, port));
+        s.Listen(64);
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                while (true)
+                {
+                    var c = await s.AcceptAsync();
+                    _ = Task.Run(async () =>
+                    {
+                        using (c)
+                        {
+                            var buf = new byte[4096];
+                            try
+                            {
+                                while (await c.ReceiveAsync(buf) > 0)
+                                {
+                                }
+                            }
+                            catch (SocketException)
+                            {
+                            }
+                        }
+                    });
+                }
+            }
+            catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+            {
+            }
+        });
+        return s;
+    }
+
     /// <summary>A UDP echo server until disposed.</summary>
     public static async Task<Socket> UdpEchoAsync(string netns, IPAddress address, int port)
     {

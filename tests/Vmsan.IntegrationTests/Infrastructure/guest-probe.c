@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <netinet/ip_icmp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -26,7 +27,22 @@ static void timeouts(int s, int ms) {
   setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 }
 
-int main(void) {
+// "probe serve PORT": a TCP server that greets every client with "hello-from-guest".
+static int serve(int port) {
+  int s = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+  setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+  if (bind(s, (struct sockaddr *)&a, sizeof a) < 0 || listen(s, 16) < 0) { perror("serve"); return 1; }
+  for (;;) {
+    int c = accept(s, NULL, NULL);
+    if (c < 0) continue;
+    (void)!write(c, "hello-from-guest\n", 17);
+    close(c);
+  }
+}
+
+int main(int argc, char **argv) {
+  if (argc == 3 && strcmp(argv[1], "serve") == 0) return serve(atoi(argv[2]));
   char line[512];
   setvbuf(stdout, NULL, _IOLBF, 0);
   while (fgets(line, sizeof line, stdin)) {

@@ -144,11 +144,11 @@ public sealed class NetworkMatrixTests(NetworkMatrixTests.World world) : IClassF
         new("cidr-udp",                 $"udp {U.CidrOk} 5353",                         Ok,                           Unreach,   Unreach,                       Unreach),
     ];
 
-    // deny-all and the custom policies need `create --network-policy/--allowed-domain/--allowed-cidr/
-    // --denied-cidr`, which land with the policy CLI: add their InlineData then (their columns above
-    // passed against it before it landed).
     [Theory]
     [InlineData(Policy.AllowAll)]
+    [InlineData(Policy.DenyAll)]
+    [InlineData(Policy.Custom1)]
+    [InlineData(Policy.Custom2)]
     public async Task A_hostile_guest_gets_exactly_what_the_policy_allows(Policy policy)
     {
         var w = world.Vmsan;
