@@ -23,6 +23,9 @@ public sealed record CreateOptions
     /// <summary><c>auto</c>, <c>kvm</c> or <c>tcg</c>.</summary>
     public string Accel { get; init; } = "auto";
 
+    /// <summary><c>qemu</c> (default) or <c>firecracker</c>.</summary>
+    public string Vmm { get; init; } = "qemu";
+
     /// <summary>Run the VMM as an unprivileged per-VM uid with no capabilities (<c>--no-drop-privileges</c> turns it off: root, every capability).</summary>
     public bool DropPrivileges { get; init; } = true;
     /// <summary>The VMM's seccomp filter (<c>--no-seccomp</c>).</summary>
@@ -52,6 +55,8 @@ public sealed record CreateOptions
             throw VmsanException.Invalid($"Invalid runtime name '{Runtime}'.", $"Use one of: {string.Join(", ", KnownRuntimes)}.");
         if (Accel is not ("auto" or "kvm" or "tcg"))
             throw VmsanException.Invalid($"Unknown accelerator '{Accel}'.", "Use --accel auto, kvm or tcg.");
+        if (Vmm is not ("qemu" or "firecracker"))
+            throw VmsanException.Invalid($"Unknown VMM '{Vmm}'.", "Use --vmm qemu or --vmm firecracker.");
         if (Kernel is not null && !File.Exists(Kernel))
             throw VmsanException.Invalid($"Kernel image '{Kernel}' does not exist.", "Pass the path of a vmlinux (PVH ELF) image.");
         if (Rootfs is not null && !File.Exists(Rootfs))

@@ -74,6 +74,7 @@ public static class VmCommands
         public readonly Option<string?> Kernel = new("--kernel") { Description = "Boot this vmlinux instead of the installed kernel" };
         public readonly Option<string?> Rootfs = new("--rootfs") { Description = "Boot this ext4 image (used as a read-only base)" };
         public readonly Option<string> Accel = new("--accel") { Description = "Accelerator: auto, kvm, tcg", DefaultValueFactory = _ => "auto" };
+        public readonly Option<string> Vmm = new("--vmm") { Description = "VMM: qemu, firecracker", DefaultValueFactory = _ => "qemu" };
         public readonly Option<bool> NoDropPrivileges = new("--no-drop-privileges") { Description = "Run the VMM as root with every capability (default: a per-VM unprivileged uid, no capabilities)" };
         public readonly Option<bool> NoSeccomp = new("--no-seccomp") { Description = "No seccomp filter on the VMM" };
         public readonly Option<bool> NoChroot = new("--no-chroot") { Description = "Do not chroot the VMM" };
@@ -82,7 +83,7 @@ public static class VmCommands
 
         public void AddTo(Command c)
         {
-            foreach (var o in (Option[])[Vcpus, Memory, Disk, Runtime, Kernel, Rootfs, Accel, NoDropPrivileges, NoSeccomp, NoChroot, NoCgroup])
+            foreach (var o in (Option[])[Vcpus, Memory, Disk, Runtime, Kernel, Rootfs, Accel, Vmm, NoDropPrivileges, NoSeccomp, NoChroot, NoCgroup])
                 c.Options.Add(o);
             _network.AddTo(c);
         }
@@ -98,6 +99,7 @@ public static class VmCommands
                 Kernel = p.GetValue(Kernel),
                 Rootfs = p.GetValue(Rootfs),
                 Accel = p.GetValue(Accel)!,
+                Vmm = p.GetValue(Vmm)!,
                 DropPrivileges = !p.GetValue(NoDropPrivileges),
                 Seccomp = !p.GetValue(NoSeccomp),
                 Chroot = !p.GetValue(NoChroot),

@@ -82,7 +82,11 @@ public sealed class FirecrackerApiClient : IDisposable
 
     private async Task SendAsync<T>(HttpMethod method, string path, T body, JsonTypeInfo<T> type, CancellationToken ct)
     {
-        using var req = new HttpRequestMessage(method, new Uri("/" + path, UriKind.Relative)) { Content = JsonContent.Create(body, type) };
+        // Serialized up front: JsonContent streams with chunked transfer encoding, which
+        // Firecracker's HTTP server does not take (it needs Content-Length).
+        var content = new ByteArrayContent(System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(body, type));
+        content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+        using var req = new HttpRequestMessage(method, new Uri("/" + path, UriKind.Relative)) { Content = content };
         HttpResponseMessage resp;
         try
         {
