@@ -26,6 +26,24 @@ public static class TapDevice
     public static Task<SafeFileHandle> OpenInheritableAsync(string netnsName, string tapName) =>
         NetnsThread.RunAsync(netnsName, () => Open(tapName));
 
+    /// <summary>
+    /// Hands the persistent TAP to <paramref name="uid"/>/<paramref name="gid"/> (TUNSETOWNER,
+    /// TUNSETGROUP) and detaches again, for a VMM that opens the TAP by name (Firecracker): the
+    /// kernel then lets that uid attach without CAP_NET_ADMIN, and nobody else.
+    /// </summary>
+    public static Task SetOwnerAsync(string netnsName, string tapName, int uid, int gid) =>
+        NetnsThread.RunAsync(netnsName, () =>
+        {
+            using var fd = Open(tapName);
+            if (Libc.Ioctl(fd, Libc.TUNSETOWNER, (nuint)uid) != 0 || Libc.Ioctl(fd, Libc.TUNSETGROUP, (nuint)gid) != 0)
+            {
+                var errno = Marshal.GetLastPInvokeError();
+                throw new VmsanException(ErrorCode.NetworkSetupFailed, $"Cannot give TAP {tapName} to uid {uid}: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno}).",
+                    "Run `vmsan doctor` to repair the VM's network, then start it again.");
+            }
+            return true;
+        });
+
     private static unsafe SafeFileHandle Open(string tapName)
     {
         var name = Encoding.ASCII.GetBytes(tapName);

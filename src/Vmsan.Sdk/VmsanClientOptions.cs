@@ -15,7 +15,14 @@ public sealed class VmsanClientOptions
     /// </summary>
     public string? SupervisorExecutable { get; init; }
 
+    /// <summary>The default VMM (<c>--vmm qemu</c>).</summary>
     public IVmmBackend Backend { get; init; } = new QemuMicrovmBackend();
+
+    /// <summary><c>--vmm firecracker</c>: Firecracker through its jailer, where both are installed (and KVM works).</summary>
+    public IVmmBackend Firecracker { get; init; } = new Vmm.Firecracker.FirecrackerBackend();
+
+    /// <summary>The backend a VM was created with (its record's <c>Backend</c>); the default for older records.</summary>
+    internal IVmmBackend BackendFor(string? name) => name == Firecracker.Name ? Firecracker : Backend;
 
     public AccelDetector AccelDetector { get; init; } = new();
 

@@ -57,6 +57,16 @@ public sealed record VmmConfinementSpec
     public string? Jail { get; init; }
     /// <summary><c>cgroup.procs</c> files the launcher writes its pid to before it execs the VMM.</summary>
     public IReadOnlyList<string> CgroupProcs { get; init; } = [];
+
+    /// <summary>
+    /// The VM's cgroup limits, its hierarchy version and its parent relative to the controller root,
+    /// for a VMM launcher that writes the limits itself (Firecracker's jailer); null = no cgroup.
+    /// </summary>
+    public Cgroups.CgroupLimits? Limits { get; init; }
+
+    public int? CgroupVersion { get; init; }
+
+    public string? CgroupParent { get; init; }
 }
 
 /// <summary>

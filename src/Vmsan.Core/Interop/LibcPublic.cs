@@ -18,6 +18,16 @@ public static class LibcPublic
         }
     }
 
+    /// <summary>link(2): a hard link; throws IOException naming both paths and the errno (EXDEV across filesystems).</summary>
+    public static void Link(string existing, string newPath)
+    {
+        if (Libc.Link(existing, newPath) != 0)
+        {
+            var errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
+            throw new IOException($"link({existing}, {newPath}) failed: {System.Runtime.InteropServices.Marshal.GetPInvokeErrorMessage(errno)}");
+        }
+    }
+
     public const int SIGKILL = Libc.SIGKILL;
     public const int SIGTERM = Libc.SIGTERM;
     public const int SIGHUP = 1;

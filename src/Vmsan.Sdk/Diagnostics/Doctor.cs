@@ -103,7 +103,7 @@ public sealed class Doctor(VmsanClient client)
     /// Which confinements this host allows for each backend, and why not where it does not. QEMU:
     /// per-VM uid (needs the vmsan-vmm account and capsh), seccomp (QEMU built with it), chroot
     /// (always, as QEMU starts as root), cgroup limits (v2 controllers or v1 hierarchies).
-    /// Firecracker: its binaries.
+    /// Firecracker: its binaries and KVM (its jailer applies every confinement itself).
     /// </summary>
     public static IEnumerable<DoctorCheck> ConfinementChecks()
     {
@@ -127,9 +127,15 @@ public sealed class Doctor(VmsanClient client)
             "Mount cgroup v2 with the memory, cpu and pids controllers (or the v1 hierarchies), or create VMs with --no-cgroup.");
         var fc = QemuMicrovmBackend.FindOnPath("firecracker");
         var jailer = QemuMicrovmBackend.FindOnPath("jailer");
-        // Informational: QEMU is the backend; Firecracker is optional.
+        var kvm = new Vmm.AccelDetector().Detect();
+        // Informational (QEMU is the default backend). Under the jailer every confinement is always
+        // on: its own uid, chroot, new PID namespace, cgroup limits, Firecracker's seccomp filters.
         yield return new("firecracker (optional)", true,
-            fc is not null && jailer is not null ? $"{fc}, {jailer}" : "not installed (firecracker and jailer are GitHub release binaries; not reachable from every host); the firecracker backend is not implemented in this build");
+            fc is null || jailer is null
+                ? "not installed (firecracker and jailer are GitHub release binaries; not reachable from every host): --vmm firecracker is unavailable"
+                : kvm.Kind != Vmm.AccelKind.Kvm
+                    ? $"{fc}, {jailer}; unusable here: Firecracker needs KVM ({kvm.Reason})"
+                    : $"{fc}, {jailer}: jailer with the VM's uid, chroot, PID namespace, cgroup limits and seccomp filters (always on)");
     }
 
     private static bool SandboxSupported()

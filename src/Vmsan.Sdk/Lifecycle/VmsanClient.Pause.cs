@@ -20,7 +20,7 @@ public sealed partial class VmsanClient
             if (rec.Status != VmStatus.Running)
                 throw new VmsanException(ErrorCode.VmNotRunning, $"VM {id} is {rec.Status.ToString().ToLowerInvariant()}, not running.",
                     $"Only a running VM can be paused; start it with `vmsan start {id}`.");
-            await using (var control = await _options.Backend.ConnectAsync(QmpSocket(id), ct).ConfigureAwait(false))
+            await using (var control = await _options.BackendFor(rec.Backend).ConnectAsync(QmpSocket(id), ct).ConfigureAwait(false))
                 await control.PauseAsync(ct).ConfigureAwait(false);
             rec = rec with { Status = VmStatus.Paused };
             _store.Save(rec);
@@ -40,7 +40,7 @@ public sealed partial class VmsanClient
             if (rec.Status != VmStatus.Paused)
                 throw new VmsanException(ErrorCode.VmNotRunning, $"VM {id} is {rec.Status.ToString().ToLowerInvariant()}, not paused.",
                     $"Start it with `vmsan start {id}`.");
-            await using (var control = await _options.Backend.ConnectAsync(QmpSocket(id), ct).ConfigureAwait(false))
+            await using (var control = await _options.BackendFor(rec.Backend).ConnectAsync(QmpSocket(id), ct).ConfigureAwait(false))
                 await control.ResumeAsync(ct).ConfigureAwait(false);
             rec = rec with { Status = VmStatus.Running };
             _store.Save(rec);

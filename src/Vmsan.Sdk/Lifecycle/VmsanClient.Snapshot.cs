@@ -56,7 +56,7 @@ public sealed partial class VmsanClient
             {
                 string version;
                 var netns = $"/proc/{rec.Vmm!.Pid}/ns/net";
-                await using (var control = await _options.Backend.ConnectAsync(QmpSocket(id), ct).ConfigureAwait(false))
+                await using (var control = await _options.BackendFor(rec.Backend).ConnectAsync(QmpSocket(id), ct).ConfigureAwait(false))
                 {
                     version = await control.VersionAsync(ct).ConfigureAwait(false);
                     var (uri, received) = await StateChannel.ReceiveToFileAsync(netns, Path.Combine(tmp, "state"), ct).ConfigureAwait(false);

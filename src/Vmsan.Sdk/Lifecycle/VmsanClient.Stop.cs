@@ -77,7 +77,7 @@ public sealed partial class VmsanClient
     {
         try
         {
-            await using var control = await _options.Backend.ConnectAsync(Path.Combine(_options.Paths.VmDir(rec.Id), "qmp.sock"), ct).ConfigureAwait(false);
+            await using var control = await _options.BackendFor(rec.Backend).ConnectAsync(Path.Combine(_options.Paths.VmDir(rec.Id), "qmp.sock"), ct).ConfigureAwait(false);
             await action(control).ConfigureAwait(false);
         }
         catch (VmsanException ex)

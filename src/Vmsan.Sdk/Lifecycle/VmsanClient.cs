@@ -46,10 +46,13 @@ public sealed partial class VmsanClient
     {
         options.Validate();
         RequireRoot();
+        var backend = options.Vmm == "firecracker" ? _options.Firecracker : _options.Backend;
         if (options.Vmm == "firecracker")
-            RequireFirecracker();
+            RequireFirecracker(backend);
         var accel = _options.AccelDetector.Detect(options.Accel);
-        if (_options.Backend.CheckAvailable() is { } missing)
+        if (options.Vmm == "firecracker")
+            RequireFirecrackerOptions(options, accel);
+        else if (_options.Backend.CheckAvailable() is { } missing)
             throw new VmsanException(ErrorCode.QemuNotFound, missing, "Run ./install.sh, or `apt-get install qemu-system-x86 qemu-utils`.");
         var kernel = options.Kernel ?? _options.Paths.DefaultKernel;
         var initrd = _options.Paths.DefaultInitrd;
@@ -82,11 +85,23 @@ public sealed partial class VmsanClient
         {
             var plan = VmNetworkPlan.For(id, slot);
             var vmDir = _options.Paths.VmDir(id);
-            var overlay = Path.Combine(vmDir, "disk.qcow2");
             var sw = Stopwatch.StartNew();
-            await _options.Commands.RunCheckedAsync(ErrorCode.Internal, "qemu-img",
-                ["create", "-q", "-f", "qcow2", "-F", "raw", "-b", baseImage, overlay, $"{diskMib}M"], ct: ct).ConfigureAwait(false);
-            Log($"overlay {overlay} over {baseImage} in {sw.ElapsedMilliseconds} ms");
+            if (backend.Name == Vmm.Firecracker.FirecrackerBackend.BackendName)
+            {
+                // Firecracker takes raw disks only: a sparse (reflinked where the filesystem can) copy
+                // of the base, grown to the VM's size; the guest grows its filesystem at boot.
+                var raw = Path.Combine(vmDir, VmDisk.Raw);
+                await _options.Commands.RunCheckedAsync(ErrorCode.Internal, "cp", ["--sparse=always", "--reflink=auto", baseImage, raw], ct: ct).ConfigureAwait(false);
+                await _options.Commands.RunCheckedAsync(ErrorCode.Internal, "truncate", ["-s", $"{diskMib}M", raw], ct: ct).ConfigureAwait(false);
+                Log($"raw disk {raw} from {baseImage} in {sw.ElapsedMilliseconds} ms");
+            }
+            else
+            {
+                var overlay = Path.Combine(vmDir, VmDisk.Qcow2);
+                await _options.Commands.RunCheckedAsync(ErrorCode.Internal, "qemu-img",
+                    ["create", "-q", "-f", "qcow2", "-F", "raw", "-b", baseImage, overlay, $"{diskMib}M"], ct: ct).ConfigureAwait(false);
+                Log($"overlay {overlay} over {baseImage} in {sw.ElapsedMilliseconds} ms");
+            }
             _store.SaveSecrets(id, new VmSecrets(Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32))));
             _store.Save(new VmRecord
             {
@@ -101,7 +116,7 @@ public sealed partial class VmsanClient
                 Initrd = initrd,
                 BaseImage = baseImage,
                 Accel = accel.Name,
-                Backend = _options.Backend.Name,
+                Backend = backend.Name,
                 Confinement = new VmConfinement
                 {
                     DropPrivileges = options.DropPrivileges,
@@ -290,19 +305,29 @@ public sealed partial class VmsanClient
         return id;
     }
 
-    /// <summary>
-    /// <c>--vmm firecracker</c>: needs the firecracker and jailer binaries. This build drives
-    /// Firecracker's API (Vmm/Firecracker) but does not yet boot VMs through the jailer, so even
-    /// with both installed the VM is refused rather than silently booted under QEMU.
-    /// </summary>
-    private static void RequireFirecracker()
+    /// <summary><c>--vmm firecracker</c>: needs the firecracker and jailer binaries; never falls back to QEMU silently.</summary>
+    private static void RequireFirecracker(Vmm.IVmmBackend firecracker)
     {
-        var missing = ((string[])["firecracker", "jailer"]).Where(b => Vmm.Qemu.QemuMicrovmBackend.FindOnPath(b) is null).ToList();
-        if (missing.Count > 0)
-            throw new VmsanException(ErrorCode.DependencyMissing, $"--vmm firecracker needs {string.Join(" and ", missing)}, which {(missing.Count == 1 ? "is" : "are")} not installed.",
+        if (firecracker.CheckAvailable() is { } missing)
+            throw new VmsanException(ErrorCode.DependencyMissing, $"--vmm firecracker: {missing}.",
                 "Run ./install.sh --vmm firecracker where GitHub release downloads are reachable, or put firecracker and jailer (same version) on PATH; or use --vmm qemu.");
-        throw new VmsanException(ErrorCode.DependencyMissing, "This vmsan build cannot boot VMs under Firecracker yet (its API client exists; the jailer launch does not).",
-            "Use --vmm qemu (the default).");
+    }
+
+    /// <summary>
+    /// What Firecracker cannot do, refused before anything is created: it has no TCG (KVM only), and
+    /// its jailer always drops privileges and chroots, so those two switches would change nothing.
+    /// </summary>
+    private static void RequireFirecrackerOptions(CreateOptions options, Vmm.AccelChoice accel)
+    {
+        if (accel.Kind != Vmm.AccelKind.Kvm)
+            throw new VmsanException(ErrorCode.DependencyMissing, $"Firecracker needs a working KVM; this host gives {accel.Name} ({accel.Reason}).",
+                "Use --vmm qemu, which runs under TCG too.");
+        if (!options.DropPrivileges)
+            throw VmsanException.Invalid("--no-drop-privileges is not offered with --vmm firecracker: its jailer always runs the VMM as the VM's own unprivileged uid.",
+                "Drop --no-drop-privileges, or use --vmm qemu.");
+        if (!options.Chroot)
+            throw VmsanException.Invalid("--no-chroot is not offered with --vmm firecracker: its jailer always chroots the VMM.",
+                "Drop --no-chroot, or use --vmm qemu.");
     }
 
     internal static void RequireRoot()

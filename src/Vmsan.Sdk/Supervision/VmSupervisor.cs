@@ -91,10 +91,16 @@ public sealed class VmSupervisor
                 var (confinement, confined) = VmmConfiner.Prepare(rec, vmDir, accel);
                 rec = rec with { Confinement = confined };
                 store.Save(rec);
-                // Attached here (root, in the VM's namespace) and inherited by the VMM, which then
+                var backend = _client.Options.BackendFor(rec.Backend);
+                var firecracker = backend.Name == Vmm.Firecracker.FirecrackerBackend.BackendName;
+                // QEMU: attached here (root, in the VM's namespace) and inherited by the VMM, which then
                 // needs no network privilege at all; closed on our side once it has started.
-                using var tap = await Network.TapDevice.OpenInheritableAsync(rec.Network.Netns, Network.VmNetworkPlan.TapName).ConfigureAwait(false);
-                vmm = await _client.Options.Backend.LaunchAsync(new VmLaunchSpec
+                // Firecracker takes no descriptor (its jailer closes them all) and opens the TAP by
+                // name: the persistent TAP is handed to the VM's uid instead.
+                using var tap = firecracker ? null : await Network.TapDevice.OpenInheritableAsync(rec.Network.Netns, Network.VmNetworkPlan.TapName).ConfigureAwait(false);
+                if (firecracker && confinement.Uid is { } fcUid)
+                    await Network.TapDevice.SetOwnerAsync(rec.Network.Netns, Network.VmNetworkPlan.TapName, fcUid, confinement.Gid ?? 0).ConfigureAwait(false);
+                vmm = await backend.LaunchAsync(new VmLaunchSpec
                 {
                     VmId = _id,
                     Vcpus = rec.Vcpus,
@@ -102,7 +108,8 @@ public sealed class VmSupervisor
                     Kernel = rec.Kernel,
                     Initrd = initrd,
                     KernelArgs = KernelCommandLine.For(accel),
-                    Disk = Path.Combine(vmDir, "disk.qcow2"),
+                    Disk = Path.Combine(vmDir, VmDisk.FileFor(rec.Backend)),
+                    DiskFormat = VmDisk.FormatFor(rec.Backend),
                     MemoryFile = memoryFile,
                     MemoryShared = !restoring,
                     Incoming = restoring,
@@ -112,7 +119,7 @@ public sealed class VmSupervisor
                     ConsoleLog = console,
                     ControlSocket = Path.Combine(vmDir, "qmp.sock"),
                     Accel = accel,
-                    TapFd = (int)tap.DangerousGetHandle(),
+                    TapFd = tap is null ? null : (int)tap.DangerousGetHandle(),
                     Confinement = confinement,
                 }, ct).ConfigureAwait(false);
                 rec = rec with { Vmm = ProcessProbe.Ref(vmm.Pid), Status = VmStatus.Starting };
@@ -259,7 +266,7 @@ public sealed class VmSupervisor
         var snapDir = _client.Paths.SnapshotDir(rec.RestoreFrom!);
         try
         {
-            await using (var control = await _client.Options.Backend.ConnectAsync(Path.Combine(_client.Paths.VmDir(_id), "qmp.sock"), ct).ConfigureAwait(false))
+            await using (var control = await _client.Options.BackendFor(rec.Backend).ConnectAsync(Path.Combine(_client.Paths.VmDir(_id), "qmp.sock"), ct).ConfigureAwait(false))
             {
                 var netns = $"/proc/{rec.Vmm!.Pid}/ns/net";
                 await control.LoadStateAsync($"tcp:127.0.0.1:{StateChannel.IncomingPort}",

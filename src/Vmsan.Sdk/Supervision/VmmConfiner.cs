@@ -15,7 +15,7 @@ namespace Vmsan.Supervision;
 internal static class VmmConfiner
 {
     /// <summary>Files the VMM opens, which only its uid may use. Everything else in the VM directory stays root's.</summary>
-    private static readonly string[] VmmFiles = ["disk.qcow2", "console.log", "initrd.img"];
+    private static readonly string[] VmmFiles = [VmDisk.Qcow2, VmDisk.Raw, "console.log", "initrd.img"];
 
     public const string JailDir = "jail";
 
@@ -57,10 +57,11 @@ internal static class VmmConfiner
             File.SetUnixFileMode(jail, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         }
         VmCgroupState? cgroup = null;
+        CgroupLimits? limits = null;
         if (want.Cgroup)
         {
             VmCgroup.Remove(want.Cgroups);
-            var limits = CgroupLimits.For(rec.Vcpus, rec.MemoryMib, CgroupLimits.OverheadMib(accel.Kind, QemuMicrovmBackend.TcgTbSizeMib));
+            limits = CgroupLimits.For(rec.Vcpus, rec.MemoryMib, CgroupLimits.OverheadMib(accel.Kind, QemuMicrovmBackend.TcgTbSizeMib));
             cgroup = VmCgroup.Create(rec.Id, limits).State;
         }
         var state = want with { Uid = uid, Gid = gid, Jail = jail, Cgroups = cgroup };
@@ -71,6 +72,9 @@ internal static class VmmConfiner
             Seccomp = want.Seccomp,
             Jail = jail,
             CgroupProcs = cgroup is null ? [] : cgroup.Paths.Select(p => Path.Combine(p, "cgroup.procs")).ToList(),
+            Limits = limits,
+            CgroupVersion = cgroup?.Version,
+            CgroupParent = cgroup is null ? null : VmCgroup.RelativeParent(cgroup),
         };
         return (spec, state);
     }

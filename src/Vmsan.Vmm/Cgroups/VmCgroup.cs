@@ -63,6 +63,24 @@ public sealed class VmCgroup
         });
     }
 
+    /// <summary>
+    /// The VM cgroup's parent relative to its controller's root (<c>vmsan</c>, or <c>user.slice/vmsan</c>...),
+    /// the form Firecracker's jailer takes as <c>--parent-cgroup</c>. The jailer takes one parent for every
+    /// controller; where v1 controllers sit at different places the memory controller's wins (it is the
+    /// limit that protects the host).
+    /// </summary>
+    public static string RelativeParent(VmCgroupState state, string root = Root)
+    {
+        var paths = state.Paths;
+        var path = state.Version == 1
+            ? paths.FirstOrDefault(p => p.StartsWith(Path.Combine(root, "memory") + "/", StringComparison.Ordinal)) ?? paths[0]
+            : paths[0];
+        var rel = Path.GetRelativePath(root, Path.GetDirectoryName(path)!);
+        if (state.Version == 1)
+            rel = rel.Contains('/', StringComparison.Ordinal) ? rel[(rel.IndexOf('/', StringComparison.Ordinal) + 1)..] : "";
+        return rel;
+    }
+
     /// <summary>Creates (or re-creates, after a crash) the VM's cgroup and writes its limits.</summary>
     public static VmCgroup Create(string vmId, CgroupLimits limits, string root = Root)
     {

@@ -32,11 +32,16 @@ public static class FirecrackerBoot
 
     /// <summary>
     /// The jailer's argument vector: a dedicated non-root uid/gid, chroot under
-    /// <paramref name="chrootBase"/>, cgroup limits, a new PID namespace, the VM's network
-    /// namespace; Firecracker's default seccomp filters stay on (no <c>--no-seccomp</c>). Pure.
+    /// <paramref name="chrootBase"/>, a new PID namespace, the VM's network namespace, and the VM's
+    /// cgroup limits written by the jailer into <c>&lt;controller root&gt;/&lt;parentCgroup&gt;/&lt;id&gt;</c>
+    /// (the directory vmsan created and records, so removal and <c>doctor</c> find it). Firecracker's
+    /// default seccomp filters stay on unless <paramref name="seccomp"/> is false (<c>--no-seccomp</c>).
+    /// Null <paramref name="limits"/> (<c>--no-cgroup</c>): cgroup v2 with no <c>--cgroup</c> flags
+    /// and a parent that does not exist is the one combination in which the jailer creates no cgroup
+    /// and moves the process nowhere (with v1 it always creates one). Pure.
     /// </summary>
     public static List<string> JailerArgs(VmLaunchSpec spec, string firecracker, string chrootBase, int uid, int gid,
-        int cgroupVersion, Cgroups.CgroupLimits limits)
+        int cgroupVersion, Cgroups.CgroupLimits? limits, string? parentCgroup = null, bool seccomp = true)
     {
         var inv = CultureInfo.InvariantCulture;
         var args = new List<string>
@@ -47,25 +52,36 @@ public static class FirecrackerBoot
             "--gid", gid.ToString(inv),
             "--chroot-base-dir", chrootBase,
             "--new-pid-ns",
-            "--cgroup-version", cgroupVersion.ToString(inv),
         };
         if (spec.Netns is not null)
             args.AddRange(["--netns", spec.Netns.StartsWith('/') ? spec.Netns : "/run/netns/" + spec.Netns]);
-        if (cgroupVersion == 2)
+        if (limits is null)
         {
-            args.AddRange(["--cgroup", $"memory.max={limits.MemoryMaxBytes.ToString(inv)}"]);
-            args.AddRange(["--cgroup", "memory.swap.max=0"]);
-            args.AddRange(["--cgroup", $"cpu.max={limits.CpuQuotaUs.ToString(inv)} {limits.CpuPeriodUs.ToString(inv)}"]);
-            args.AddRange(["--cgroup", $"pids.max={limits.PidsMax.ToString(inv)}"]);
+            args.AddRange(["--cgroup-version", "2", "--parent-cgroup", "vmsan-no-cgroup/" + spec.VmId]);
         }
         else
         {
-            args.AddRange(["--cgroup", $"memory.limit_in_bytes={limits.MemoryMaxBytes.ToString(inv)}"]);
-            args.AddRange(["--cgroup", $"cpu.cfs_period_us={limits.CpuPeriodUs.ToString(inv)}"]);
-            args.AddRange(["--cgroup", $"cpu.cfs_quota_us={limits.CpuQuotaUs.ToString(inv)}"]);
-            args.AddRange(["--cgroup", $"pids.max={limits.PidsMax.ToString(inv)}"]);
+            args.AddRange(["--cgroup-version", cgroupVersion.ToString(inv)]);
+            if (parentCgroup is { Length: > 0 })
+                args.AddRange(["--parent-cgroup", parentCgroup]);
+            if (cgroupVersion == 2)
+            {
+                args.AddRange(["--cgroup", $"memory.max={limits.MemoryMaxBytes.ToString(inv)}"]);
+                args.AddRange(["--cgroup", "memory.swap.max=0"]);
+                args.AddRange(["--cgroup", $"cpu.max={limits.CpuQuotaUs.ToString(inv)} {limits.CpuPeriodUs.ToString(inv)}"]);
+                args.AddRange(["--cgroup", $"pids.max={limits.PidsMax.ToString(inv)}"]);
+            }
+            else
+            {
+                args.AddRange(["--cgroup", $"memory.limit_in_bytes={limits.MemoryMaxBytes.ToString(inv)}"]);
+                args.AddRange(["--cgroup", $"cpu.cfs_period_us={limits.CpuPeriodUs.ToString(inv)}"]);
+                args.AddRange(["--cgroup", $"cpu.cfs_quota_us={limits.CpuQuotaUs.ToString(inv)}"]);
+                args.AddRange(["--cgroup", $"pids.max={limits.PidsMax.ToString(inv)}"]);
+            }
         }
         args.AddRange(["--", "--api-sock", ApiSocket, "--level", "Warning"]);
+        if (!seccomp)
+            args.Add("--no-seccomp");
         return args;
     }
 }

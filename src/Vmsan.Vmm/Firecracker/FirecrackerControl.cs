@@ -28,7 +28,8 @@ public sealed class FirecrackerControl(FirecrackerApiClient api) : IVmmControl
 
     public Task LoadStateAsync(string uri, Func<CancellationToken, Task> feed, CancellationToken ct) => throw NotYet();
 
-    public Task<string> VersionAsync(CancellationToken ct) => throw NotYet();
+    public async Task<string> VersionAsync(CancellationToken ct) =>
+        "firecracker " + ((await Api.DescribeAsync(ct).ConfigureAwait(false)).VmmVersion ?? "unknown");
 
     private static Vmsan.Core.Errors.VmsanException NotYet() =>
         new(Vmsan.Core.Errors.ErrorCode.SnapshotIncompatible, "Snapshots are not supported on the Firecracker backend yet.",

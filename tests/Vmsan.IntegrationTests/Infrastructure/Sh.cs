@@ -55,6 +55,10 @@ public static class Sh
         return r.Stdout;
     }
 
+    /// <summary>The binary's path on PATH, or null.</summary>
+    public static string? Which(string binary) =>
+        (Environment.GetEnvironmentVariable("PATH") ?? "/usr/bin:/bin").Split(':').Select(d => Path.Combine(d, binary)).FirstOrDefault(File.Exists);
+
     public static string Rand() => Convert.ToHexStringLower(Guid.NewGuid().ToByteArray()[..3]);
 
     public static string Lines(params string[] lines) => new StringBuilder().AppendJoin('\n', lines).ToString();

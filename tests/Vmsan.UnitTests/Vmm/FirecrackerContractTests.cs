@@ -96,6 +96,137 @@ public sealed class FirecrackerContractTests : IAsyncDisposable
         Assert.Null(load["mem_file_path"]);
     }
 
+    /// <summary>
+    /// The backend's whole launch path: a stand-in jailer (a script that records its argv, writes
+    /// the pid file the real one writes and leaves a process running as "Firecracker") and the fake
+    /// API server at the socket path inside the jail; every request validated.
+    /// </summary>
+    [Fact]
+    public async Task The_backend_launches_through_the_jailer_and_boots_over_valid_requests()
+    {
+        if (!File.Exists(SpecPath))
+            Assert.Skip($"Firecracker's OpenAPI file is not present at {SpecPath} (set VMSAN_FIRECRACKER_OPENAPI)");
+        if (!Vmsan.Core.Interop.LibcPublic.IsRoot())
+            Assert.Skip("needs root (the jail's files are chowned to the VM's uid)");
+        var ct = TestContext.Current.CancellationToken;
+        var vmDir = Directory.CreateDirectory(Path.Combine(_dir, "vm")).FullName;
+        foreach (var f in (string[])["vmlinux", "initrd.img", "disk.raw", "console.log"])
+            await File.WriteAllTextAsync(Path.Combine(vmDir, f), f, ct);
+        var firecracker = Path.Combine(_dir, "firecracker");
+        await File.WriteAllTextAsync(firecracker, "#!/bin/sh\nexit 1\n", ct);
+        var jailer = Path.Combine(_dir, "jailer");
+        var argvFile = Path.Combine(_dir, "jailer.argv");
+        await File.WriteAllTextAsync(jailer, $$"""
+            #!/bin/bash
+            printf '%s\n' "$@" > {{argvFile}}
+            while [[ $# -gt 0 ]]; do
+              case $1 in --id) id=$2; shift ;; --exec-file) exe=$2; shift ;; --chroot-base-dir) base=$2; shift ;; --) break ;; esac
+              shift
+            done
+            root=$base/$(basename "$exe")/$id/root
+            echo "jailer: console line" 
+            sleep 60 </dev/null >/dev/null 2>&1 &
+            echo -n $! > "$root/$(basename "$exe").pid"
+            exit 0
+            """, ct);
+        File.SetUnixFileMode(jailer, (UnixFileMode)0b111_101_101);
+        File.SetUnixFileMode(firecracker, (UnixFileMode)0b111_101_101);
+        var limits = Vmsan.Vmm.Cgroups.CgroupLimits.For(2, 512, 64);
+        var spec = Spec() with
+        {
+            Kernel = Path.Combine(vmDir, "vmlinux"),
+            Initrd = Path.Combine(vmDir, "initrd.img"),
+            Disk = Path.Combine(vmDir, "disk.raw"),
+            ConsoleLog = Path.Combine(vmDir, "console.log"),
+            ControlSocket = Path.Combine(vmDir, "qmp.sock"),
+            Confinement = new VmmConfinementSpec
+            {
+                Uid = 1_900_000_042,
+                Gid = 4242,
+                Seccomp = true,
+                Jail = Path.Combine(vmDir, "jail"),
+                Limits = limits,
+                CgroupVersion = 1,
+                CgroupParent = "vmsan",
+            },
+        };
+        var backend = new FirecrackerBackend(firecracker, jailer);
+        Assert.Null(backend.CheckAvailable());
+        var root = FirecrackerBackend.JailRoot(spec.Confinement.Jail!, firecracker, spec.VmId);
+        var launch = backend.LaunchAsync(spec, ct);
+        // The real Firecracker opens its API socket once the jailer has exec'd it: stand in for it.
+        while (!File.Exists(Path.Combine(root, "firecracker.pid")) && !launch.IsCompleted)
+            await Task.Delay(5, ct);
+        _server = new FakeFirecracker(Path.Combine(root, "run", "firecracker.socket"), OpenApi.Load(SpecPath));
+        var vmm = await launch;
+        try
+        {
+            Assert.Empty(_server.Violations);
+            Assert.Equal(
+                ["PUT /logger", "PUT /metrics", "PUT /machine-config", "PUT /boot-source", "PUT /drives/rootfs", "PUT /network-interfaces/eth0", "PUT /actions"],
+                _server.Requests.Select(r => $"{r.Method} {r.Path}"));
+            var argv = await File.ReadAllLinesAsync(argvFile, ct);
+            string After(string flag) => argv[Array.IndexOf(argv, flag) + 1];
+            Assert.Equal("1900000042", After("--uid"));
+            Assert.Equal("4242", After("--gid"));
+            Assert.Equal(spec.Confinement.Jail, After("--chroot-base-dir"));
+            Assert.Equal("/run/netns/vmsan-1a2b3c4d", After("--netns"));
+            Assert.Equal("vmsan", After("--parent-cgroup"));
+            Assert.Contains("--new-pid-ns", argv);
+            Assert.Contains($"memory.limit_in_bytes={limits.MemoryMaxBytes}", argv);
+            Assert.DoesNotContain("--no-seccomp", argv);
+            // The boot files are the VM's own inodes (guest disk writes land in disk.raw), owned by its uid.
+            Assert.Equal(Inode(spec.Disk), Inode(Path.Combine(root, "rootfs.ext4")));
+            Assert.Equal(1_900_000_042, Owner(Path.Combine(root, "rootfs.ext4")));
+            Assert.Equal(1_900_000_042, Owner(Path.Combine(root, "run")));
+            // The console log got the jailer's output; every later command finds the API by the usual path.
+            Assert.Contains("jailer: console line", await File.ReadAllTextAsync(spec.ConsoleLog, ct));
+            await using (var control = await backend.ConnectAsync(spec.ControlSocket, ct))
+                Assert.Equal("running", await control.QueryStatusAsync(ct));
+            Assert.False(vmm.Exited.IsCompleted);
+        }
+        finally
+        {
+            System.Diagnostics.Process.GetProcessById(vmm.Pid).Kill();
+        }
+        Assert.Equal(-1, await vmm.Exited.WaitAsync(TimeSpan.FromSeconds(10), ct));
+    }
+
+    [Fact]
+    public async Task The_backend_refuses_to_run_firecracker_as_root_or_unchrooted_before_starting_anything()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var fake = Path.Combine(_dir, "fake");
+        await File.WriteAllTextAsync(fake, "#!/bin/sh\ntouch " + Path.Combine(_dir, "ran") + "\n", ct);
+        File.SetUnixFileMode(fake, (UnixFileMode)0b111_101_101);
+        var backend = new FirecrackerBackend(fake, fake);
+        var root = await Assert.ThrowsAsync<Vmsan.Core.Errors.VmsanException>(() => backend.LaunchAsync(Spec() with { Confinement = new() { Jail = _dir } }, ct));
+        Assert.Equal(Vmsan.Core.Errors.ErrorCode.InvalidArgument, root.Code);
+        var unjailed = await Assert.ThrowsAsync<Vmsan.Core.Errors.VmsanException>(() => backend.LaunchAsync(Spec() with { Confinement = new() { Uid = 1_900_000_001, Gid = 1 } }, ct));
+        Assert.Contains("chroot", unjailed.Message);
+        var qcow = await Assert.ThrowsAsync<Vmsan.Core.Errors.VmsanException>(() =>
+            backend.LaunchAsync(Spec() with { DiskFormat = "qcow2", Confinement = new() { Uid = 1_900_000_001, Gid = 1, Jail = _dir } }, ct));
+        Assert.Contains("raw", qcow.Message);
+        Assert.False(File.Exists(Path.Combine(_dir, "ran")));
+        var missing = new FirecrackerBackend(Path.Combine(_dir, "no-firecracker"), Path.Combine(_dir, "no-jailer"));
+        Assert.Contains("no-jailer", missing.CheckAvailable());
+        var dep = await Assert.ThrowsAsync<Vmsan.Core.Errors.VmsanException>(() => missing.LaunchAsync(Spec(), ct));
+        Assert.Equal(Vmsan.Core.Errors.ErrorCode.DependencyMissing, dep.Code);
+    }
+
+    private static ulong Inode(string path) => ulong.Parse(Stat(path, "%i"), CultureInfo.InvariantCulture);
+
+    private static int Owner(string path) => int.Parse(Stat(path, "%u"), CultureInfo.InvariantCulture);
+
+    private static string Stat(string path, string format)
+    {
+        var psi = new System.Diagnostics.ProcessStartInfo("stat", ["-c", format, path]) { RedirectStandardOutput = true };
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        var text = p.StandardOutput.ReadToEnd().Trim();
+        p.WaitForExit();
+        return text;
+    }
+
     [Fact]
     public async Task The_fake_server_rejects_what_firecracker_would_reject()
     {

@@ -1,0 +1,12 @@
+namespace Vmsan;
+
+/// <summary>The VM's writable disk in its directory: a qcow2 overlay over the base for QEMU, a raw copy for Firecracker (raw only).</summary>
+internal static class VmDisk
+{
+    public const string Qcow2 = "disk.qcow2";
+    public const string Raw = "disk.raw";
+
+    public static string FileFor(string? backend) => backend == Vmm.Firecracker.FirecrackerBackend.BackendName ? Raw : Qcow2;
+
+    public static string FormatFor(string? backend) => backend == Vmm.Firecracker.FirecrackerBackend.BackendName ? "raw" : "qcow2";
+}
