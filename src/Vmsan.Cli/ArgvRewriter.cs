@@ -12,8 +12,9 @@ public static class ArgvRewriter
     private static readonly Dictionary<string, HashSet<string>> ValueOptions = new(StringComparer.Ordinal)
     {
         ["exec"] = ["-e", "--env", "-w", "--workdir", "--cwd", "-u", "--user", "--timeout"],
-        ["run"] = ["--vmm", "--vcpus", "--cpus", "--memory", "--disk", "--runtime", "--kernel", "--rootfs", "--accel", "-e", "--env", "-w", "--workdir", "--cwd", "-u", "--user", "--timeout",
-                  "--network-policy", "--allowed-domain", "--allowed-cidr", "--denied-cidr", "--publish-port", "-p"],
+        ["run"] = ["--vmm", "--vcpus", "--cpus", "--memory", "-m", "--disk", "--runtime", "--kernel", "--rootfs", "--accel", "-e", "--env", "-w", "--workdir", "--cwd", "-u", "--user", "--timeout",
+                  "--network-policy", "--allowed-domain", "--allowed-cidr", "--denied-cidr", "--publish-port", "-p",
+                  "--from-image", "--platform", "--registry-user"],
     };
 
     public static string[] Rewrite(string[] args)

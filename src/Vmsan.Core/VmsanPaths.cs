@@ -42,6 +42,9 @@ public sealed class VmsanPaths
     public string MemoryFile(string vmId) => Path.Combine(MemoryDir,
         "vmsan-" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(Home)))[..12] + "-" + vmId + ".mem");
 
+    /// <summary>The OCI image cache: blobs by digest, names in refs/, converted ext4 roots by manifest digest.</summary>
+    public string ImagesDir => Path.Combine(Home, "images");
+
     public string KernelDir => Path.Combine(Assets, "kernel");
 
     public string DefaultKernel => Path.Combine(KernelDir, "vmlinux");

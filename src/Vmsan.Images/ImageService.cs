@@ -179,7 +179,7 @@ public sealed class ImageService
         if (!File.Exists(manifestPath))
             throw ImageErrors.NotFound($"manifest {image.ManifestDigest} of {image.Name} in the cache", "pull it again");
         var manifest = Manifests.ParseManifest(await File.ReadAllBytesAsync(manifestPath, ct).ConfigureAwait(false), image.Name);
-        var work = Path.Combine(TempDir, $"rootfs-{hex[..12]}-{Environment.ProcessId}-{Guid.NewGuid():N}"[..60]);
+        var work = Path.Combine(TempDir, $"rootfs-{hex[..12]}-{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..12]}");
         var tree = Path.Combine(work, "tree");
         try
         {

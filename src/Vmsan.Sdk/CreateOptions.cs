@@ -40,6 +40,22 @@ public sealed record CreateOptions
     /// <summary>Ports published from the host to the guest (<see cref="PortSpec.Parse"/>).</summary>
     public IReadOnlyList<PublishedPort> PublishedPorts { get; init; } = [];
 
+    /// <summary>
+    /// Boot an OCI image instead of a runtime: a registry reference (<c>node:22-alpine</c>,
+    /// <c>localhost:5000/team/app:1.2</c>, <c>ghcr.io/org/app@sha256:…</c>), <c>docker-archive:FILE</c>,
+    /// <c>oci:DIR[:TAG]</c> or <c>oci-archive:FILE[:TAG]</c>. A registry image already in the cache is not pulled again.
+    /// </summary>
+    public string? FromImage { get; init; }
+
+    /// <summary>How to pull <see cref="FromImage"/> (platform, plain HTTP, credentials).</summary>
+    public Images.PullOptions ImagePull { get; init; } = new();
+
+    /// <summary>Where pull and conversion progress goes (null: nowhere).</summary>
+    public Images.IPullProgress? ImageProgress { get; init; }
+
+    /// <summary>An image already pulled for <see cref="FromImage"/> (see <see cref="VmsanClient.ResolveImageAsync"/>): not read again.</summary>
+    public Images.Cache.ImageRecord? ResolvedImage { get; init; }
+
     public static readonly string[] KnownRuntimes = ["base", "node22", "python3.13"];
 
     /// <summary>Checks every value before anything is created; throws INVALID_ARGUMENT.</summary>
@@ -59,6 +75,13 @@ public sealed record CreateOptions
             throw VmsanException.Invalid($"Unknown VMM '{Vmm}'.", "Use --vmm qemu or --vmm firecracker.");
         if (Kernel is not null && !File.Exists(Kernel))
             throw VmsanException.Invalid($"Kernel image '{Kernel}' does not exist.", "Pass the path of a vmlinux (PVH ELF) image.");
+        if (FromImage is not null)
+        {
+            if (Rootfs is not null || Runtime != "base")
+                throw VmsanException.Invalid("--from-image cannot be combined with --rootfs or --runtime.", "Pass one of --from-image, --rootfs, --runtime.");
+            // A malformed reference or archive spec is refused here, before anything is fetched or created.
+            Images.Sources.ImageSources.CanonicalName(FromImage);
+        }
         if (Rootfs is not null && !File.Exists(Rootfs))
             throw VmsanException.Invalid($"Root filesystem image '{Rootfs}' does not exist.", "Pass the path of an ext4 image.");
         ArgumentNullException.ThrowIfNull(NetworkPolicy);

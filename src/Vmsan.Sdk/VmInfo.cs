@@ -28,6 +28,8 @@ public sealed record VmInfo
     public string? StopReason { get; init; }
     public VmError? Error { get; init; }
     public required VmConfinementInfo Confinement { get; init; }
+    /// <summary>The OCI image the VM boots (<c>--from-image</c>), with its exposed ports and exec defaults.</summary>
+    public VmImage? Image { get; init; }
 
     public static VmInfo From(VmRecord r) => new()
     {
@@ -53,6 +55,7 @@ public sealed record VmInfo
         StopReason = r.StopReason,
         Error = r.Error,
         Confinement = VmConfinementInfo.From(r.Confinement),
+        Image = r.Image,
     };
 }
 

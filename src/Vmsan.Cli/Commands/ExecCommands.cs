@@ -10,13 +10,17 @@ namespace Vmsan.Cli.Commands;
 /// <summary>exec and run: commands inside a VM.</summary>
 public static class ExecCommands
 {
-    internal sealed class ExecFlags
+    internal sealed class ExecFlags(bool commandOptional = false)
     {
         public readonly Option<string[]> Env = new("--env", "-e") { Description = "Environment variable K=V (repeatable)", AllowMultipleArgumentsPerToken = false };
         public readonly Option<string?> Workdir = new("--workdir", "-w", "--cwd") { Description = "Working directory" };
         public readonly Option<string?> User = new("--user", "-u") { Description = "User to run as" };
         public readonly Option<string?> Timeout = new("--timeout") { Description = "Kill the command after this long (e.g. 30s, 2m); exit 124" };
-        public readonly Argument<string[]> Command = new("command") { Description = "The command and its arguments", Arity = ArgumentArity.OneOrMore };
+        public readonly Argument<string[]> Command = new("command")
+        {
+            Description = commandOptional ? "The command and its arguments (default with --from-image: the image's Entrypoint + Cmd)" : "The command and its arguments",
+            Arity = commandOptional ? ArgumentArity.ZeroOrMore : ArgumentArity.OneOrMore,
+        };
 
         public void AddTo(Command c)
         {
@@ -116,13 +120,25 @@ public static class ExecCommands
         flags.AddTo(cmd);
         var rm = new Option<bool>("--rm") { Description = "Remove the VM when the command ends" };
         cmd.Options.Add(rm);
-        var exec = new ExecFlags();
+        var exec = new ExecFlags(commandOptional: true);
         exec.AddTo(cmd);
         cmd.SetAction((p, ct) => ctx.RunAsync(async () =>
         {
             var create = flags.Read(p);
             var request = exec.Read(p);
-            var vm = await ctx.Client.CreateAsync(create, ct).ConfigureAwait(false);
+            if (request.Cmd.Count == 0)
+            {
+                if (create.FromImage is null)
+                    throw VmsanException.Invalid("run needs a command (only an image brings a default one).", "Write `vmsan run [flags] -- CMD [ARGS...]`, or pass --from-image.");
+                // Resolved before anything is created: an image with no Entrypoint/Cmd boots no VM.
+                var image = await Progress.PullProgressDisplay.RunAsync(ctx.Console,
+                    progress => ctx.Client.ResolveImageAsync(create.FromImage, create.ImagePull, progress, ct)).ConfigureAwait(false);
+                if (image.Config.DefaultCommand.Count == 0)
+                    throw VmsanException.Invalid($"{image.Name} sets no Entrypoint or Cmd, so there is nothing to run.", "Give the command after the flags: vmsan run --from-image IMAGE -- CMD.");
+                create = create with { ResolvedImage = image };
+                request = request with { Cmd = image.Config.DefaultCommand };
+            }
+            var vm = await VmCommands.CreateAsync(ctx, create, ct).ConfigureAwait(false);
             ctx.Console.Debug($"created {vm.Id} in {vm.BootMs} ms");
             try
             {

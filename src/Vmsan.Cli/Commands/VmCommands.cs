@@ -49,6 +49,7 @@ public static class VmCommands
         yield return PauseCommands.Pause(ctx);
         yield return PauseCommands.Resume(ctx);
         yield return SnapshotCommands.Snapshot(ctx);
+        yield return ImageCommands.Images(ctx);
         yield return ExecCommands.Exec(ctx);
         yield return ExecCommands.Run(ctx);
         yield return ExecSessionCommands.Ps(ctx);
@@ -79,12 +80,16 @@ public static class VmCommands
         public readonly Option<bool> NoSeccomp = new("--no-seccomp") { Description = "No seccomp filter on the VMM" };
         public readonly Option<bool> NoChroot = new("--no-chroot") { Description = "Do not chroot the VMM" };
         public readonly Option<bool> NoCgroup = new("--no-cgroup") { Description = "No per-VM cgroup (no memory, CPU or pids limits on the VMM)" };
+        public readonly Option<string?> FromImage = new("--from-image") { Description = "Boot an OCI image: NAME[:TAG|@DIGEST], docker-archive:FILE, oci:DIR[:TAG], oci-archive:FILE[:TAG]" };
+        public readonly ImageCommands.PullFlags Pull = new();
         private readonly NetworkCommands.CreateNetworkFlags _network = new();
 
         public void AddTo(Command c)
         {
             foreach (var o in (Option[])[Vcpus, Memory, Disk, Runtime, Kernel, Rootfs, Accel, Vmm, NoDropPrivileges, NoSeccomp, NoChroot, NoCgroup])
                 c.Options.Add(o);
+            c.Options.Add(FromImage);
+            Pull.AddTo(c);
             _network.AddTo(c);
         }
 
@@ -104,10 +109,13 @@ public static class VmCommands
                 Seccomp = !p.GetValue(NoSeccomp),
                 Chroot = !p.GetValue(NoChroot),
                 Cgroup = !p.GetValue(NoCgroup),
+                FromImage = p.GetValue(FromImage),
             };
             o = _network.Apply(p, o);
+            Pull.Validate(p);
             o.Validate();
-            return o;
+            // Stdin (a password) is read only once everything else is known to be valid.
+            return o.FromImage is null ? o : o with { ImagePull = Pull.Read(p) };
         }
     }
 
@@ -122,7 +130,7 @@ public static class VmCommands
         {
             var vm = p.GetValue(snapshot) is { } snap
                 ? await ctx.Client.CreateFromSnapshotAsync(snap, ct).ConfigureAwait(false)
-                : await ctx.Client.CreateAsync(flags.Read(p), ct).ConfigureAwait(false);
+                : await CreateAsync(ctx, flags.Read(p), ct).ConfigureAwait(false);
             if (ctx.Console.Json)
                 ctx.Console.WriteJson(vm, CliJsonContext.Default.VmInfo);
             else
@@ -134,6 +142,12 @@ public static class VmCommands
         }));
         return cmd;
     }
+
+    /// <summary>Create, with pull and conversion progress on stderr when the VM boots an image.</summary>
+    internal static Task<VmInfo> CreateAsync(CommandContext ctx, CreateOptions options, CancellationToken ct) =>
+        options.FromImage is null
+            ? ctx.Client.CreateAsync(options, ct)
+            : Progress.PullProgressDisplay.RunAsync(ctx.Console, progress => ctx.Client.CreateAsync(options with { ImageProgress = progress }, ct));
 
     private static Command List(CommandContext ctx)
     {

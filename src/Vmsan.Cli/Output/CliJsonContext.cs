@@ -34,5 +34,8 @@ public sealed record NetworkLogsResult(string Id, IReadOnlyList<Vmsan.Network.Lo
 [JsonSerializable(typeof(NetworkLogsResult))]
 [JsonSerializable(typeof(NetworkStatus))]
 [JsonSerializable(typeof(DoctorReport))]
+[JsonSerializable(typeof(ImageInfo))]
+[JsonSerializable(typeof(List<ImageInfo>))]
+[JsonSerializable(typeof(PruneResult))]
 [JsonSerializable(typeof(Commands.VersionReport))]
 internal sealed partial class CliJsonContext : JsonSerializerContext;

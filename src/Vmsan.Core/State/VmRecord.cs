@@ -123,8 +123,28 @@ public sealed record VmRecord
     /// <summary>The snapshot this VM was cloned from (its disk layers on it while the VM exists).</summary>
     public string? RestoreFrom { get; init; }
 
+    /// <summary>The OCI image the VM was created from (<c>--from-image</c>), with the process defaults its config sets.</summary>
+    public VmImage? Image { get; init; }
+
     /// <summary>Set by the process taking a snapshot while it holds the VM paused; a dead owner is undone by reconcile.</summary>
     public SnapshotJob? SnapshotInProgress { get; init; }
+}
+
+/// <summary>
+/// The image a VM boots (<c>--from-image</c>): its name, manifest digest and the process defaults of its config.
+/// Env, WorkingDir and User are the defaults of every exec in the VM; Entrypoint + Cmd is what <c>run</c> starts
+/// when given no command.
+/// </summary>
+public sealed record VmImage
+{
+    public required string Name { get; init; }
+    public required string ManifestDigest { get; init; }
+    public IReadOnlyList<string>? Env { get; init; }
+    public string? WorkingDir { get; init; }
+    public string? User { get; init; }
+    public IReadOnlyList<string>? Entrypoint { get; init; }
+    public IReadOnlyList<string>? Cmd { get; init; }
+    public IReadOnlyList<string>? ExposedPorts { get; init; }
 }
 
 public sealed record SnapshotJob(string SnapshotId, ProcessRef Owner, string TempDir);
@@ -162,6 +182,8 @@ public sealed record SnapshotManifest
     public required string Initrd { get; init; }
     public required string BaseImage { get; init; }
     public required VmNetwork Network { get; init; }
+    /// <summary>The source's image (clones keep its exec defaults).</summary>
+    public VmImage? Image { get; init; }
     /// <summary>The source's confinement switches; clones get the same.</summary>
     public VmConfinement Confinement { get; init; } = new();
     public long MemoryBytes { get; init; }

@@ -9,7 +9,7 @@ public sealed partial class VmsanClient
     public async Task<ExecResult> ExecAsync(string id, ExecRequest request, Stream? stdout, Stream? stderr, CancellationToken ct = default)
     {
         using var agent = await ConnectAgentAsync(id, ct).ConfigureAwait(false);
-        return await agent.ExecAsync(request, stdout, stderr, ct).ConfigureAwait(false);
+        return await agent.ExecAsync(WithImageDefaults(id, request), stdout, stderr, ct).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -19,7 +19,7 @@ public sealed partial class VmsanClient
     public async Task<ExecStream> OpenExecAsync(string id, ExecRequest request, CancellationToken ct = default)
     {
         using var agent = await ConnectAgentAsync(id, ct).ConfigureAwait(false);
-        return await agent.OpenExecAsync(request, ct).ConfigureAwait(false);
+        return await agent.OpenExecAsync(WithImageDefaults(id, request), ct).ConfigureAwait(false);
     }
 
     /// <summary>Attaches to an exec (by exec id or session name): its buffered output, then live output until it exits.</summary>
@@ -33,7 +33,7 @@ public sealed partial class VmsanClient
     public async Task<ExecInfo> StartDetachedAsync(string id, ExecRequest request, CancellationToken ct = default)
     {
         using var agent = await ConnectAgentAsync(id, ct).ConfigureAwait(false);
-        return await agent.StartDetachedAsync(request, ct).ConfigureAwait(false);
+        return await agent.StartDetachedAsync(WithImageDefaults(id, request), ct).ConfigureAwait(false);
     }
 
     /// <summary>Lists the VM's execs and sessions.</summary>

@@ -59,7 +59,16 @@ public sealed partial class VmsanClient
         if (!File.Exists(kernel) || !File.Exists(initrd))
             throw new VmsanException(ErrorCode.AssetsMissing, $"The guest kernel is not installed ({kernel}, {initrd}).",
                 "Run ./install.sh to build the kernel, initramfs and runtimes.");
-        var baseImage = options.Rootfs is not null ? Path.GetFullPath(options.Rootfs) : _options.Paths.RuntimeRootfs(options.Runtime);
+        VmImage? image = null;
+        string baseImage;
+        if (options.FromImage is not null)
+        {
+            var rec = options.ResolvedImage ?? await ResolveImageAsync(options.FromImage, options.ImagePull, options.ImageProgress, ct).ConfigureAwait(false);
+            baseImage = await ImageCache.EnsureRootfsAsync(rec, options.ImageProgress, ct).ConfigureAwait(false);
+            image = ToVmImage(rec);
+        }
+        else
+            baseImage = options.Rootfs is not null ? Path.GetFullPath(options.Rootfs) : _options.Paths.RuntimeRootfs(options.Runtime);
         if (!File.Exists(baseImage))
             throw new VmsanException(ErrorCode.RuntimeNotFound, $"Runtime '{options.Runtime}' is not built ({baseImage}).",
                 options.Runtime == "base" ? "Run ./install.sh." : $"Run ./install.sh --runtime {options.Runtime}.");
@@ -111,7 +120,8 @@ public sealed partial class VmsanClient
                 Vcpus = options.Vcpus,
                 MemoryMib = options.MemoryMib,
                 DiskMib = diskMib,
-                Runtime = options.Rootfs is not null ? "custom" : options.Runtime,
+                Runtime = image is not null ? "image" : options.Rootfs is not null ? "custom" : options.Runtime,
+                Image = image,
                 Kernel = Path.GetFullPath(kernel),
                 Initrd = initrd,
                 BaseImage = baseImage,

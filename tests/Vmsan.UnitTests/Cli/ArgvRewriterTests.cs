@@ -117,3 +117,30 @@ public class ArgvRewriterTests
         Assert.Empty(ArgvRewriter.Rewrite([]));
     }
 }
+
+/// <summary>Every value-taking flag of `run` must be known to the rewriter, or its value would be taken for the command.</summary>
+public class ArgvRewriterCompletenessTests
+{
+    [Fact]
+    public void Every_value_taking_run_option_keeps_its_value_out_of_the_command()
+    {
+        var root = CliApp.Build(new Vmsan.Cli.Output.CliConsole(TextWriter.Null, TextWriter.Null));
+        var run = root.Subcommands.Single(c => c.Name == "run");
+        var valueOptions = run.Options.Where(o => o.ValueType != typeof(bool)).ToList();
+        Assert.Contains(valueOptions, o => o.Name == "--from-image");
+        foreach (var o in valueOptions)
+            foreach (var name in (IEnumerable<string>)[o.Name, .. o.Aliases])
+            {
+                var rewritten = ArgvRewriter.Rewrite(["run", name, "VALUE", "cmd", "-x"]);
+                Assert.True(rewritten.SequenceEqual(["run", name, "VALUE", "--", "cmd", "-x"]), $"{name}: {string.Join(' ', rewritten)}");
+            }
+    }
+
+    [Theory]
+    [InlineData("run --rm --from-image localhost:5000/team/app:1.2 --insecure-registry", "run --rm --from-image localhost:5000/team/app:1.2 --insecure-registry")]
+    [InlineData("run --from-image oci:./dir:tag --platform linux/amd64 sh -c x", "run --from-image oci:./dir:tag --platform linux/amd64 -- sh -c x")]
+    public void Run_with_an_image_and_no_command_is_left_without_a_command(string input, string expected)
+    {
+        Assert.Equal(expected, string.Join(' ', ArgvRewriter.Rewrite(input.Split(' '))));
+    }
+}

@@ -1,0 +1,134 @@
+using Vmsan.Agent.Protocol;
+using Vmsan.Core.State;
+using Vmsan.Images;
+using Vmsan.Images.Cache;
+using Vmsan.Images.Sources;
+
+namespace Vmsan;
+
+/// <summary>A cached image as <c>vmsan images --json</c> prints it.</summary>
+public sealed record ImageInfo
+{
+    public required string Name { get; init; }
+    public required string ManifestDigest { get; init; }
+    public required string Platform { get; init; }
+    public required DateTimeOffset PulledAt { get; init; }
+    public required int Layers { get; init; }
+    /// <summary>Layer blobs as stored (compressed).</summary>
+    public required long SizeBytes { get; init; }
+    /// <summary>Whether its ext4 root is built (a create from it converts nothing).</summary>
+    public required bool Converted { get; init; }
+    public long? RootfsBytes { get; init; }
+    public required ImageDefaults Config { get; init; }
+
+    internal static ImageInfo From(ImageRecord r, ImageService cache)
+    {
+        var rootfs = cache.RootfsPath(r.ManifestDigest);
+        var converted = File.Exists(rootfs);
+        return new ImageInfo
+        {
+            Name = r.Name, ManifestDigest = r.ManifestDigest, Platform = r.Platform, PulledAt = r.PulledAt,
+            Layers = r.Layers.Count, SizeBytes = r.SizeBytes, Converted = converted,
+            RootfsBytes = converted ? new FileInfo(rootfs).Length : null, Config = r.Config,
+        };
+    }
+}
+
+/// <summary>What <c>images prune</c> deleted.</summary>
+public sealed record PruneResult(int Blobs, int Rootfs, long Bytes);
+
+public sealed partial class VmsanClient
+{
+    private ImageService? _imageCache;
+
+    /// <summary>The image cache under <c>~/.vmsan/images</c>.</summary>
+    public ImageService ImageCache => _imageCache ??= new ImageService(_options.Paths.ImagesDir, _options.Commands);
+
+    /// <summary>Pulls an image (registry reference or archive) into the cache, fetching only the blobs it lacks.</summary>
+    public async Task<ImageInfo> PullImageAsync(string spec, PullOptions options, IPullProgress? progress, CancellationToken ct = default)
+    {
+        ImageSources.CanonicalName(spec);
+        var rec = await ImageCache.PullAsync(spec, options, progress, ct).ConfigureAwait(false);
+        return ImageInfo.From(rec, ImageCache);
+    }
+
+    /// <summary>
+    /// The cached record for a registry reference pulled for the same platform (like Docker's
+    /// "missing" pull policy), else a pull. Archives and layouts are always read again (they are
+    /// local files that may have changed; their blobs are still fetched only once).
+    /// </summary>
+    public async Task<ImageRecord> ResolveImageAsync(string spec, PullOptions options, IPullProgress? progress, CancellationToken ct = default)
+    {
+        if (!ImageSources.IsTransport(spec) && ImageCache.Find(spec) is { } cached && cached.Platform == options.Platform.ToString()
+            && File.Exists(ImageCache.Blobs.PathOf(cached.ManifestDigest)))
+        {
+            progress?.Phase($"{cached.Name} is cached ({cached.ManifestDigest[..19]})");
+            return cached;
+        }
+        return await ImageCache.PullAsync(spec, options, progress, ct).ConfigureAwait(false);
+    }
+
+    public IReadOnlyList<ImageInfo> ListImages() => ImageCache.List().Select(r => ImageInfo.From(r, ImageCache)).ToList();
+
+    public ImageInfo? FindImage(string spec) => ImageCache.Find(spec) is { } r ? ImageInfo.From(r, ImageCache) : null;
+
+    /// <summary>Forgets an image's name; its blobs and ext4 root go at the next prune (VMs may boot from it).</summary>
+    public string RemoveImage(string spec) => ImageCache.Remove(spec).Name;
+
+    /// <summary>Deletes blobs and ext4 roots no cached name refers to, keeping the roots of existing VMs.</summary>
+    public PruneResult PruneImages()
+    {
+        var inUse = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var id in _store.ListIds())
+            if (_store.TryLoad(id) is { } rec)
+                inUse.Add(rec.BaseImage);
+        foreach (var snap in new Snapshots.SnapshotStore(_options.Paths).List())
+            inUse.Add(snap.BaseImage);
+        var (blobs, rootfs, bytes) = ImageCache.Prune(inUse);
+        return new PruneResult(blobs, rootfs, bytes);
+    }
+
+    internal static VmImage ToVmImage(ImageRecord r) => new()
+    {
+        Name = r.Name,
+        ManifestDigest = r.ManifestDigest,
+        Env = r.Config.Env,
+        WorkingDir = r.Config.WorkingDir,
+        User = r.Config.User,
+        Entrypoint = r.Config.Entrypoint,
+        Cmd = r.Config.Cmd,
+        ExposedPorts = r.Config.ExposedPorts,
+    };
+
+    private ExecRequest WithImageDefaults(string id, ExecRequest request) =>
+        ImageExecDefaults.Apply(VmStore.IsValidId(id) ? _store.TryLoad(id)?.Image : null, request);
+}
+
+/// <summary>How an image's config shapes the execs of its VM.</summary>
+public static class ImageExecDefaults
+{
+    /// <summary>
+    /// An image's Env, WorkingDir and User are the defaults of every exec in its VM: the request's
+    /// own env entries win over the image's, and an explicit cwd or user over the image's.
+    /// </summary>
+    public static ExecRequest Apply(VmImage? image, ExecRequest request)
+    {
+        if (image is null)
+            return request;
+        var env = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var e in image.Env ?? [])
+        {
+            var eq = e.IndexOf('=', StringComparison.Ordinal);
+            if (eq > 0)
+                env[e[..eq]] = e[(eq + 1)..];
+        }
+        foreach (var (k, v) in request.Env ?? new Dictionary<string, string>())
+            env[k] = v;
+        return request with
+        {
+            Env = env,
+            Cwd = string.IsNullOrEmpty(request.Cwd) ? image.WorkingDir : request.Cwd,
+            User = string.IsNullOrEmpty(request.User) ? image.User : request.User,
+        };
+    }
+}
