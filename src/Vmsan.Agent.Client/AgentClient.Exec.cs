@@ -6,7 +6,7 @@ using Vmsan.Agent.Protocol;
 
 namespace Vmsan.Agent.Client;
 
-public sealed partial class AgentClient
+internal sealed partial class AgentClient
 {
     /// <summary>
     /// Starts a command over a WebSocket (GET /exec/ws): stdin (<see cref="ExecRequest.Stdin"/>), a PTY

@@ -5,7 +5,7 @@ using Vmsan.Agent.Protocol.Files;
 
 namespace Vmsan.Agent.Client;
 
-public sealed partial class AgentClient
+internal sealed partial class AgentClient
 {
     private static readonly MediaTypeHeaderValue TarMediaType = new(FilesProtocol.TarContentType);
 

@@ -11,7 +11,7 @@ namespace Vmsan.Agent.Client;
 /// Talks to one vmsan agent over HTTP/1.1. The transport is supplied by the caller (for a VM: a TCP socket
 /// created inside the VM's network namespace), and connections are pooled and kept alive.
 /// </summary>
-public sealed partial class AgentClient : IDisposable
+internal sealed partial class AgentClient : IDisposable
 {
     private static readonly MediaTypeHeaderValue JsonMediaType = new(AgentProtocol.JsonContentType);
 

@@ -1,7 +1,7 @@
 namespace Vmsan.Agent.Client;
 
 /// <summary>Why a call to the agent failed.</summary>
-public enum AgentErrorReason
+internal enum AgentErrorReason
 {
     /// <summary>The agent could not be reached (connection refused or reset, no route, VM not up yet).</summary>
     Unreachable,
@@ -26,7 +26,7 @@ public enum AgentErrorReason
 }
 
 /// <summary>The one table from an agent's HTTP status to a failure reason (plain calls and WebSocket upgrades).</summary>
-public static class AgentStatus
+internal static class AgentStatus
 {
     /// <summary>0 = no HTTP answer at all. 404/409/429 are refusals only when the agent said why (a code).</summary>
     public static AgentErrorReason ReasonFor(int status, string? code) => status switch
@@ -52,7 +52,7 @@ public static class AgentStatus
 }
 
 /// <summary>A call to the in-guest agent failed for a known reason.</summary>
-public sealed class AgentException : Exception
+internal sealed class AgentException : Exception
 {
     /// <summary>Creates the exception.</summary>
     public AgentException(AgentErrorReason reason, string message, string? code = null, Exception? innerException = null)

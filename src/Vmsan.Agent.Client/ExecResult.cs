@@ -5,4 +5,4 @@ namespace Vmsan.Agent.Client;
 /// <param name="Signal">The signal that killed the process, if any.</param>
 /// <param name="TimedOut">True when the agent killed it at its timeout.</param>
 /// <param name="Pid">The guest pid, or null when the command could not be started.</param>
-public sealed record ExecResult(int ExitCode, int? Signal, bool TimedOut, int? Pid);
+internal sealed record ExecResult(int ExitCode, int? Signal, bool TimedOut, int? Pid);

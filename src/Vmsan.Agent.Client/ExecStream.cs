@@ -10,7 +10,7 @@ namespace Vmsan.Agent.Client;
 /// The send methods are safe to call from several threads. Disposing disconnects: a plain exec is then killed, a
 /// detached exec or named session keeps running.
 /// </summary>
-public sealed class ExecStream : IAsyncDisposable, IDisposable
+internal sealed class ExecStream : IAsyncDisposable, IDisposable
 {
     private readonly WebSocket _socket;
     private readonly IDisposable _transport;

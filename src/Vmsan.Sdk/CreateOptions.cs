@@ -9,12 +9,16 @@ namespace Vmsan;
 /// <summary>What to boot. Defaults: 1 vCPU, 512 MiB, 4 GiB disk (at least the runtime image), the <c>base</c> runtime, accelerator chosen automatically.</summary>
 public sealed record CreateOptions
 {
+    /// <summary>Virtual CPUs, 1–32.</summary>
     public int Vcpus { get; init; } = 1;
+    /// <summary>Guest RAM in MiB, 128–32768.</summary>
     public int MemoryMib { get; init; } = 512;
     /// <summary>Disk size in MiB; null = <see cref="DefaultDiskMib"/> or the runtime image's size if larger.</summary>
     public int? DiskMib { get; init; }
 
+    /// <summary>The disk size when none is asked for (MiB).</summary>
     public const int DefaultDiskMib = 4096;
+    /// <summary>The runtime image: <c>base</c>, <c>python3.13</c>, <c>node22</c> (see <see cref="KnownRuntimes"/>).</summary>
     public string Runtime { get; init; } = "base";
     /// <summary>A kernel image to boot instead of the installed one.</summary>
     public string? Kernel { get; init; }
@@ -56,6 +60,7 @@ public sealed record CreateOptions
     /// <summary>An image already pulled for <see cref="FromImage"/> (see <see cref="VmsanClient.ResolveImageAsync"/>): not read again.</summary>
     public Images.Cache.ImageRecord? ResolvedImage { get; init; }
 
+    /// <summary>The runtimes install.sh can build.</summary>
     public static readonly string[] KnownRuntimes = ["base", "node22", "python3.13"];
 
     /// <summary>Checks every value before anything is created; throws INVALID_ARGUMENT.</summary>

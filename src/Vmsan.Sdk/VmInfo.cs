@@ -5,33 +5,54 @@ namespace Vmsan;
 /// <summary>The public view of a VM, as <c>vmsan list --json</c> prints it.</summary>
 public sealed record VmInfo
 {
+    /// <summary>The VM id (<c>vm-</c> and 8 hex digits).</summary>
     public required string Id { get; init; }
+    /// <summary><c>creating</c>, <c>starting</c>, <c>running</c>, <c>paused</c>, <c>stopping</c>, <c>stopped</c> or <c>error</c>.</summary>
     public required string Status { get; init; }
+    /// <summary>When it was created.</summary>
     public required DateTimeOffset CreatedAt { get; init; }
+    /// <summary>When it last booted.</summary>
     public DateTimeOffset? StartedAt { get; init; }
+    /// <summary>Virtual CPUs.</summary>
     public required int Vcpus { get; init; }
+    /// <summary>Guest RAM in MiB.</summary>
     public required int MemoryMib { get; init; }
+    /// <summary>Disk size in MiB.</summary>
     public required int DiskMib { get; init; }
+    /// <summary>The runtime image (<c>custom</c> for <c>--rootfs</c>).</summary>
     public required string Runtime { get; init; }
+    /// <summary><c>kvm</c> or <c>tcg</c>.</summary>
     public required string Accel { get; init; }
+    /// <summary>The VMM backend (<c>qemu-microvm</c>).</summary>
     public required string Backend { get; init; }
+    /// <summary>The guest's address inside its namespace (the same for every VM).</summary>
     public required string GuestIp { get; init; }
+    /// <summary>The VM's network namespace.</summary>
     public required string Netns { get; init; }
+    /// <summary><c>allow-all</c>, <c>deny-all</c> or <c>custom</c>.</summary>
     public required string NetworkPolicy { get; init; }
+    /// <summary>Custom policy: allowed domains.</summary>
     public string[]? AllowedDomains { get; init; }
+    /// <summary>Custom policy: allowed CIDRs.</summary>
     public string[]? AllowedCidrs { get; init; }
+    /// <summary>Custom policy: denied CIDRs (they win over allowed ones).</summary>
     public string[]? DeniedCidrs { get; init; }
     /// <summary><c>[ADDR:]HOST:GUEST/PROTO</c> for each published port.</summary>
     public string[]? PublishedPorts { get; init; }
+    /// <summary>The VMM's pid while it runs.</summary>
     public int? Pid { get; init; }
+    /// <summary>Milliseconds from VMM start to the agent answering.</summary>
     public int? BootMs { get; init; }
+    /// <summary>Why a stopped VM stopped.</summary>
     public string? StopReason { get; init; }
+    /// <summary>Why a VM in <c>error</c> failed.</summary>
     public VmError? Error { get; init; }
+    /// <summary>How the VMM is confined.</summary>
     public required VmConfinementInfo Confinement { get; init; }
     /// <summary>The OCI image the VM boots (<c>--from-image</c>), with its exposed ports and exec defaults.</summary>
     public VmImage? Image { get; init; }
 
-    public static VmInfo From(VmRecord r) => new()
+    internal static VmInfo From(VmRecord r) => new()
     {
         Id = r.Id,
         Status = r.Status.ToString().ToLowerInvariant(),
@@ -67,14 +88,20 @@ public sealed record VmConfinementInfo
 {
     /// <summary><c>UID:GID</c> the VMM runs as, or <c>root</c>.</summary>
     public required string User { get; init; }
+    /// <summary>The VMM runs as its own unprivileged uid with no capabilities.</summary>
     public required bool DropPrivileges { get; init; }
+    /// <summary>The VMM's seccomp filter is on.</summary>
     public required bool Seccomp { get; init; }
+    /// <summary>The VMM is chrooted into an empty jail.</summary>
     public required bool Chroot { get; init; }
+    /// <summary>The VMM runs in a per-VM cgroup with limits.</summary>
     public required bool Cgroup { get; init; }
+    /// <summary>The chroot directory.</summary>
     public string? Jail { get; init; }
+    /// <summary>The cgroup's limits, once applied.</summary>
     public CgroupInfo? Limits { get; init; }
 
-    public static VmConfinementInfo From(VmConfinement c) => new()
+    internal static VmConfinementInfo From(VmConfinement c) => new()
     {
         User = c.DropPrivileges ? (c.Uid is { } u ? $"{u}:{c.Gid}" : "unprivileged (assigned at start)") : "root",
         DropPrivileges = c.DropPrivileges,

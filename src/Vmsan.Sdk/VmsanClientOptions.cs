@@ -5,28 +5,34 @@ using Vmsan.Vmm.Qemu;
 
 namespace Vmsan;
 
+/// <summary>
+/// How a <see cref="VmsanClient"/> is set up. The defaults read the environment here, once, at the edge:
+/// <c>VMSAN_HOME</c> and <c>VMSAN_ASSETS</c> (<see cref="VmsanPaths.FromEnvironment"/>) and <c>VMSAN_CLI</c>.
+/// </summary>
 public sealed class VmsanClientOptions
 {
+    /// <summary>Where VM state lives (<c>VMSAN_HOME</c>, default ~/.vmsan) and the installed assets are (<c>VMSAN_ASSETS</c>, default /var/lib/vmsan).</summary>
     public VmsanPaths Paths { get; init; } = VmsanPaths.FromEnvironment();
 
     /// <summary>
-    /// The <c>vmsan</c> executable that runs per-VM supervisors (<c>vmsan __supervise ID</c>).
-    /// Defaults to <c>VMSAN_CLI</c>, then <c>vmsan</c> on PATH.
+    /// A program that runs per-VM supervisors (<c>PROGRAM __supervise ID</c>), e.g. the installed <c>vmsan</c>.
+    /// Defaults to <c>VMSAN_CLI</c>; when null, the current program is re-executed if it hosts supervisors
+    /// (<see cref="VmsanSupervisorHost.RunIfRequestedAsync"/>).
     /// </summary>
-    public string? SupervisorExecutable { get; init; }
+    public string? SupervisorExecutable { get; init; } = Environment.GetEnvironmentVariable("VMSAN_CLI") is { Length: > 0 } cli ? cli : null;
 
     /// <summary>The default VMM (<c>--vmm qemu</c>).</summary>
-    public IVmmBackend Backend { get; init; } = new QemuMicrovmBackend();
+    internal IVmmBackend Backend { get; init; } = new QemuMicrovmBackend();
 
     /// <summary><c>--vmm firecracker</c>: Firecracker through its jailer, where both are installed (and KVM works).</summary>
-    public IVmmBackend Firecracker { get; init; } = new Vmm.Firecracker.FirecrackerBackend();
+    internal IVmmBackend Firecracker { get; init; } = new Vmm.Firecracker.FirecrackerBackend();
 
     /// <summary>The backend a VM was created with (its record's <c>Backend</c>); the default for older records.</summary>
     internal IVmmBackend BackendFor(string? name) => name == Firecracker.Name ? Firecracker : Backend;
 
-    public AccelDetector AccelDetector { get; init; } = new();
+    internal AccelDetector AccelDetector { get; init; } = new();
 
-    public ICommandRunner Commands { get; init; } = CommandRunner.Instance;
+    internal ICommandRunner Commands { get; init; } = CommandRunner.Instance;
 
     /// <summary>How long create/start wait for the agent to answer. TCG boots take seconds; 8 parallel ones longer.</summary>
     public TimeSpan BootTimeout { get; init; } = TimeSpan.FromSeconds(120);

@@ -26,9 +26,9 @@ public sealed class AgentProcess : IAsyncDisposable
 
     public bool HasExited => _process.HasExited;
 
-    public AgentClient CreateClient(string? token) => AgentClient.ForTcp("127.0.0.1", Port, token);
+    internal AgentClient CreateClient(string? token) => AgentClient.ForTcp("127.0.0.1", Port, token);
 
-    public AgentClient CreateClient() => CreateClient(Token);
+    internal AgentClient CreateClient() => CreateClient(Token);
 
     public static string AgentPath
     {
@@ -140,7 +140,7 @@ public sealed class AgentFixture : IAsyncLifetime
 
     public AgentProcess Agent { get; private set; } = null!;
 
-    public AgentClient Client { get; private set; } = null!;
+    internal AgentClient Client { get; private set; } = null!;
 
     public async ValueTask InitializeAsync()
     {

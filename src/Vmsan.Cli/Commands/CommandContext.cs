@@ -22,10 +22,6 @@ public sealed class CommandContext(CliConsole console)
         {
             return Console.Fail(ex);
         }
-        catch (Agent.Client.AgentException ex)
-        {
-            return Console.Fail(AgentErrorMap.ToVmsan(ex));
-        }
         catch (OperationCanceledException)
         {
             return Console.Fail(new VmsanException(ErrorCode.Timeout, "Interrupted.", null));

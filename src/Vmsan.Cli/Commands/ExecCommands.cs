@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Text;
-using Vmsan.Agent.Protocol;
 using Vmsan.Cli.Output;
 using Vmsan.Cli.Terminal;
 using Vmsan.Core.Errors;

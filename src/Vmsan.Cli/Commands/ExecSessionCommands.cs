@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Serialization;
-using Vmsan.Agent.Protocol;
 using Vmsan.Cli.Output;
 using Vmsan.Cli.Terminal;
 using Vmsan.Core.Errors;

@@ -35,7 +35,7 @@ public static class FileCommands
             var all = p.GetValue(paths)!;
             var (sources, dest) = (all[..^1], all[^1]);
             var watch = Stopwatch.StartNew();
-            Agent.Protocol.Files.TransferSummary summary;
+            TransferSummary summary;
             if (sources is ["-"])
             {
                 await using var stdin = Console.OpenStandardInput();
@@ -81,7 +81,7 @@ public static class FileCommands
         return cmd;
     }
 
-    private static void Report(CommandContext ctx, string verb, Agent.Protocol.Files.TransferSummary s, long ms, bool jsonToStdout)
+    private static void Report(CommandContext ctx, string verb, TransferSummary s, long ms, bool jsonToStdout)
     {
         if (ctx.Console.Json && jsonToStdout)
         {

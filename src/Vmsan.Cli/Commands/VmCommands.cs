@@ -1,10 +1,8 @@
 using System.CommandLine;
 using System.Text;
-using Vmsan.Agent.Protocol;
 using Vmsan.Cli.Output;
 using Vmsan.Core.Errors;
 using Vmsan.Diagnostics;
-using Vmsan.Supervision;
 
 namespace Vmsan.Cli.Commands;
 
@@ -63,7 +61,6 @@ public static class VmCommands
         yield return NetworkCommands.Network(ctx);
         yield return VersionCommand.Build(ctx);
         yield return CompletionCommand.Build(ctx);
-        yield return Supervise(ctx);
     }
 
     internal sealed class CreateFlags
@@ -338,15 +335,6 @@ public static class VmCommands
             }
             return report.Ok ? 0 : 1;
         }));
-        return cmd;
-    }
-
-    private static Command Supervise(CommandContext ctx)
-    {
-        var cmd = new Command("__supervise", "internal: the per-VM supervisor") { Hidden = true };
-        var id = IdArg();
-        cmd.Arguments.Add(id);
-        cmd.SetAction((p, ct) => ctx.RunAsync(() => new VmSupervisor(ctx.Client, p.GetValue(id)!).RunAsync(CancellationToken.None)));
         return cmd;
     }
 }

@@ -1,5 +1,5 @@
 using System.Runtime.InteropServices;
-using Vmsan.Agent.Client;
+using Vmsan.Core.Errors;
 
 namespace Vmsan.Cli.Terminal;
 
@@ -45,7 +45,7 @@ internal static class StreamRunner
             await err.WriteLineAsync($"detached from {exec.Id} (it keeps running; reattach with the same command)").ConfigureAwait(false);
             return 0;
         }
-        catch (AgentException) when (detach.IsCancellationRequested)
+        catch (VmsanException) when (detach.IsCancellationRequested)
         {
             raw?.Dispose();
             await err.WriteLineAsync($"detached from {exec.Id}").ConfigureAwait(false);

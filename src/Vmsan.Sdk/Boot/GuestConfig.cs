@@ -7,7 +7,7 @@ namespace Vmsan.Boot;
 /// The per-VM settings the guest's /init reads from <c>/vmsan/config</c> (docs/internals.md).
 /// Values are checked against a narrow alphabet because /init parses them with a shell.
 /// </summary>
-public sealed record GuestConfig(string VmId, string Token, string GuestCidr, string Gateway, string? Dns, int Mtu = 1500)
+internal sealed record GuestConfig(string VmId, string Token, string GuestCidr, string Gateway, string? Dns, int Mtu = 1500)
 {
     public string Render()
     {

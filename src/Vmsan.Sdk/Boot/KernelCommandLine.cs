@@ -3,7 +3,7 @@ using Vmsan.Vmm;
 
 namespace Vmsan.Boot;
 
-public static class KernelCommandLine
+internal static class KernelCommandLine
 {
     /// <summary>
     /// Measured fast arguments (docs/internals.md, "Guest boot chain"): no probing of absent hardware, one UART, no PCI scan,

@@ -7,7 +7,7 @@ namespace Vmsan.Boot;
 /// as a tiny archive appended to the shared base initrd; the kernel unpacks concatenated archives
 /// in order, as long as each starts on a 4-byte boundary.
 /// </summary>
-public sealed class NewcArchive
+internal sealed class NewcArchive
 {
     private readonly MemoryStream _out = new();
     private uint _ino = 1;

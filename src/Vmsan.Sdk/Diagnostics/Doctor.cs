@@ -4,16 +4,27 @@ using Vmsan.Vmm.Qemu;
 
 namespace Vmsan.Diagnostics;
 
+/// <summary>One prerequisite checked by <see cref="Doctor"/>.</summary>
+/// <param name="Name">What was checked (<c>qemu-img</c>, <c>kernel</c>, ...).</param>
+/// <param name="Ok">Whether it passed.</param>
+/// <param name="Detail">What was found.</param>
+/// <param name="Fix">How to fix a failure.</param>
 public sealed record DoctorCheck(string Name, bool Ok, string Detail, string? Fix = null);
 
+/// <summary>What <see cref="Doctor.RunAsync"/> found and repaired.</summary>
+/// <param name="Checks">Every check, in order.</param>
+/// <param name="Repaired">Leftovers it cleaned up (dead VMs reconciled, leaked namespaces and links removed).</param>
 public sealed record DoctorReport(IReadOnlyList<DoctorCheck> Checks, IReadOnlyList<string> Repaired)
 {
+    /// <summary>True when every check passed.</summary>
     public bool Ok => Checks.All(c => c.Ok);
 }
 
 /// <summary>Checks every prerequisite (with a fix for each failure) and reconciles state: VMs whose VMM died, leaked namespaces and links, abandoned reservations.</summary>
 public sealed class Doctor(VmsanClient client)
 {
+    /// <summary>Runs every check and repairs leftovers.</summary>
+    /// <param name="ct">Cancels the run.</param>
     public async Task<DoctorReport> RunAsync(CancellationToken ct = default)
     {
         var checks = new List<DoctorCheck>();

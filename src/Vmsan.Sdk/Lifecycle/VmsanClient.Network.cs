@@ -9,12 +9,19 @@ namespace Vmsan;
 /// <summary>A VM's network as <c>vmsan network ID</c> shows it.</summary>
 public sealed record NetworkStatus
 {
+    /// <summary>The VM id.</summary>
     public required string Id { get; init; }
+    /// <summary>The VM's status.</summary>
     public required string Status { get; init; }
+    /// <summary><c>allow-all</c>, <c>deny-all</c> or <c>custom</c>.</summary>
     public required string Policy { get; init; }
+    /// <summary>Allowed domains (custom).</summary>
     public required string[] AllowedDomains { get; init; }
+    /// <summary>Allowed CIDRs (custom).</summary>
     public required string[] AllowedCidrs { get; init; }
+    /// <summary>Denied CIDRs.</summary>
     public required string[] DeniedCidrs { get; init; }
+    /// <summary><c>[ADDR:]HOST:GUEST/PROTO</c> for each published port.</summary>
     public required string[] PublishedPorts { get; init; }
 
     /// <summary>True when the policy is in force in a running VM's namespace (a stopped VM gets it at its next start).</summary>
@@ -25,6 +32,7 @@ public sealed record NetworkStatus
 
     /// <summary>After a change: milliseconds the nft transaction took, and established connections cut.</summary>
     public long? ApplyMs { get; init; }
+    /// <summary>After a live change: conntrack entries deleted because the new policy refuses them.</summary>
     public int? ConnectionsCut { get; init; }
 }
 

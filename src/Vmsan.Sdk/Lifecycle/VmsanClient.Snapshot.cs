@@ -10,7 +10,10 @@ namespace Vmsan;
 
 public sealed partial class VmsanClient
 {
-    public SnapshotStore Snapshots => new(_options.Paths);
+    internal SnapshotStore Snapshots => new(_options.Paths);
+
+    /// <summary>Every complete snapshot (name, id, source VM, runtime, size, QEMU build).</summary>
+    public IReadOnlyList<SnapshotManifest> ListSnapshots() => Snapshots.List();
 
     /// <summary>
     /// Snapshots a running VM's memory and disk at one instant and lets it continue. The VM is paused for the

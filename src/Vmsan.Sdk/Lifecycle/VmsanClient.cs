@@ -16,14 +16,20 @@ namespace Vmsan;
 
 /// <summary>
 /// The vmsan library: create, start, stop, remove and exec into microVMs. The CLI is a thin layer
-/// over this class; C# programs can call it directly (see samples/Vmsan.Sample).
+/// over this class; C# programs can call it directly (see samples/Vmsan.Sample). Every failure is a
+/// <see cref="VmsanException"/> with the same stable code the CLI prints. One agent connection per VM is kept
+/// and reused across calls until the client is disposed. Creating or starting VMs needs a supervisor process:
+/// see <see cref="VmsanSupervisorHost"/>.
 /// </summary>
-public sealed partial class VmsanClient
+public sealed partial class VmsanClient : IDisposable
 {
     private readonly VmsanClientOptions _options;
     private readonly VmStore _store;
     private readonly IVmNetwork _network;
+    private readonly Lifecycle.AgentConnections _agents = new();
 
+    /// <summary>Creates a client; <paramref name="options"/> null: state in <c>VMSAN_HOME</c> (default ~/.vmsan), assets in <c>VMSAN_ASSETS</c> (default /var/lib/vmsan).</summary>
+    /// <param name="options">Where state and assets live, timeouts, logging.</param>
     public VmsanClient(VmsanClientOptions? options = null)
     {
         _options = options ?? new VmsanClientOptions();
@@ -31,7 +37,11 @@ public sealed partial class VmsanClient
         _network = new VmNetworkManager(_options.Commands);
     }
 
+    /// <summary>Where this client keeps VM state and finds the installed assets.</summary>
     public VmsanPaths Paths => _options.Paths;
+
+    /// <summary>Closes the agent connections this client keeps (VMs keep running).</summary>
+    public void Dispose() => _agents.Dispose();
 
     internal VmStore Store => _store;
 
@@ -42,6 +52,9 @@ public sealed partial class VmsanClient
     private void Log(string message) => _options.Log?.Invoke(message);
 
     /// <summary>Creates a VM and boots it; returns once its agent answers (status <c>running</c>).</summary>
+    /// <param name="options">What to boot; every value is checked before anything is created.</param>
+    /// <param name="ct">Cancels waiting (the VM's supervisor, already detached, may still finish booting it).</param>
+    /// <exception cref="VmsanException">INVALID_ARGUMENT, PERMISSION_DENIED, ASSETS_MISSING, RUNTIME_NOT_FOUND, VM_BOOT_FAILED, TIMEOUT, ...</exception>
     public async Task<VmInfo> CreateAsync(CreateOptions options, CancellationToken ct = default)
     {
         options.Validate();
@@ -179,6 +192,9 @@ public sealed partial class VmsanClient
     }
 
     /// <summary>Boots a stopped VM again, with its disk as it was.</summary>
+    /// <param name="id">The VM id.</param>
+    /// <param name="ct">Cancels waiting.</param>
+    /// <exception cref="VmsanException">VM_NOT_FOUND, VM_BOOT_FAILED, TIMEOUT, ...</exception>
     public async Task<VmInfo> StartAsync(string id, CancellationToken ct = default)
     {
         RequireRoot();
@@ -194,12 +210,12 @@ public sealed partial class VmsanClient
 
     private async Task<VmInfo> LaunchSupervisorAndWaitAsync(string id, CancellationToken ct)
     {
-        var exe = SupervisorExecutable();
+        var command = VmsanSupervisorHost.CommandFor(_options.SupervisorExecutable, id);
         var log = Path.Combine(_options.Paths.VmDir(id), "supervisor.log");
         // setsid: the supervisor must outlive this command and not get the terminal's Ctrl-C.
         // Its stdio goes to a file so a caller reading our stdout (e.g. $(vmsan create)) sees EOF.
         var psi = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
-        foreach (var a in (string[])["-c", "exec setsid -f \"$0\" __supervise \"$1\" </dev/null >>\"$2\" 2>&1", exe, id, log])
+        foreach (var a in (string[])["-c", "log=$1; shift; exec setsid -f \"$@\" </dev/null >>\"$log\" 2>&1", "sh", log, .. command])
             psi.ArgumentList.Add(a);
         psi.Environment["VMSAN_HOME"] = _options.Paths.Home;
         psi.Environment["VMSAN_ASSETS"] = _options.Paths.Assets;
@@ -236,21 +252,8 @@ public sealed partial class VmsanClient
         }
     }
 
-    private string SupervisorExecutable()
-    {
-        if (_options.SupervisorExecutable is { } s)
-            return s;
-        if (Environment.GetEnvironmentVariable("VMSAN_CLI") is { Length: > 0 } env)
-            return env;
-        var self = Environment.ProcessPath;
-        if (self is not null && Path.GetFileName(self) == "vmsan")
-            return self;
-        return Vmm.Qemu.QemuMicrovmBackend.FindOnPath("vmsan")
-               ?? throw new VmsanException(ErrorCode.DependencyMissing, "Cannot find the vmsan executable to run the VM supervisor.",
-                   "Install vmsan (./install.sh) or set VMSAN_CLI to its path.");
-    }
-
     /// <summary>All VMs, each reconciled with reality (a VM whose VMM died is never reported running).</summary>
+    /// <param name="ct">Cancels the call.</param>
     public async Task<IReadOnlyList<VmInfo>> ListAsync(CancellationToken ct = default)
     {
         var list = new List<VmInfo>();
@@ -263,10 +266,15 @@ public sealed partial class VmsanClient
         return list.OrderBy(v => v.CreatedAt).ToList();
     }
 
+    /// <summary>One VM, reconciled with reality.</summary>
+    /// <param name="id">The VM id.</param>
+    /// <param name="ct">Cancels the call.</param>
+    /// <exception cref="VmsanException">VM_NOT_FOUND.</exception>
     public async Task<VmInfo> GetAsync(string id, CancellationToken ct = default) =>
         VmInfo.From(await ReconcileAsync(RequireId(id), ct).ConfigureAwait(false) ?? throw VmsanException.NotFound(id));
 
-    /// <summary>The guest's serial console log.</summary>
+    /// <summary>The path of the guest's serial console log.</summary>
+    /// <param name="id">The VM id.</param>
     public string ConsoleLogPath(string id)
     {
         _store.Load(RequireId(id));
@@ -277,14 +285,15 @@ public sealed partial class VmsanClient
     /// The VM's network log (JSON lines, <see cref="Vmsan.Network.Logging.NetworkLog"/>): DNS answers
     /// and refusals, connections the proxy refused, and nftables refusals.
     /// </summary>
+    /// <param name="id">The VM id.</param>
     public string NetworkLogPath(string id)
     {
         _store.Load(RequireId(id));
         return Path.Combine(_options.Paths.VmDir(id), Vmsan.Network.Logging.NetworkLog.FileName);
     }
 
-    /// <summary>A client for the VM's agent, connected through the VM's network namespace.</summary>
-    public async Task<AgentClient> ConnectAgentAsync(string id, CancellationToken ct = default)
+    /// <summary>The VM's agent client (one per VM, reused), connected through the VM's network namespace.</summary>
+    internal async Task<AgentClient> ConnectAgentAsync(string id, CancellationToken ct = default)
     {
         RequireRoot();
         var rec = await ReconcileAsync(RequireId(id), ct).ConfigureAwait(false) ?? throw VmsanException.NotFound(id);
@@ -293,7 +302,7 @@ public sealed partial class VmsanClient
         if (rec.Status != VmStatus.Running)
             throw new VmsanException(ErrorCode.VmNotRunning, $"VM {id} is {rec.Status.ToString().ToLowerInvariant()}, not running.",
                 $"Start it with `vmsan start {id}`.");
-        return AgentFor(rec, _store.LoadSecrets(id).Token);
+        return _agents.Get(rec, _store.LoadSecrets(id).Token);
     }
 
     internal static AgentClient AgentFor(VmRecord rec, string token)
@@ -306,6 +315,7 @@ public sealed partial class VmsanClient
     }
 
     /// <summary>Throws VM_NOT_FOUND for anything that is not shaped like a VM id (before any work starts).</summary>
+    /// <param name="id">What the caller says is a VM id.</param>
     public static void ValidateId(string id) => RequireId(id);
 
     internal static string RequireId(string id)

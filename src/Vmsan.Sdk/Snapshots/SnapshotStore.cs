@@ -10,7 +10,7 @@ namespace Vmsan.Snapshots;
 /// Snapshots on disk: <c>snapshots/snap-XXXXXXXX/</c>, each made in a <c>.tmp-…</c> directory and renamed into
 /// place when complete, so a listed snapshot is always whole. Names are unique; ids are random.
 /// </summary>
-public sealed partial class SnapshotStore(VmsanPaths paths)
+internal sealed partial class SnapshotStore(VmsanPaths paths)
 {
     [GeneratedRegex("^snap-[0-9a-f]{8}$")]
     private static partial Regex IdPattern();

@@ -9,7 +9,7 @@ namespace Vmsan.Snapshots;
 /// (seccomp spawn=deny, chrooted into an empty jail) can neither run <c>exec:</c> URIs nor open host paths,
 /// but it can connect and listen; the socket on our side is created in that namespace, so nothing else sees it.
 /// </summary>
-public static class StateChannel
+internal static class StateChannel
 {
     /// <summary>Clones listen here in their own (fresh) namespace while their state loads.</summary>
     public const int IncomingPort = 9120;

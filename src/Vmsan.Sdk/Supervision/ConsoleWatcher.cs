@@ -7,7 +7,7 @@ namespace Vmsan.Supervision;
 /// "vmsan-agent: ready" the moment it listens; reacting to that beats polling the agent over the
 /// network with a backoff (which cost ~300 ms per boot), and polling a local file is cheap.
 /// </summary>
-public static class ConsoleWatcher
+internal static class ConsoleWatcher
 {
     public const string AgentReady = "vmsan-agent: ready";
 

@@ -18,7 +18,7 @@ namespace Vmsan.Supervision;
 /// VM's namespace up, runs the VMM, reports readiness in the state file, and when the VMM ends for
 /// any reason (stop, guest power-off, crash, SIGKILL) tears the namespace down and records why.
 /// </summary>
-public sealed class VmSupervisor
+internal sealed class VmSupervisor
 {
     private readonly VmsanClient _client;
     private readonly string _id;

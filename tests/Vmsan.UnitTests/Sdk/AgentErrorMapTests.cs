@@ -1,10 +1,9 @@
 using System.Net.Http;
 using Vmsan.Agent.Client;
 using Vmsan.Agent.Protocol;
-using Vmsan.Cli.Output;
 using Vmsan.Core.Errors;
 
-namespace Vmsan.UnitTests.Cli;
+namespace Vmsan.UnitTests.Sdk;
 
 public class AgentErrorMapTests
 {
@@ -42,12 +41,12 @@ public class AgentErrorMapTests
     }
 
     [Theory]
-    [InlineData(AgentErrorReason.Protocol)]
-    [InlineData(AgentErrorReason.BadRequest)]
-    [InlineData(AgentErrorReason.Forbidden)]
-    public void Other_agent_failures_stay_AGENT_ERROR(AgentErrorReason reason)
+    [InlineData(nameof(AgentErrorReason.Protocol))]
+    [InlineData(nameof(AgentErrorReason.BadRequest))]
+    [InlineData(nameof(AgentErrorReason.Forbidden))]
+    public void Other_agent_failures_stay_AGENT_ERROR(string reason)
     {
-        Assert.Equal(ErrorCode.AgentError, AgentErrorMap.ToVmsan(new AgentException(reason, "x")).Code);
+        Assert.Equal(ErrorCode.AgentError, AgentErrorMap.ToVmsan(new AgentException(Enum.Parse<AgentErrorReason>(reason), "x")).Code);
     }
 
     [Fact]

@@ -2,10 +2,13 @@ using Vmsan.Agent.Client;
 using Vmsan.Agent.Protocol;
 using Vmsan.Core.Errors;
 
-namespace Vmsan.Cli.Output;
+namespace Vmsan;
 
-/// <summary>The CLI's one table from agent failures to vmsan error codes.</summary>
-public static class AgentErrorMap
+/// <summary>
+/// The one table from agent failures to vmsan error codes: every SDK call that reaches the agent goes through it,
+/// so callers (the CLI included) only ever see <see cref="VmsanException"/>.
+/// </summary>
+internal static class AgentErrorMap
 {
     public static VmsanException ToVmsan(AgentException ex)
     {
