@@ -9,16 +9,23 @@ namespace Vmsan;
 /// <summary>A cached image as <c>vmsan images --json</c> prints it.</summary>
 public sealed record ImageInfo
 {
+    /// <summary>The image's name (<c>docker.io/library/busybox:latest</c>).</summary>
     public required string Name { get; init; }
+    /// <summary>The manifest's digest (<c>sha256:…</c>).</summary>
     public required string ManifestDigest { get; init; }
+    /// <summary>The platform pulled (<c>linux/amd64</c>).</summary>
     public required string Platform { get; init; }
+    /// <summary>When it was pulled.</summary>
     public required DateTimeOffset PulledAt { get; init; }
+    /// <summary>How many layers it has.</summary>
     public required int Layers { get; init; }
     /// <summary>Layer blobs as stored (compressed).</summary>
     public required long SizeBytes { get; init; }
     /// <summary>Whether its ext4 root is built (a create from it converts nothing).</summary>
     public required bool Converted { get; init; }
+    /// <summary>The ext4 root's size, once converted.</summary>
     public long? RootfsBytes { get; init; }
+    /// <summary>The image's Env, WorkingDir, User, Entrypoint and Cmd.</summary>
     public required ImageDefaults Config { get; init; }
 
     internal static ImageInfo From(ImageRecord r, ImageService cache)
@@ -42,7 +49,7 @@ public sealed partial class VmsanClient
     private ImageService? _imageCache;
 
     /// <summary>The image cache under <c>~/.vmsan/images</c>.</summary>
-    public ImageService ImageCache => _imageCache ??= new ImageService(_options.Paths.ImagesDir, _options.Commands);
+    internal ImageService ImageCache => _imageCache ??= new ImageService(_options.Paths.ImagesDir, _options.Commands);
 
     /// <summary>Pulls an image (registry reference or archive) into the cache, fetching only the blobs it lacks.</summary>
     public async Task<ImageInfo> PullImageAsync(string spec, PullOptions options, IPullProgress? progress, CancellationToken ct = default)
@@ -68,8 +75,11 @@ public sealed partial class VmsanClient
         return await ImageCache.PullAsync(spec, options, progress, ct).ConfigureAwait(false);
     }
 
+    /// <summary>Every cached image.</summary>
     public IReadOnlyList<ImageInfo> ListImages() => ImageCache.List().Select(r => ImageInfo.From(r, ImageCache)).ToList();
 
+    /// <summary>A cached image by name or digest, or null.</summary>
+    /// <param name="spec">An image reference or digest.</param>
     public ImageInfo? FindImage(string spec) => ImageCache.Find(spec) is { } r ? ImageInfo.From(r, ImageCache) : null;
 
     /// <summary>Forgets an image's name; its blobs and ext4 root go at the next prune (VMs may boot from it).</summary>
@@ -105,7 +115,7 @@ public sealed partial class VmsanClient
 }
 
 /// <summary>How an image's config shapes the execs of its VM.</summary>
-public static class ImageExecDefaults
+internal static class ImageExecDefaults
 {
     /// <summary>
     /// An image's Env, WorkingDir and User are the defaults of every exec in its VM: the request's
