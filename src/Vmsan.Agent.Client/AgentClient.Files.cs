@@ -20,19 +20,21 @@ internal sealed partial class AgentClient
     /// <returns>What the agent wrote.</returns>
     /// <exception cref="AgentException">Refused (<see cref="AgentException.Code"/>: <c>UNSAFE_ENTRY</c>, <c>PAYLOAD_TOO_LARGE</c>,
     /// <c>TOO_MANY_TRANSFERS</c>, <c>WRITE_FAILED</c>, <c>USER_NOT_FOUND</c>...) or the stream broke.</exception>
+    /// <param name="progress">Receives the tar bytes sent so far.</param>
     public Task<TransferSummary> UploadAsync(string remoteDirectory, IReadOnlyList<TarSource> sources, string? user = null,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default, IProgress<long>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(sources);
-        return UploadContentAsync(remoteDirectory, new TarPackContent(sources), user, cancellationToken);
+        return UploadContentAsync(remoteDirectory, new TarPackContent(sources, progress), user, cancellationToken);
     }
 
     /// <summary>Uploads a ready-made tar stream (e.g. stdin) and extracts it under <paramref name="remoteDirectory"/>.</summary>
-    /// <exception cref="AgentException">As for <see cref="UploadAsync(string, IReadOnlyList{TarSource}, string?, CancellationToken)"/>.</exception>
-    public Task<TransferSummary> UploadTarAsync(string remoteDirectory, Stream tar, string? user = null, CancellationToken cancellationToken = default)
+    /// <exception cref="AgentException">As for <see cref="UploadAsync"/>.</exception>
+    public Task<TransferSummary> UploadTarAsync(string remoteDirectory, Stream tar, string? user = null, CancellationToken cancellationToken = default,
+        IProgress<long>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(tar);
-        return UploadContentAsync(remoteDirectory, new StreamContent(tar, 256 * 1024), user, cancellationToken);
+        return UploadContentAsync(remoteDirectory, new StreamContent(progress is null ? tar : new ProgressStream(tar, progress), 256 * 1024), user, cancellationToken);
     }
 
     /// <summary>
@@ -43,7 +45,8 @@ internal sealed partial class AgentClient
     /// <exception cref="AgentException">The agent refused (<c>PATH_NOT_FOUND</c>...) or the stream broke.</exception>
     /// <exception cref="TarEntryRejectedException">The guest sent an unsafe entry.</exception>
     /// <exception cref="TarWriteException">A local write failed.</exception>
-    public async Task<TransferSummary> DownloadAsync(string remotePath, string localPath, string? user = null, CancellationToken cancellationToken = default)
+    public async Task<TransferSummary> DownloadAsync(string remotePath, string localPath, string? user = null, CancellationToken cancellationToken = default,
+        IProgress<long>? progress = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(localPath);
         var local = Path.GetFullPath(localPath);
@@ -66,8 +69,9 @@ internal sealed partial class AgentClient
         }
 
         using var response = await StartDownloadAsync(remotePath, user, cancellationToken).ConfigureAwait(false);
-        var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
-        await using (body.ConfigureAwait(false))
+        var raw = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        var body = progress is null ? raw : new ProgressStream(raw, progress);
+        await using (raw.ConfigureAwait(false))
         {
             try
             {
@@ -87,7 +91,8 @@ internal sealed partial class AgentClient
 
     /// <summary>Copies the raw tar stream of a remote file or directory to <paramref name="output"/>; returns its byte count.</summary>
     /// <exception cref="AgentException">The agent refused (<c>PATH_NOT_FOUND</c>...) or the stream broke.</exception>
-    public async Task<long> DownloadTarAsync(string remotePath, Stream output, string? user = null, CancellationToken cancellationToken = default)
+    public async Task<long> DownloadTarAsync(string remotePath, Stream output, string? user = null, CancellationToken cancellationToken = default,
+        IProgress<long>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(output);
         using var response = await StartDownloadAsync(remotePath, user, cancellationToken).ConfigureAwait(false);
@@ -103,6 +108,7 @@ internal sealed partial class AgentClient
                 {
                     await output.WriteAsync(buffer.AsMemory(0, n), cancellationToken).ConfigureAwait(false);
                     total += n;
+                    progress?.Report(total);
                 }
             }
             catch (Exception e) when (e is HttpRequestException || (e is IOException && !cancellationToken.IsCancellationRequested))
@@ -166,7 +172,7 @@ internal sealed partial class AgentClient
         + (string.IsNullOrEmpty(user) ? "" : "&user=" + Uri.EscapeDataString(user));
 
     /// <summary>A request body that packs the sources while it is sent (chunked; no length known in advance).</summary>
-    private sealed class TarPackContent(IReadOnlyList<TarSource> sources) : HttpContent
+    private sealed class TarPackContent(IReadOnlyList<TarSource> sources, IProgress<long>? progress) : HttpContent
     {
         protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context) =>
             SerializeToStreamAsync(stream, context, CancellationToken.None);
@@ -174,7 +180,7 @@ internal sealed partial class AgentClient
         protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context, CancellationToken cancellationToken)
         {
             // Not disposed: that would close the request stream, which belongs to HttpClient.
-            var buffered = new BufferedStream(stream, 256 * 1024);
+            var buffered = new BufferedStream(progress is null ? stream : new ProgressStream(stream, progress), 256 * 1024);
             await TarPacker.PackAsync(buffered, sources, cancellationToken: cancellationToken).ConfigureAwait(false);
             await buffered.FlushAsync(cancellationToken).ConfigureAwait(false);
         }

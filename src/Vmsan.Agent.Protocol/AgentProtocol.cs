@@ -7,10 +7,10 @@ public static class AgentProtocol
     public const int Port = 9119;
 
     /// <summary>The guest's address inside its network namespace (every VM has the same one).</summary>
-    public const string GuestAddress = "172.30.0.2";
+    public const string GuestAddress = GuestNetwork.GuestAddress;
 
     /// <summary>The host's side of the guest link (tap0 in the VM's namespace): the only peer the guest's agent serves.</summary>
-    public const string GatewayAddress = "172.30.0.1";
+    public const string GatewayAddress = GuestNetwork.GatewayAddress;
 
     /// <summary>Content type of a response body made of frames.</summary>
     public const string FramesContentType = "application/vnd.vmsan.frames";

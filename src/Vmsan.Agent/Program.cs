@@ -63,7 +63,7 @@ internal static class Program
         });
         OpenFilesLimit.Raise(asInit: true);
         // Only the host's side of the guest link is served: guest processes (loopback, the guest's own address) are not.
-        var gateway = IPAddress.TryParse(config.Values.GetValueOrDefault("VMSAN_GW"), out var gw) ? gw : IPAddress.Parse(AgentProtocol.GatewayAddress);
+        var gateway = IPAddress.TryParse(config.Values.GetValueOrDefault(GuestConfigKeys.Gateway), out var gw) ? gw : IPAddress.Parse(AgentProtocol.GatewayAddress);
         server = new HttpServer(new IPEndPoint(IPAddress.Any, AgentProtocol.Port), router, new HttpLimits { AllowedPeer = gateway });
         AgentLog.Marker("vmsan-agent: ready" + BootTimes());
         GuestInit.GrowRootInBackground();

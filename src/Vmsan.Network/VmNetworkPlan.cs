@@ -29,13 +29,13 @@ public sealed record VmNetworkPlan
     public const string TransitPrefix = "10.231.0.0/16";
 
     /// <summary>tap0's address inside every VM namespace: the guest's gateway.</summary>
-    public static readonly IPAddress GatewayAddress = IPAddress.Parse("172.30.0.1");
+    public static readonly IPAddress GatewayAddress = IPAddress.Parse(Agent.Protocol.GuestNetwork.GatewayAddress);
 
     /// <summary>Every guest has this address; its namespace isolates it.</summary>
-    public static readonly IPAddress GuestAddress = IPAddress.Parse("172.30.0.2");
+    public static readonly IPAddress GuestAddress = IPAddress.Parse(Agent.Protocol.GuestNetwork.GuestAddress);
 
     /// <summary>The guest NIC's MAC (locally administered); the namespace has a permanent neighbour entry for it.</summary>
-    public const string GuestMac = "06:00:ac:1e:00:02";
+    public const string GuestMac = Agent.Protocol.GuestNetwork.GuestMac;
 
     /// <summary>
     /// The namespace side of tap0 has a fixed MAC too: a snapshot clone resumes with the gateway's MAC in its ARP

@@ -113,7 +113,7 @@ public sealed class FileTransferTests(FileTransferTests.Vm vm) : IClassFixture<F
                 tar.Position = 0;
                 try
                 {
-                    await client.UploadTarAsync(vm.Id, tar, "/race/root", "root", TestContext.Current.CancellationToken);
+                    await client.UploadTarAsync(vm.Id, tar, "/race/root", "root", ct: TestContext.Current.CancellationToken);
                     Interlocked.Increment(ref ok);
                 }
                 catch (global::Vmsan.Core.Errors.VmsanException)

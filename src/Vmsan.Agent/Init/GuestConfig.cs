@@ -5,9 +5,9 @@ internal sealed record GuestConfig(IReadOnlyDictionary<string, string> Values)
 {
     public const string DefaultPath = "/run/vmsan/agent.env";
 
-    public string? Id => Values.GetValueOrDefault("VMSAN_ID");
+    public string? Id => Values.GetValueOrDefault(Protocol.GuestConfigKeys.Id);
 
-    public string? Token => Values.GetValueOrDefault("VMSAN_TOKEN");
+    public string? Token => Values.GetValueOrDefault(Protocol.GuestConfigKeys.Token);
 
     public static GuestConfig Parse(string text)
     {

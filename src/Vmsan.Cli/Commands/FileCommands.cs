@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Serialization;
+using Vmsan.Cli.Progress;
 using Vmsan.Core.Errors;
 
 namespace Vmsan.Cli.Commands;
@@ -39,13 +40,15 @@ public static class FileCommands
             if (sources is ["-"])
             {
                 await using var stdin = Console.OpenStandardInput();
-                summary = await ctx.Client.UploadTarAsync(p.GetValue(id)!, stdin, dest, p.GetValue(user), ct).ConfigureAwait(false);
+                summary = await TransferProgressDisplay.RunAsync(ctx.Console, "upload", null,
+                    progress => ctx.Client.UploadTarAsync(p.GetValue(id)!, stdin, dest, p.GetValue(user), progress, ct)).ConfigureAwait(false);
             }
             else
             {
                 if (sources.Contains("-"))
                     throw VmsanException.Invalid("'-' (a tar stream on stdin) must be the only source.", "Run: tar c . | vmsan upload ID - DEST");
-                summary = await ctx.Client.UploadAsync(p.GetValue(id)!, sources, dest, p.GetValue(user), ct).ConfigureAwait(false);
+                summary = await TransferProgressDisplay.RunAsync(ctx.Console, "upload", TransferProgressDisplay.LocalBytes(sources),
+                    progress => ctx.Client.UploadAsync(p.GetValue(id)!, sources, dest, p.GetValue(user), progress, ct)).ConfigureAwait(false);
             }
             Report(ctx, "uploaded", summary, watch.ElapsedMilliseconds, jsonToStdout: true);
             return 0;
@@ -70,11 +73,13 @@ public static class FileCommands
             if (p.GetValue(dest) == "-")
             {
                 await using var stdout = Console.OpenStandardOutput();
-                var bytes = await ctx.Client.DownloadTarAsync(p.GetValue(id)!, p.GetValue(src)!, stdout, p.GetValue(user), ct).ConfigureAwait(false);
+                var bytes = await TransferProgressDisplay.RunAsync(ctx.Console, "download", null,
+                    progress => ctx.Client.DownloadTarAsync(p.GetValue(id)!, p.GetValue(src)!, stdout, p.GetValue(user), progress, ct)).ConfigureAwait(false);
                 ctx.Console.Debug($"download: {bytes} bytes of tar in {watch.ElapsedMilliseconds} ms");
                 return 0;
             }
-            var summary = await ctx.Client.DownloadAsync(p.GetValue(id)!, p.GetValue(src)!, p.GetValue(dest)!, p.GetValue(user), ct).ConfigureAwait(false);
+            var summary = await TransferProgressDisplay.RunAsync(ctx.Console, "download", null,
+                progress => ctx.Client.DownloadAsync(p.GetValue(id)!, p.GetValue(src)!, p.GetValue(dest)!, p.GetValue(user), progress, ct)).ConfigureAwait(false);
             Report(ctx, "downloaded", summary, watch.ElapsedMilliseconds, jsonToStdout: true);
             return 0;
         }));

@@ -1,4 +1,5 @@
 using System.Text;
+using Vmsan.Agent.Protocol;
 using Vmsan.Core.Errors;
 
 namespace Vmsan.Boot;
@@ -12,12 +13,12 @@ internal sealed record GuestConfig(string VmId, string Token, string GuestCidr, 
     public string Render()
     {
         var sb = new StringBuilder();
-        Add(sb, "VMSAN_ID", VmId);
-        Add(sb, "VMSAN_TOKEN", Token);
-        Add(sb, "VMSAN_IP", GuestCidr);
-        Add(sb, "VMSAN_GW", Gateway);
-        Add(sb, "VMSAN_DNS", Dns ?? "");
-        Add(sb, "VMSAN_MTU", Mtu.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Add(sb, GuestConfigKeys.Id, VmId);
+        Add(sb, GuestConfigKeys.Token, Token);
+        Add(sb, GuestConfigKeys.Ip, GuestCidr);
+        Add(sb, GuestConfigKeys.Gateway, Gateway);
+        Add(sb, GuestConfigKeys.Dns, Dns ?? "");
+        Add(sb, GuestConfigKeys.Mtu, Mtu.ToString(System.Globalization.CultureInfo.InvariantCulture));
         return sb.ToString();
     }
 

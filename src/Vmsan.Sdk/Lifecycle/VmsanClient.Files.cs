@@ -16,14 +16,15 @@ public sealed partial class VmsanClient
     /// <param name="remoteDirectory">The directory in the guest they land in.</param>
     /// <param name="user">Owner in the guest; null: <c>user</c> when the guest has it, else root.</param>
     /// <param name="ct">Cancels the transfer (nothing half-written is left: files are renamed into place when complete).</param>
+    /// <param name="progress">Receives the bytes sent so far (the tar stream: content plus headers).</param>
     /// <exception cref="VmsanException">PATH_NOT_FOUND (a local source), TRANSFER_FAILED (refused or broken), VM errors.</exception>
     public async Task<TransferSummary> UploadAsync(string id, IReadOnlyList<string> localSources, string remoteDirectory, string? user = null,
-        CancellationToken ct = default)
+        IProgress<long>? progress = null, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(localSources);
         var sources = ResolveSources(localSources);
         var agent = await ConnectAgentAsync(id, ct).ConfigureAwait(false);
-        return await Transfer(async () => TransferSummary.From(await agent.UploadAsync(remoteDirectory, sources, user, ct).ConfigureAwait(false)), "upload").ConfigureAwait(false);
+        return await Transfer(async () => TransferSummary.From(await agent.UploadAsync(remoteDirectory, sources, user, ct, progress).ConfigureAwait(false)), "upload").ConfigureAwait(false);
     }
 
     /// <summary>Uploads a tar stream (e.g. stdin) and extracts it under <paramref name="remoteDirectory"/>.</summary>
@@ -32,11 +33,13 @@ public sealed partial class VmsanClient
     /// <param name="remoteDirectory">The directory in the guest it is extracted under.</param>
     /// <param name="user">Owner in the guest; null: the default user.</param>
     /// <param name="ct">Cancels the transfer.</param>
+    /// <param name="progress">Receives the tar bytes moved so far.</param>
     /// <exception cref="VmsanException">TRANSFER_FAILED (refused, e.g. an unsafe entry, or broken), VM errors.</exception>
-    public async Task<TransferSummary> UploadTarAsync(string id, Stream tar, string remoteDirectory, string? user = null, CancellationToken ct = default)
+    public async Task<TransferSummary> UploadTarAsync(string id, Stream tar, string remoteDirectory, string? user = null, IProgress<long>? progress = null,
+        CancellationToken ct = default)
     {
         var agent = await ConnectAgentAsync(id, ct).ConfigureAwait(false);
-        return await Transfer(async () => TransferSummary.From(await agent.UploadTarAsync(remoteDirectory, tar, user, ct).ConfigureAwait(false)), "upload").ConfigureAwait(false);
+        return await Transfer(async () => TransferSummary.From(await agent.UploadTarAsync(remoteDirectory, tar, user, ct, progress).ConfigureAwait(false)), "upload").ConfigureAwait(false);
     }
 
     /// <summary>
@@ -48,11 +51,13 @@ public sealed partial class VmsanClient
     /// <param name="localPath">Where it lands on this host.</param>
     /// <param name="user">Who reads it in the guest; null: the default user.</param>
     /// <param name="ct">Cancels the transfer.</param>
+    /// <param name="progress">Receives the tar bytes moved so far.</param>
     /// <exception cref="VmsanException">PATH_NOT_FOUND, TRANSFER_FAILED, VM errors.</exception>
-    public async Task<TransferSummary> DownloadAsync(string id, string remotePath, string localPath, string? user = null, CancellationToken ct = default)
+    public async Task<TransferSummary> DownloadAsync(string id, string remotePath, string localPath, string? user = null, IProgress<long>? progress = null,
+        CancellationToken ct = default)
     {
         var agent = await ConnectAgentAsync(id, ct).ConfigureAwait(false);
-        return await Transfer(async () => TransferSummary.From(await agent.DownloadAsync(remotePath, localPath, user, ct).ConfigureAwait(false)), "download").ConfigureAwait(false);
+        return await Transfer(async () => TransferSummary.From(await agent.DownloadAsync(remotePath, localPath, user, ct, progress).ConfigureAwait(false)), "download").ConfigureAwait(false);
     }
 
     /// <summary>Writes the tar stream of a remote file or directory to <paramref name="output"/>; returns its size in bytes.</summary>
@@ -61,11 +66,13 @@ public sealed partial class VmsanClient
     /// <param name="output">Receives the tar stream.</param>
     /// <param name="user">Who reads it in the guest; null: the default user.</param>
     /// <param name="ct">Cancels the transfer.</param>
+    /// <param name="progress">Receives the tar bytes moved so far.</param>
     /// <exception cref="VmsanException">PATH_NOT_FOUND, TRANSFER_FAILED, VM errors.</exception>
-    public async Task<long> DownloadTarAsync(string id, string remotePath, Stream output, string? user = null, CancellationToken ct = default)
+    public async Task<long> DownloadTarAsync(string id, string remotePath, Stream output, string? user = null, IProgress<long>? progress = null,
+        CancellationToken ct = default)
     {
         var agent = await ConnectAgentAsync(id, ct).ConfigureAwait(false);
-        return await Transfer(() => agent.DownloadTarAsync(remotePath, output, user, ct), "download").ConfigureAwait(false);
+        return await Transfer(() => agent.DownloadTarAsync(remotePath, output, user, ct, progress), "download").ConfigureAwait(false);
     }
 
     /// <summary>docker cp naming: <c>dir</c> → entry <c>dir</c>; <c>dir/.</c> → the directory's children.</summary>
