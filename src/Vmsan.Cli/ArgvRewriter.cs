@@ -14,7 +14,7 @@ public static class ArgvRewriter
         ["exec"] = ["-e", "--env", "-w", "--workdir", "--cwd", "-u", "--user", "--timeout"],
         ["run"] = ["--vmm", "--vcpus", "--cpus", "--memory", "-m", "--disk", "--runtime", "--kernel", "--rootfs", "--accel", "-e", "--env", "-w", "--workdir", "--cwd", "-u", "--user", "--timeout",
                   "--network-policy", "--allowed-domain", "--allowed-cidr", "--denied-cidr", "--publish-port", "-p",
-                  "--from-image", "--platform", "--registry-user"],
+                  "--from-image", "--platform", "--registry-user", "--on-timeout", "--exec-timeout"],
     };
 
     public static string[] Rewrite(string[] args)

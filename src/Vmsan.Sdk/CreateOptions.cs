@@ -60,6 +60,15 @@ public sealed record CreateOptions
     /// <summary>An image already pulled for <see cref="FromImage"/> (see <see cref="VmsanClient.ResolveImageAsync"/>): not read again.</summary>
     public Images.Cache.ImageRecord? ResolvedImage { get; init; }
 
+    /// <summary>
+    /// The VM's lifetime, counted from create and enforced by its supervisor (null: none). <c>vmsan timeout</c>
+    /// resets or clears it later.
+    /// </summary>
+    public TimeSpan? Timeout { get; init; }
+
+    /// <summary>What happens at the timeout: <c>stop</c>, <c>pause</c> or <c>remove</c>.</summary>
+    public string OnTimeout { get; init; } = TimeoutAction.Stop;
+
     /// <summary>The runtimes install.sh can build.</summary>
     public static readonly string[] KnownRuntimes = ["base", "node22", "python3.13"];
 
@@ -74,6 +83,7 @@ public sealed record CreateOptions
             throw VmsanException.Invalid($"--disk must be between 256 MiB and 1 TiB (got {DiskMib.Value} MiB).", "Pass --disk like 4G or 2048M.");
         if (string.IsNullOrWhiteSpace(Runtime) || !Runtime.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '-' or '_'))
             throw VmsanException.Invalid($"Invalid runtime name '{Runtime}'.", $"Use one of: {string.Join(", ", KnownRuntimes)}.");
+        TimeoutAction.Validate(Timeout, OnTimeout, explicitAction: OnTimeout != TimeoutAction.Stop);
         if (Accel is not ("auto" or "kvm" or "tcg"))
             throw VmsanException.Invalid($"Unknown accelerator '{Accel}'.", "Use --accel auto, kvm or tcg.");
         if (Vmm is not ("qemu" or "firecracker"))

@@ -47,6 +47,12 @@ public sealed record VmInfo
     public string? StopReason { get; init; }
     /// <summary>Why a VM in <c>error</c> failed.</summary>
     public VmError? Error { get; init; }
+    /// <summary>When the VM's timeout acts (null: no timeout, or it fired).</summary>
+    public DateTimeOffset? ExpiresAt { get; init; }
+    /// <summary><c>stop</c>, <c>pause</c> or <c>remove</c>, when a timeout is set.</summary>
+    public string? OnTimeout { get; init; }
+    /// <summary>When the timeout fired.</summary>
+    public DateTimeOffset? TimedOutAt { get; init; }
     /// <summary>How the VMM is confined.</summary>
     public required VmConfinementInfo Confinement { get; init; }
     /// <summary>The OCI image the VM boots (<c>--from-image</c>), with its exposed ports and exec defaults.</summary>
@@ -75,6 +81,9 @@ public sealed record VmInfo
         BootMs = r.BootMs,
         StopReason = r.StopReason,
         Error = r.Error,
+        ExpiresAt = r.ExpiresAt,
+        OnTimeout = r.ExpiresAt is null ? null : r.OnTimeout ?? TimeoutAction.Stop,
+        TimedOutAt = r.TimedOutAt,
         Confinement = VmConfinementInfo.From(r.Confinement),
         Image = r.Image,
     };

@@ -122,6 +122,13 @@ public interface IVmmControl : IAsyncDisposable
     /// </summary>
     Task LoadStateAsync(string uri, Func<CancellationToken, Task> feed, CancellationToken ct);
 
+    /// <summary>
+    /// Freezes the running disk: its top layer becomes read-only and the VM continues on <paramref name="newTop"/>,
+    /// an existing, empty qcow2 whose backing is that layer (QMP <c>blockdev-snapshot-sync</c>, mode existing).
+    /// Nothing is copied. The path must be openable by the VMM (inside its jail when chrooted).
+    /// </summary>
+    Task FreezeDiskAsync(string newTop, CancellationToken ct);
+
     /// <summary>The VMM build ("7.2.19 (Debian 1:7.2+dfsg-7+deb12u16)"): a snapshot only loads into the same one.</summary>
     Task<string> VersionAsync(CancellationToken ct);
 }

@@ -22,7 +22,8 @@ public sealed class SnapshotTests(SnapshotTests.Vm vm) : IClassFixture<SnapshotT
         public async ValueTask InitializeAsync()
         {
             await World.InitializeAsync();
-            Source = await World.CreateVm("--no-chroot");
+            // Default confinement: chrooted, unprivileged, seccomp, cgroup.
+            Source = await World.CreateVm();
         }
 
         public async ValueTask DisposeAsync()
@@ -41,6 +42,8 @@ public sealed class SnapshotTests(SnapshotTests.Vm vm) : IClassFixture<SnapshotT
         return r.Stdout;
     }
 
+    private static string Inode(string path) => Sh.Bash($"stat -c %i {path}").GetAwaiter().GetResult().Stdout.Trim();
+
     private string Token(string id) =>
         JsonDocument.Parse(File.ReadAllText(Path.Combine(W.Home, "vms", id, "secrets.json"))).RootElement.GetProperty("token").GetString()!;
 
@@ -56,7 +59,14 @@ public sealed class SnapshotTests(SnapshotTests.Vm vm) : IClassFixture<SnapshotT
         var list = await W.VmsanJson("snapshot", "list");
         Assert.Equal("t1", list.EnumerateArray().Single().GetProperty("name").GetString());
         Assert.Equal("running", (await W.VmsanJson("get", vm.Source)).GetProperty("status").GetString());
-        // The source continues on a new top layer: what it writes now is not in the snapshot.
+        // Copy-free disk: the source's old top layer is the snapshot's layer (one inode, now read-only and root's),
+        // and the source continues on a new layer; what it writes now is not in the snapshot.
+        var snapId = vm.Snapshot.GetProperty("id").GetString()!;
+        var layer = Path.Combine(W.Home, "snapshots", snapId, vm.Snapshot.GetProperty("diskLayer").GetString()!);
+        Assert.Equal(Inode(Path.Combine(W.Home, "vms", vm.Source, "disk.qcow2")), Inode(layer));
+        Assert.Equal($"disk-{snapId}.qcow2", W.State(vm.Source)!.Value.GetProperty("disk").GetString());
+        Assert.Equal("root 444", (await Sh.Bash($"stat -c '%U %a' {layer}")).Stdout.Trim());
+        Assert.NotNull((await W.VmsanJson("get", vm.Source)).GetProperty("confinement").GetProperty("jail").GetString());
         await Exec(vm.Source, "echo source-after > /home/user/after; echo source-after > /tmp/after; sync");
         Assert.Empty(Directory.GetDirectories(Path.Combine(W.Home, "snapshots"), ".tmp-*"));
     }
@@ -87,6 +97,9 @@ public sealed class SnapshotTests(SnapshotTests.Vm vm) : IClassFixture<SnapshotT
         Assert.Equal(3, randoms.Distinct().Count());
         var tokens = vm.Clones.Select(Token).Append(Token(vm.Source)).ToList();
         Assert.Equal(4, tokens.Distinct().Count());
+        // Clones keep the source's confinement, chroot included.
+        foreach (var id in vm.Clones)
+            Assert.NotNull((await W.VmsanJson("get", id)).GetProperty("confinement").GetProperty("jail").GetString());
     }
 
     [Fact]

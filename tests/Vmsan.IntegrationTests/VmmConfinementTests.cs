@@ -50,7 +50,17 @@ public sealed class VmmConfinementTests : IAsyncLifetime
         Assert.Equal("1", st["NoNewPrivs"]);
         var jail = conf.GetProperty("jail").GetString()!;
         Assert.Equal(jail, new DirectoryInfo($"/proc/{pid}/root").LinkTarget);
-        Assert.Empty(Directory.EnumerateFileSystemEntries(jail));
+        // The jail holds nothing but the VM's disk chain, each file at its own absolute path as a hard link (the same
+        // inode), which QEMU reopens by path at a snapshot's disk freeze and migration end.
+        var state = _w.State(id)!.Value;
+        var disk = Path.Combine(_w.Home, "vms", id, "disk.qcow2");
+        var inJail = Directory.EnumerateFiles(jail, "*", SearchOption.AllDirectories).Select(f => f[jail.Length..]).Order().ToList();
+        Assert.Contains(disk, inJail);
+        // The base image too, when it is on the jail's filesystem (a hard link cannot cross filesystems).
+        Assert.All(inJail, f => Assert.Contains(f, (string[])[disk, state.GetProperty("baseImage").GetString()!]));
+        foreach (var f in inJail)
+            Assert.Equal(new FileInfo(f).Length, new FileInfo(jail + f).Length);
+        Assert.Equal((await Sh.Bash($"stat -c %i {disk}")).Stdout, (await Sh.Bash($"stat -c %i {jail}{disk}")).Stdout);
 
         // In its cgroup, with the limits from the VM's size.
         var limits = conf.GetProperty("limits");

@@ -9,12 +9,14 @@ namespace Vmsan.Cli.Commands;
 /// <summary>exec and run: commands inside a VM.</summary>
 public static class ExecCommands
 {
-    internal sealed class ExecFlags(bool commandOptional = false)
+    /// <param name="commandOptional">`run --from-image` may leave the command out (the image's Entrypoint + Cmd).</param>
+    /// <param name="timeoutFlag">`exec --timeout`; `run` names it --exec-timeout, its --timeout is the VM's.</param>
+    internal sealed class ExecFlags(bool commandOptional = false, string timeoutFlag = "--timeout")
     {
         public readonly Option<string[]> Env = new("--env", "-e") { Description = "Environment variable K=V (repeatable)", AllowMultipleArgumentsPerToken = false };
         public readonly Option<string?> Workdir = new("--workdir", "-w", "--cwd") { Description = "Working directory" };
         public readonly Option<string?> User = new("--user", "-u") { Description = "User to run as" };
-        public readonly Option<string?> Timeout = new("--timeout") { Description = "Kill the command after this long (e.g. 30s, 2m); exit 124" };
+        public readonly Option<string?> Timeout = new(timeoutFlag) { Description = "Kill the command after this long (e.g. 30s, 2m); exit 124" };
         public readonly Argument<string[]> Command = new("command")
         {
             Description = commandOptional ? "The command and its arguments (default with --from-image: the image's Entrypoint + Cmd)" : "The command and its arguments",
@@ -38,7 +40,7 @@ public static class ExecCommands
                     throw VmsanException.Invalid($"--env '{kv}' is not KEY=VALUE.", "Write -e NAME=value.");
                 env[kv[..eq]] = kv[(eq + 1)..];
             }
-            var timeout = p.GetValue(Timeout) is { } t ? Durations.ParseMs(t, "--timeout") : 0;
+            var timeout = p.GetValue(Timeout) is { } t ? Durations.ParseMs(t, Timeout.Name) : 0;
             return new ExecRequest(p.GetValue(Command)!, env, p.GetValue(Workdir), p.GetValue(User), timeout);
         }
     }
@@ -119,7 +121,7 @@ public static class ExecCommands
         flags.AddTo(cmd);
         var rm = new Option<bool>("--rm") { Description = "Remove the VM when the command ends" };
         cmd.Options.Add(rm);
-        var exec = new ExecFlags(commandOptional: true);
+        var exec = new ExecFlags(commandOptional: true, timeoutFlag: "--exec-timeout");
         exec.AddTo(cmd);
         cmd.SetAction((p, ct) => ctx.RunAsync(async () =>
         {

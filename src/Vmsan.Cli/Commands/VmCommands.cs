@@ -58,6 +58,7 @@ public static class VmCommands
         yield return Logs(ctx);
         yield return DoctorCmd(ctx);
         yield return Get(ctx);
+        yield return Timeout(ctx);
         yield return NetworkCommands.Network(ctx);
         yield return VersionCommand.Build(ctx);
         yield return CompletionCommand.Build(ctx);
@@ -79,11 +80,21 @@ public static class VmCommands
         public readonly Option<bool> NoCgroup = new("--no-cgroup") { Description = "No per-VM cgroup (no memory, CPU or pids limits on the VMM)" };
         public readonly Option<string?> FromImage = new("--from-image") { Description = "Boot an OCI image: NAME[:TAG|@DIGEST], docker-archive:FILE, oci:DIR[:TAG], oci-archive:FILE[:TAG]" };
         public readonly ImageCommands.PullFlags Pull = new();
+        public readonly Option<string?> Timeout = new("--timeout") { Description = "Stop (or pause, remove: --on-timeout) the VM this long after create (e.g. 10m, 2h, 1d)" };
+        public readonly Option<string?> OnTimeout = new("--on-timeout") { Description = "What the timeout does: stop (default), pause, remove" };
         private readonly NetworkCommands.CreateNetworkFlags _network = new();
+
+        public (TimeSpan? Timeout, string OnTimeout) ReadTimeout(ParseResult p)
+        {
+            var timeout = p.GetValue(Timeout) is { } t ? Durations.ParseSpan(t, "--timeout") : (TimeSpan?)null;
+            var action = p.GetValue(OnTimeout);
+            TimeoutAction.Validate(timeout, action ?? TimeoutAction.Stop, explicitAction: action is not null);
+            return (timeout, action ?? TimeoutAction.Stop);
+        }
 
         public void AddTo(Command c)
         {
-            foreach (var o in (Option[])[Vcpus, Memory, Disk, Runtime, Kernel, Rootfs, Accel, Vmm, NoDropPrivileges, NoSeccomp, NoChroot, NoCgroup])
+            foreach (var o in (Option[])[Vcpus, Memory, Disk, Runtime, Kernel, Rootfs, Accel, Vmm, NoDropPrivileges, NoSeccomp, NoChroot, NoCgroup, Timeout, OnTimeout])
                 c.Options.Add(o);
             c.Options.Add(FromImage);
             Pull.AddTo(c);
@@ -92,8 +103,11 @@ public static class VmCommands
 
         public CreateOptions Read(ParseResult p)
         {
+            var (timeout, onTimeout) = ReadTimeout(p);
             var o = new CreateOptions
             {
+                Timeout = timeout,
+                OnTimeout = onTimeout,
                 Vcpus = p.GetValue(Vcpus),
                 MemoryMib = p.GetValue(Memory),
                 DiskMib = p.GetValue(Disk) is { } disk ? CreateOptions.ParseSizeMib(disk, "--disk") : null,
@@ -125,8 +139,9 @@ public static class VmCommands
         cmd.Options.Add(snapshot);
         cmd.SetAction((p, ct) => ctx.RunAsync(async () =>
         {
+            var (timeout, onTimeout) = flags.ReadTimeout(p);
             var vm = p.GetValue(snapshot) is { } snap
-                ? await ctx.Client.CreateFromSnapshotAsync(snap, ct).ConfigureAwait(false)
+                ? await ctx.Client.CreateFromSnapshotAsync(snap, timeout, onTimeout, ct).ConfigureAwait(false)
                 : await CreateAsync(ctx, flags.Read(p), ct).ConfigureAwait(false);
             if (ctx.Console.Json)
                 ctx.Console.WriteJson(vm, CliJsonContext.Default.VmInfo);
@@ -158,11 +173,12 @@ public static class VmCommands
                 ctx.Console.WriteJson(vms.ToList(), CliJsonContext.Default.ListVmInfo);
                 return 0;
             }
-            Table.Write(ctx.Console.Out, ["ID", "STATUS", "RUNTIME", "VCPUS", "MEMORY", "DISK", "ACCEL", "PID", "POLICY", "PORTS", "CREATED"],
+            Table.Write(ctx.Console.Out, ["ID", "STATUS", "RUNTIME", "VCPUS", "MEMORY", "DISK", "ACCEL", "PID", "POLICY", "PORTS", "CREATED", "EXPIRES"],
                 vms.Select(v => (IReadOnlyList<string>)[
                     v.Id, v.Status, v.Runtime, v.Vcpus.ToString(System.Globalization.CultureInfo.InvariantCulture),
                     $"{v.MemoryMib}M", $"{v.DiskMib}M", v.Accel, v.Pid?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "-",
                     NetworkCommands.Summary(v), NetworkCommands.Ports(v), Ago(v.CreatedAt),
+                    v.ExpiresAt is { } at ? $"{In(at)} ({v.OnTimeout})" : "-",
                 ]));
             return 0;
         }));
@@ -173,6 +189,38 @@ public static class VmCommands
     {
         var d = DateTimeOffset.UtcNow - t;
         return d.TotalSeconds < 60 ? $"{(int)d.TotalSeconds}s ago" : d.TotalMinutes < 60 ? $"{(int)d.TotalMinutes}m ago" : d.TotalHours < 48 ? $"{(int)d.TotalHours}h ago" : $"{(int)d.TotalDays}d ago";
+    }
+
+    private static string In(DateTimeOffset t)
+    {
+        var d = t - DateTimeOffset.UtcNow;
+        if (d <= TimeSpan.Zero)
+            return "now";
+        return d.TotalSeconds < 60 ? $"in {(int)d.TotalSeconds}s" : d.TotalMinutes < 60 ? $"in {(int)d.TotalMinutes}m" : d.TotalHours < 48 ? $"in {(int)d.TotalHours}h" : $"in {(int)d.TotalDays}d";
+    }
+
+    /// <summary>`vmsan timeout ID 30m [--on-timeout ACTION]`: the VM's timeout from now; `off` clears it.</summary>
+    private static Command Timeout(CommandContext ctx)
+    {
+        var cmd = new Command("timeout", "Set a VM's timeout from now (e.g. 30m; `off` clears it); list/get show expiresAt");
+        var id = IdArg();
+        var duration = new Argument<string>("duration") { Description = "How long from now (30s, 10m, 2h, 1d), or off" };
+        var action = new Option<string?>("--on-timeout") { Description = "What the timeout does: stop, pause, remove (default: unchanged, else stop)" };
+        cmd.Arguments.Add(id);
+        cmd.Arguments.Add(duration);
+        cmd.Options.Add(action);
+        cmd.SetAction((p, ct) => ctx.RunAsync(async () =>
+        {
+            var text = p.GetValue(duration)!;
+            TimeSpan? span = text is "off" or "none" ? null : Durations.ParseSpan(text, "timeout");
+            var vm = await ctx.Client.SetTimeoutAsync(p.GetValue(id)!, span, p.GetValue(action), ct).ConfigureAwait(false);
+            if (ctx.Console.Json)
+                ctx.Console.WriteJson(vm, CliJsonContext.Default.VmInfo);
+            else
+                ctx.Console.Out.WriteLine(vm.ExpiresAt is { } at ? $"{vm.Id} {vm.OnTimeout} at {at:O}" : $"{vm.Id} has no timeout");
+            return 0;
+        }));
+        return cmd;
     }
 
     private static Command Get(CommandContext ctx)

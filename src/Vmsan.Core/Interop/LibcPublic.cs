@@ -21,11 +21,22 @@ public static class LibcPublic
     /// <summary>link(2): a hard link; throws IOException naming both paths and the errno (EXDEV across filesystems).</summary>
     public static void Link(string existing, string newPath)
     {
-        if (Libc.Link(existing, newPath) != 0)
-        {
-            var errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
-            throw new IOException($"link({existing}, {newPath}) failed: {System.Runtime.InteropServices.Marshal.GetPInvokeErrorMessage(errno)}");
-        }
+        if (!TryHardLink(existing, newPath))
+            throw new IOException($"link({existing}, {newPath}) failed: the paths are on different filesystems (EXDEV)");
+    }
+
+    /// <summary>
+    /// link(2): a second name for the same inode (no copy). False with EXDEV (the two paths are on different
+    /// filesystems); any other failure throws IOException naming both paths.
+    /// </summary>
+    public static bool TryHardLink(string existing, string newPath)
+    {
+        if (Libc.Link(existing, newPath) == 0)
+            return true;
+        var errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
+        if (errno == 18) // EXDEV
+            return false;
+        throw new IOException($"link({existing}, {newPath}) failed: {System.Runtime.InteropServices.Marshal.GetPInvokeErrorMessage(errno)}");
     }
 
     public const int SIGKILL = Libc.SIGKILL;

@@ -120,6 +120,25 @@ public sealed record VmRecord
     public int? BootMs { get; init; }
     public VmConfinement Confinement { get; init; } = new();
 
+    /// <summary>
+    /// File name (in the VM directory) of the disk's writable top layer; null means <c>disk.qcow2</c>. Each snapshot
+    /// of the VM freezes the top layer (it becomes read-only, shared with the snapshot by a hard link) and the VM
+    /// continues on a new one, <c>disk-SNAPSHOT.qcow2</c>, whose backing name is the frozen layer's, relative.
+    /// </summary>
+    public string? Disk { get; init; }
+
+    /// <summary>
+    /// When the VM's supervisor acts on its timeout (<c>--timeout</c>, <c>vmsan timeout</c>): an absolute time, so it
+    /// survives pause/resume, stop/start and restarts of vmsan. Cleared when it fires (then <see cref="TimedOutAt"/>).
+    /// </summary>
+    public DateTimeOffset? ExpiresAt { get; init; }
+
+    /// <summary>What the timeout does: <c>stop</c> (default), <c>pause</c> or <c>remove</c>.</summary>
+    public string? OnTimeout { get; init; }
+
+    /// <summary>When the timeout fired (null: it has not).</summary>
+    public DateTimeOffset? TimedOutAt { get; init; }
+
     /// <summary>The snapshot this VM was cloned from (its disk layers on it while the VM exists).</summary>
     public string? RestoreFrom { get; init; }
 
@@ -186,6 +205,12 @@ public sealed record SnapshotManifest
     public VmImage? Image { get; init; }
     /// <summary>The source's confinement switches; clones get the same.</summary>
     public VmConfinement Confinement { get; init; } = new();
+    /// <summary>
+    /// The frozen top layer's file name in the snapshot directory (null: <c>disk.qcow2</c>). The source's own layers
+    /// below it are hard-linked beside it under their names, so their relative backing names resolve here too.
+    /// </summary>
+    public string? DiskLayer { get; init; }
+
     public long MemoryBytes { get; init; }
     public long StateBytes { get; init; }
     public int PausedMs { get; init; }

@@ -1,10 +1,12 @@
 using System.Diagnostics;
 using System.Security.Cryptography;
 using Vmsan.Core.Errors;
+using Vmsan.Core.Interop;
 using Vmsan.Core.Processes;
 using Vmsan.Core.State;
 using Vmsan.Network;
 using Vmsan.Snapshots;
+using Vmsan.Vmm.Qemu;
 
 namespace Vmsan;
 
@@ -39,11 +41,6 @@ public sealed partial class VmsanClient
             if (rec.Status != VmStatus.Running)
                 throw new VmsanException(ErrorCode.VmNotRunning, $"VM {id} is {rec.Status.ToString().ToLowerInvariant()}, not running.",
                     rec.Status == VmStatus.Paused ? $"Resume it first: `vmsan resume {id}`." : $"Start it with `vmsan start {id}`.");
-            // QEMU 7.2 reopens image files by path when the migration's end inactivates the disks; inside the
-            // empty jail those paths do not exist and the migration fails. Say so before pausing anything.
-            if (rec.Confinement.Jail is not null)
-                throw new VmsanException(ErrorCode.SnapshotIncompatible, $"VM {id} runs its VMM chrooted; QEMU 7.2 cannot save a chrooted VM's state.",
-                    "Create the VM to snapshot with `vmsan create --no-chroot` (the other confinement stays on).");
             var memory = _options.Paths.MemoryFile(id);
             if (!File.Exists(memory))
                 throw new VmsanException(ErrorCode.SnapshotIncompatible, $"VM {id} runs without a shared memory file (it is a snapshot clone, or was started by an older vmsan).",
@@ -53,10 +50,34 @@ public sealed partial class VmsanClient
             var vmDir = _options.Paths.VmDir(id);
             var sw = Stopwatch.StartNew();
             var pausedMs = 0;
-            // Recorded first: if this process dies while the VM is paused, the next command resumes it.
-            _store.Save(rec with { SnapshotInProgress = new SnapshotJob(snapId, ProcessProbe.Ref(Environment.ProcessId)!, tmp) });
+            var top = VmDisk.TopFor(rec);
+            var newTop = $"disk-{snapId}.qcow2";
+            var frozen = false;
             try
             {
+                // The snapshot's disk is the VM's own layers (the top, and layers earlier snapshots froze), hard
+                // links under their names: relative backing names resolve in the snapshot directory as in the VM's.
+                foreach (var layer in Qcow2Chain.Files(Path.Combine(vmDir, top)).Where(f => Path.GetDirectoryName(f) == vmDir))
+                {
+                    if (!LibcPublic.TryHardLink(layer, Path.Combine(tmp, Path.GetFileName(layer))))
+                        throw new VmsanException(ErrorCode.SnapshotIncompatible, $"{_options.Paths.SnapshotsDir} and {vmDir} are on different filesystems; a snapshot's disk is a hard link, never a copy.",
+                            "Keep the snapshots directory on the same filesystem as the VM directories (both under VMSAN_HOME).");
+                }
+                // The layer the VM continues on once the current top is frozen: empty, so a VM that starts on it
+                // sees exactly the top's content, whether or not the freeze below happened.
+                var newTopPath = Path.Combine(vmDir, newTop);
+                await _options.Commands.RunCheckedAsync(ErrorCode.Internal, "qemu-img",
+                    ["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", top, newTopPath, $"{rec.DiskMib}M"], ct: ct).ConfigureAwait(false);
+                if (rec.Confinement.Uid is { } uid)
+                    LibcPublic.Chown(newTopPath, uid, rec.Confinement.Gid ?? uid);
+                File.SetUnixFileMode(newTopPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+                // A chrooted VMM opens it by this same path, inside its jail.
+                if (rec.Confinement.Jail is { } jail)
+                    Supervision.VmmConfiner.MirrorIntoJail(jail, newTopPath);
+                // Recorded first: if this process dies while the VM is paused, the next command resumes it.
+                rec = rec with { Disk = newTop, SnapshotInProgress = new SnapshotJob(snapId, ProcessProbe.Ref(Environment.ProcessId)!, tmp) };
+                _store.Save(rec);
+
                 string version;
                 var netns = $"/proc/{rec.Vmm!.Pid}/ns/net";
                 await using (var control = await _options.BackendFor(rec.Backend).ConnectAsync(QmpSocket(id), ct).ConfigureAwait(false))
@@ -67,11 +88,13 @@ public sealed partial class VmsanClient
                     var pause = Stopwatch.StartNew();
                     try
                     {
-                        // Migration ends by flushing and inactivating the disk: the top layer is then still and
-                        // complete, and is copied (sparse: only what the guest wrote since its base) before `cont`.
+                        // Disk and memory at one instant: the vCPUs are stopped, the top layer becomes read-only
+                        // (the snapshot's layer) and the VM will continue on the new one; nothing is copied.
+                        await control.FreezeDiskAsync(newTopPath, ct).ConfigureAwait(false);
+                        frozen = true;
                         await control.SaveStateAsync(uri, ct).ConfigureAwait(false);
                         await received.WaitAsync(TimeSpan.FromSeconds(30), ct).ConfigureAwait(false);
-                        await _options.Commands.RunCheckedAsync(ErrorCode.Internal, "cp", ["--sparse=always", Path.Combine(vmDir, "disk.qcow2"), Path.Combine(tmp, "disk.qcow2")], ct: ct).ConfigureAwait(false);
+                        // Guest RAM is the VMM's shared file, which it writes again after `cont`: copied (sparse).
                         await _options.Commands.RunCheckedAsync(ErrorCode.Internal, "cp", ["--sparse=always", memory, Path.Combine(tmp, "memory")], ct: ct).ConfigureAwait(false);
                         // Fault injection for the kill-during-snapshot test: hold the VM paused here.
                         if (int.TryParse(Environment.GetEnvironmentVariable("VMSAN_FAULT_SNAPSHOT_HOLD_MS"), out var hold) && hold > 0)
@@ -83,6 +106,11 @@ public sealed partial class VmsanClient
                         pausedMs = (int)pause.ElapsedMilliseconds;
                     }
                 }
+                // The frozen layer is shared by the source's chain, the snapshot and its clones: nobody writes it
+                // again, and the source's VMM (its uid) can no longer open it for writing.
+                var frozenPath = Path.Combine(vmDir, top);
+                LibcPublic.Chown(frozenPath, 0, 0);
+                File.SetUnixFileMode(frozenPath, UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
                 SnapshotStore.WriteToken(tmp, _store.LoadSecrets(id).Token);
                 var manifest = new SnapshotManifest
                 {
@@ -103,6 +131,7 @@ public sealed partial class VmsanClient
                     Image = rec.Image,
                     Network = rec.Network,
                     Confinement = rec.Confinement with { Uid = null, Gid = null, Jail = null, Cgroups = null },
+                    DiskLayer = top,
                     MemoryBytes = new FileInfo(Path.Combine(tmp, "memory")).Length,
                     StateBytes = new FileInfo(Path.Combine(tmp, "state")).Length,
                     PausedMs = pausedMs,
@@ -117,7 +146,16 @@ public sealed partial class VmsanClient
             {
                 if (Directory.Exists(tmp))
                     Directory.Delete(tmp, true);
-                _store.Save(_store.Load(id) with { SnapshotInProgress = null });
+                var now = _store.Load(id) with { SnapshotInProgress = null };
+                if (!frozen)
+                {
+                    // The VM still runs on its old top: forget the unused layer.
+                    now = now with { Disk = rec.Disk == newTop ? (top == VmDisk.FileFor(rec.Backend) ? null : top) : now.Disk };
+                    TryDeleteFile(Path.Combine(vmDir, newTop));
+                    if (rec.Confinement.Jail is { } jail)
+                        TryDeleteFile(jail + Path.Combine(vmDir, newTop));
+                }
+                _store.Save(now);
                 throw;
             }
         }
@@ -158,17 +196,22 @@ public sealed partial class VmsanClient
     }
 
     /// <summary>A new VM resumed from a snapshot: its own id, namespace, token, hostname, entropy and clock.</summary>
-    public async Task<VmInfo> CreateFromSnapshotAsync(string nameOrId, CancellationToken ct = default)
+    /// <param name="nameOrId">The snapshot.</param>
+    /// <param name="timeout">The clone's lifetime from now (null: none), as <see cref="CreateOptions.Timeout"/>.</param>
+    /// <param name="onTimeout"><c>stop</c>, <c>pause</c> or <c>remove</c>.</param>
+    /// <param name="ct">Cancels the wait (the clone may still come up).</param>
+    public async Task<VmInfo> CreateFromSnapshotAsync(string nameOrId, TimeSpan? timeout = null, string onTimeout = TimeoutAction.Stop, CancellationToken ct = default)
     {
+        TimeoutAction.Validate(timeout, onTimeout, explicitAction: onTimeout != TimeoutAction.Stop);
         RequireRoot();
         var m = Snapshots.Find(nameOrId);
         var snapDir = _options.Paths.SnapshotDir(m.Id);
         if (m.Backend != _options.Backend.Name)
             throw new VmsanException(ErrorCode.SnapshotIncompatible, $"Snapshot {m.Name} was made by the {m.Backend} backend, this host uses {_options.Backend.Name}.");
-        var qemuVersion = await QemuVersionAsync(ct).ConfigureAwait(false);
-        if (qemuVersion is not null && !m.VmmVersion.StartsWith(qemuVersion, StringComparison.Ordinal))
-            throw new VmsanException(ErrorCode.SnapshotIncompatible, $"Snapshot {m.Name} was made by QEMU {m.VmmVersion}; the installed QEMU is {qemuVersion}.",
-                "A snapshot only loads into the QEMU build that made it: create the snapshot again.");
+        var build = await QemuBuildAsync(ct).ConfigureAwait(false);
+        if (build is not null && m.VmmVersion != build)
+            throw new VmsanException(ErrorCode.SnapshotIncompatible, $"Snapshot {m.Name} was made by QEMU {m.VmmVersion}; the installed QEMU is {build}.",
+                "A snapshot only loads into the QEMU build that made it: create the snapshot again on this build.");
         string id;
         int slot;
         using (_store.LockGlobal())
@@ -181,13 +224,16 @@ public sealed partial class VmsanClient
                 var plan = VmNetworkPlan.For(id, slot);
                 var vmDir = _options.Paths.VmDir(id);
                 await _options.Commands.RunCheckedAsync(ErrorCode.Internal, "qemu-img",
-                    ["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", Path.Combine(snapDir, "disk.qcow2"), Path.Combine(vmDir, "disk.qcow2"), $"{m.DiskMib}M"], ct: ct).ConfigureAwait(false);
+                    ["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", Path.Combine(snapDir, m.DiskLayer ?? VmDisk.Qcow2), Path.Combine(vmDir, "disk.qcow2"), $"{m.DiskMib}M"], ct: ct).ConfigureAwait(false);
                 _store.SaveSecrets(id, new VmSecrets(Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32))));
+                var createdAt = DateTimeOffset.UtcNow;
                 _store.Save(new VmRecord
                 {
                     Id = id,
                     Status = VmStatus.Creating,
-                    CreatedAt = DateTimeOffset.UtcNow,
+                    CreatedAt = createdAt,
+                    ExpiresAt = createdAt + timeout,
+                    OnTimeout = timeout is null ? null : onTimeout,
                     Vcpus = m.Vcpus,
                     MemoryMib = m.MemoryMib,
                     DiskMib = m.DiskMib,
@@ -221,18 +267,28 @@ public sealed partial class VmsanClient
         return await LaunchSupervisorAndWaitAsync(id, ct).ConfigureAwait(false);
     }
 
-    /// <summary>"7.2.19" from `qemu-system-x86_64 --version`, or null when it cannot be read.</summary>
-    private async Task<string?> QemuVersionAsync(CancellationToken ct)
+    /// <summary>"7.2.19 (Debian 1:7.2+dfsg-7+deb12u16)" from `qemu-system-x86_64 --version`, or null when it cannot be read.</summary>
+    private async Task<string?> QemuBuildAsync(CancellationToken ct)
     {
         try
         {
-            var r = await _options.Commands.RunAsync(Vmm.Qemu.QemuMicrovmBackend.DefaultBinary, ["--version"], ct: ct).ConfigureAwait(false);
-            var m = System.Text.RegularExpressions.Regex.Match(r.Stdout, @"version (\d+\.\d+\.\d+)");
-            return m.Success ? m.Groups[1].Value : null;
+            var r = await _options.Commands.RunAsync(QemuMicrovmBackend.DefaultBinary, ["--version"], ct: ct).ConfigureAwait(false);
+            return QemuCommandLine.ParseBuild(r.Stdout);
         }
         catch (Exception ex) when (ex is VmsanException or IOException or System.ComponentModel.Win32Exception)
         {
             return null;
+        }
+    }
+
+    private static void TryDeleteFile(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
         }
     }
 }

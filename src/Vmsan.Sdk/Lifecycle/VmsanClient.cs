@@ -125,11 +125,14 @@ public sealed partial class VmsanClient : IDisposable
                 Log($"overlay {overlay} over {baseImage} in {sw.ElapsedMilliseconds} ms");
             }
             _store.SaveSecrets(id, new VmSecrets(Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32))));
+            var createdAt = DateTimeOffset.UtcNow;
             _store.Save(new VmRecord
             {
                 Id = id,
                 Status = VmStatus.Creating,
-                CreatedAt = DateTimeOffset.UtcNow,
+                CreatedAt = createdAt,
+                ExpiresAt = createdAt + options.Timeout,
+                OnTimeout = options.Timeout is null ? null : options.OnTimeout,
                 Vcpus = options.Vcpus,
                 MemoryMib = options.MemoryMib,
                 DiskMib = diskMib,

@@ -108,7 +108,7 @@ internal sealed class VmSupervisor
                     Kernel = rec.Kernel,
                     Initrd = initrd,
                     KernelArgs = KernelCommandLine.For(accel),
-                    Disk = Path.Combine(vmDir, VmDisk.FileFor(rec.Backend)),
+                    Disk = Path.Combine(vmDir, VmDisk.TopFor(rec)),
                     DiskFormat = VmDisk.FormatFor(rec.Backend),
                     MemoryFile = memoryFile,
                     MemoryShared = !restoring,
@@ -153,6 +153,8 @@ internal sealed class VmSupervisor
         {
             ctx.Cancel = true;
             _ = Task.Run(ReloadPolicyAsync, CancellationToken.None);
+            // `vmsan timeout` changed the expiry: look again now.
+            Interlocked.Exchange(ref _wake, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
         });
 
         if (restoring)
@@ -183,6 +185,7 @@ internal sealed class VmSupervisor
             }
         }
 
+        _ = Task.Run(() => EnforceTimeoutAsync(vmm.Exited), CancellationToken.None);
         var exitCode = await vmm.Exited.ConfigureAwait(false);
         Log($"VMM exited with code {exitCode}");
         await StopNetworkServicesAsync().ConfigureAwait(false);
@@ -204,6 +207,7 @@ internal sealed class VmSupervisor
                 return 0; // removed under us
             var reason = now.Status switch
             {
+                VmStatus.Stopping when _timedOut && now.TimedOutAt is { } at => $"timed out at {at:O}",
                 VmStatus.Stopping => "stopped",
                 _ when oomKilled => $"the VMM was killed by the out-of-memory killer at its cgroup's memory limit ({rec.Confinement.Cgroups!.MemoryMaxBytes / (1024 * 1024)} MiB)",
                 VmStatus.Running or VmStatus.Paused => exitCode == 0 ? "the guest powered off" : $"the VMM exited unexpectedly (code {exitCode})",
@@ -217,6 +221,80 @@ internal sealed class VmSupervisor
     }
 
     private VmNetworkServices? _services;
+    private volatile bool _timedOut;
+    private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>
+    /// The VM's timeout: waits until <see cref="VmRecord.ExpiresAt"/> (re-read when SIGHUP says it changed, and at
+    /// least every minute), then stops, pauses or removes the VM the way the CLI verbs do. The expiry is absolute
+    /// and stored, so a supervisor started later (stop/start) keeps counting from create.
+    /// </summary>
+    private async Task EnforceTimeoutAsync(Task vmmExited)
+    {
+        try
+        {
+            while (!vmmExited.IsCompleted)
+            {
+                var wake = Volatile.Read(ref _wake).Task;
+                var rec = _client.Store.TryLoad(_id);
+                if (rec is null)
+                    return;
+                var wait = TimeSpan.FromMinutes(1);
+                if (rec.ExpiresAt is { } at && rec.Status is VmStatus.Running or VmStatus.Paused)
+                {
+                    var left = at - DateTimeOffset.UtcNow;
+                    if (left <= TimeSpan.Zero)
+                    {
+                        await FireTimeoutAsync().ConfigureAwait(false);
+                        continue;
+                    }
+                    if (left < wait)
+                        wait = left;
+                }
+                await Task.WhenAny(Task.Delay(wait), wake, vmmExited).ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex)
+        {
+            Log($"timeout: {ex.Message}");
+        }
+    }
+
+    private async Task FireTimeoutAsync()
+    {
+        string action;
+        using (_client.Store.LockVm(_id))
+        {
+            var rec = _client.Store.Load(_id);
+            if (rec.ExpiresAt is not { } at || at > DateTimeOffset.UtcNow || rec.Status is not (VmStatus.Running or VmStatus.Paused))
+                return; // changed under us
+            action = rec.OnTimeout ?? TimeoutAction.Stop;
+            // Cleared before acting, so it fires once; TimedOutAt says it did (and why a stop happened).
+            _client.Store.Save(rec with { ExpiresAt = null, TimedOutAt = DateTimeOffset.UtcNow });
+        }
+        Log($"timeout: {action}");
+        switch (action)
+        {
+            case TimeoutAction.Pause:
+                await _client.PauseAsync(_id).ConfigureAwait(false);
+                break;
+            case TimeoutAction.Remove:
+                // `rm -f` signals this supervisor and waits for it: run it as its own process.
+                var psi = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
+                foreach (var a in (string[])["-c", "exec setsid -f \"$0\" rm -f \"$1\" </dev/null >/dev/null 2>&1", Environment.ProcessPath ?? "vmsan", _id])
+                    psi.ArgumentList.Add(a);
+                psi.Environment["VMSAN_HOME"] = _client.Paths.Home;
+                psi.Environment["VMSAN_ASSETS"] = _client.Paths.Assets;
+                using (var p = Process.Start(psi))
+                    if (p is not null)
+                        await p.WaitForExitAsync().ConfigureAwait(false);
+                break;
+            default:
+                _timedOut = true;
+                await _client.StopAsync(_id).ConfigureAwait(false);
+                break;
+        }
+    }
     private System.Net.IPEndPoint? _upstream;
 
     /// <summary>The policy stored in the VM's state.</summary>

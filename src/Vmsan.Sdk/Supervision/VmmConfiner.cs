@@ -15,7 +15,7 @@ namespace Vmsan.Supervision;
 internal static class VmmConfiner
 {
     /// <summary>Files the VMM opens, which only its uid may use. Everything else in the VM directory stays root's.</summary>
-    private static readonly string[] VmmFiles = [VmDisk.Qcow2, VmDisk.Raw, "console.log", "initrd.img"];
+    private static readonly string[] VmmFiles = [VmDisk.Raw, "console.log", "initrd.img"];
 
     public const string JailDir = "jail";
 
@@ -29,7 +29,7 @@ internal static class VmmConfiner
                 $"The '{VmmIdentity.Account}' account does not exist, so the VMM cannot run unprivileged.",
                 "Run ./install.sh (it creates the account), or create the VM with --no-drop-privileges.");
             uid = VmmIdentity.UidFor(rec.Network.Slot);
-            foreach (var f in VmmFiles)
+            foreach (var f in VmmFiles.Append(VmDisk.TopFor(rec)))
             {
                 var path = Path.Combine(vmDir, f);
                 if (!File.Exists(path))
@@ -55,6 +55,9 @@ internal static class VmmConfiner
             if (uid is not null)
                 LibcPublic.Chown(jail, uid.Value, gid!.Value);
             File.SetUnixFileMode(jail, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            if (rec.Backend != Vmm.Firecracker.FirecrackerBackend.BackendName)
+                foreach (var file in Qcow2Chain.Files(Path.Combine(vmDir, VmDisk.TopFor(rec))))
+                    MirrorIntoJail(jail, file);
         }
         VmCgroupState? cgroup = null;
         CgroupLimits? limits = null;
@@ -77,6 +80,31 @@ internal static class VmmConfiner
             CgroupParent = cgroup is null ? null : VmCgroup.RelativeParent(cgroup),
         };
         return (spec, state);
+    }
+
+    /// <summary>
+    /// Makes <paramref name="file"/> resolvable inside the jail at its own absolute path, as a hard link (the same
+    /// inode: no copy, same owner and mode, so a read-only layer stays read-only to the VMM). QEMU 7.2 reopens
+    /// disk images by path when their access mode changes (the end of a migration, <c>cont</c>, a disk freeze);
+    /// without this a chrooted VMM could not be snapshotted. Directories on the way are root's, mode 0711
+    /// (traversable, not listable). A file on another filesystem than the jail (a base image under a separately
+    /// mounted assets directory) is left out: the read-only base is never reopened (its access mode never changes).
+    /// </summary>
+    internal static bool MirrorIntoJail(string jail, string file)
+    {
+        var target = jail + Path.GetFullPath(file);
+        var dir = Path.GetDirectoryName(target)!;
+        var missing = new Stack<string>();
+        for (var d = dir; d.Length > jail.Length && !Directory.Exists(d); d = Path.GetDirectoryName(d)!)
+            missing.Push(d);
+        foreach (var d in missing)
+        {
+            Directory.CreateDirectory(d);
+            File.SetUnixFileMode(d, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute);
+        }
+        if (File.Exists(target))
+            File.Delete(target);
+        return LibcPublic.TryHardLink(file, target);
     }
 
     /// <summary>Removes the VM's cgroup once its processes are gone (retries briefly: a killed VMM may not be reaped yet).</summary>

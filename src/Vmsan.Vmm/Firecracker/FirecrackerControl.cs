@@ -31,6 +31,8 @@ public sealed class FirecrackerControl(FirecrackerApiClient api) : IVmmControl
     public async Task<string> VersionAsync(CancellationToken ct) =>
         "firecracker " + ((await Api.DescribeAsync(ct).ConfigureAwait(false)).VmmVersion ?? "unknown");
 
+    public Task FreezeDiskAsync(string newTop, CancellationToken ct) => throw NotYet();
+
     private static Vmsan.Core.Errors.VmsanException NotYet() =>
         new(Vmsan.Core.Errors.ErrorCode.SnapshotIncompatible, "Snapshots are not supported on the Firecracker backend yet.",
             "Use the QEMU backend for snapshots.");

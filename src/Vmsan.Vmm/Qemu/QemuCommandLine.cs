@@ -41,6 +41,23 @@ public static partial class QemuCommandLine
     [GeneratedRegex(@"QEMU emulator version (\d+)\.(\d+)")]
     private static partial Regex VersionRegex();
 
+    /// <summary>
+    /// The build from <c>--version</c> (<c>QEMU emulator version 7.2.19 (Debian 1:7.2+dfsg-7+deb12u16)</c>) in the
+    /// form QMP <c>query-version</c> gives it and snapshots record: <c>7.2.19 (Debian 1:7.2+dfsg-7+deb12u16)</c>.
+    /// A snapshot's device state only loads into the build that wrote it, so two builds compare as whole strings.
+    /// </summary>
+    public static string? ParseBuild(string versionOutput)
+    {
+        var m = BuildRegex().Match(versionOutput);
+        if (!m.Success)
+            return null;
+        var package = m.Groups[2].Value.Trim();
+        return package.Length == 0 ? m.Groups[1].Value : $"{m.Groups[1].Value} ({package})";
+    }
+
+    [GeneratedRegex(@"QEMU emulator version (\d+\.\d+\.\d+)(?: \(([^\n]*)\))?[ \t]*$", RegexOptions.Multiline)]
+    private static partial Regex BuildRegex();
+
     /// <summary>The full argument vector of QEMU itself (without the binary).</summary>
     public static List<string> BuildArgs(VmLaunchSpec spec, QemuPrivilegeSyntax syntax = QemuPrivilegeSyntax.Legacy)
     {

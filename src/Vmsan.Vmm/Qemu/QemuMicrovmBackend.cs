@@ -189,6 +189,15 @@ public sealed class QemuMicrovmBackend : IVmmBackend
             }
         }
 
+        public Task FreezeDiskAsync(string newTop, CancellationToken ct) =>
+            qmp.ExecuteAsync("blockdev-snapshot-sync", new JsonObject
+            {
+                ["device"] = "root",
+                ["snapshot-file"] = newTop,
+                ["format"] = "qcow2",
+                ["mode"] = "existing",
+            }, ct);
+
         private Task SetIgnoreSharedAsync(CancellationToken ct) =>
             qmp.ExecuteAsync("migrate-set-capabilities", new JsonObject
             {

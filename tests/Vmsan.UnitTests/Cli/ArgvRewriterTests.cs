@@ -66,6 +66,7 @@ public class ArgvRewriterTests
     [InlineData("run --vcpus 2 --disk 4G --runtime base --accel tcg ls -la", "run --vcpus 2 --disk 4G --runtime base --accel tcg -- ls -la")]
     [InlineData("run --kernel /k --rootfs /r -e A=1 -w / --timeout 5s true", "run --kernel /k --rootfs /r -e A=1 -w / --timeout 5s -- true")]
     [InlineData("run uname -a", "run -- uname -a")]
+    [InlineData("run --timeout 10m --on-timeout pause --exec-timeout 5s true", "run --timeout 10m --on-timeout pause --exec-timeout 5s -- true")]
     public void Run_skips_every_value_option(string input, string expected)
     {
         Assert.Equal(expected, Joined(input));

@@ -67,6 +67,13 @@ public class QemuConfinementArgsTests
     public void The_qemu_version_is_read_from_its_banner(string text, int major, int minor) =>
         Assert.Equal(new Version(major, minor), QemuCommandLine.ParseVersion(text));
 
+    [Theory]
+    [InlineData("QEMU emulator version 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)\nCopyright (c) 2003-2022", "7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)")]
+    [InlineData("QEMU emulator version 9.2.0\nCopyright (c) 2003-2024", "9.2.0")]
+    [InlineData("not qemu", null)]
+    public void The_qemu_build_reads_as_query_version_reports_it(string text, string? build) =>
+        Assert.Equal(build, QemuCommandLine.ParseBuild(text));
+
     [Fact]
     public void Each_switch_turns_off_exactly_its_own_confinement()
     {
