@@ -51,6 +51,8 @@ public sealed record VmInfo
     public DateTimeOffset? ExpiresAt { get; init; }
     /// <summary><c>stop</c>, <c>pause</c> or <c>remove</c>, when a timeout is set.</summary>
     public string? OnTimeout { get; init; }
+    /// <summary>When <c>pause --persist</c> wrote the VM's memory to disk and ended its VMM (null: not persisted).</summary>
+    public DateTimeOffset? PersistedAt { get; init; }
     /// <summary>When the timeout fired.</summary>
     public DateTimeOffset? TimedOutAt { get; init; }
     /// <summary>How the VMM is confined.</summary>
@@ -84,6 +86,7 @@ public sealed record VmInfo
         ExpiresAt = r.ExpiresAt,
         OnTimeout = r.ExpiresAt is null ? null : r.OnTimeout ?? TimeoutAction.Stop,
         TimedOutAt = r.TimedOutAt,
+        PersistedAt = r.PersistedAt,
         Confinement = VmConfinementInfo.From(r.Confinement),
         Image = r.Image,
     };

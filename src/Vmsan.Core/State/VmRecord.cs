@@ -136,6 +136,12 @@ public sealed record VmRecord
     /// <summary>What the timeout does: <c>stop</c> (default), <c>pause</c> or <c>remove</c>.</summary>
     public string? OnTimeout { get; init; }
 
+    /// <summary>
+    /// Set by <c>pause --persist</c>: the VM is paused with no VMM; its memory and device state are in
+    /// <c>persisted/</c> in its directory, and <c>resume</c> restores it in a new VMM.
+    /// </summary>
+    public DateTimeOffset? PersistedAt { get; init; }
+
     /// <summary>When the timeout fired (null: it has not).</summary>
     public DateTimeOffset? TimedOutAt { get; init; }
 

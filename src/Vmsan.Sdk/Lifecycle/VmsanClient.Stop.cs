@@ -146,7 +146,7 @@ public sealed partial class VmsanClient
         if (!NeedsReconcile(rec) && !SnapshotAbandoned(rec))
         {
             // The VMM is gone and its supervisor is cleaning up right now: never report that as running.
-            if (rec.Status is VmStatus.Running or VmStatus.Paused && !ProcessProbe.IsAlive(rec.Vmm))
+            if (rec.Status is VmStatus.Running or VmStatus.Paused && !ProcessProbe.IsAlive(rec.Vmm) && !IsPersisted(rec))
                 return rec with { Status = VmStatus.Stopping };
             return rec;
         }
@@ -160,8 +160,11 @@ public sealed partial class VmsanClient
     private static bool SnapshotAbandoned(VmRecord rec) =>
         rec.SnapshotInProgress is { } job && !ProcessProbe.IsAlive(job.Owner);
 
+    /// <summary>Paused by <c>pause --persist</c>: no VMM and no supervisor, on purpose.</summary>
+    private static bool IsPersisted(VmRecord rec) => rec.Status == VmStatus.Paused && rec.PersistedAt is not null;
+
     private static bool NeedsReconcile(VmRecord rec) =>
-        rec.Status is VmStatus.Creating or VmStatus.Starting or VmStatus.Running or VmStatus.Paused or VmStatus.Stopping
+        !IsPersisted(rec) && rec.Status is VmStatus.Creating or VmStatus.Starting or VmStatus.Running or VmStatus.Paused or VmStatus.Stopping
         && !ProcessProbe.IsAlive(rec.Vmm) && !ProcessProbe.IsAlive(rec.Supervisor);
 
     /// <summary>
@@ -194,15 +197,34 @@ public sealed partial class VmsanClient
         foreach (var transient in (string[])["qmp.sock", "initrd.img"])
             File.Delete(Path.Combine(dir, transient));
         DeleteMemoryFile(rec.Id);
+        // A persisted VM that is stopped loses its saved memory (its disk was flushed when it was persisted).
+        if (Directory.Exists(Path.Combine(dir, PersistDir)))
+            Directory.Delete(Path.Combine(dir, PersistDir), true);
         var status = rec.Status is VmStatus.Creating or VmStatus.Starting ? VmStatus.Error : VmStatus.Stopped;
         var done = rec with
         {
             Status = status,
+            PersistedAt = null,
             Vmm = null,
             Supervisor = null,
             StopReason = reason,
             Error = status == VmStatus.Error ? rec.Error ?? new VmError(ErrorCode.VmBootFailed.ToWire(), reason) : rec.Error,
         };
+        _store.Save(done);
+        return done;
+    }
+
+    /// <summary>The VMM of a VM being persisted ended: network down, RAM freed, the VM stays paused. Call with the VM lock held.</summary>
+    internal async Task<VmRecord> FinishPersistedLockedAsync(VmRecord rec, CancellationToken ct)
+    {
+        await _network.TeardownAsync(rec.Id, ct).ConfigureAwait(false);
+        ReleaseNetwork(rec.Id);
+        await Supervision.VmmConfiner.RemoveCgroupAsync(rec.Confinement.Cgroups).ConfigureAwait(false);
+        var dir = _options.Paths.VmDir(rec.Id);
+        foreach (var transient in (string[])["qmp.sock", "initrd.img"])
+            File.Delete(Path.Combine(dir, transient));
+        DeleteMemoryFile(rec.Id);
+        var done = rec with { Vmm = null, Supervisor = null };
         _store.Save(done);
         return done;
     }

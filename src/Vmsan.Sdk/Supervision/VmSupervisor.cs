@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using Vmsan.Boot;
 using Vmsan.Core.Errors;
 using Vmsan.Core.Interop;
+using Vmsan.Core.Processes;
 using Vmsan.Core.State;
 using Vmsan.Network;
 using Vmsan.Network.Logging;
@@ -69,13 +70,25 @@ internal sealed class VmSupervisor
                     forwarder = Network.Ports.PortForwarder.Start(rec.Network.Netns, ports, Log);
                     Log($"published {string.Join(", ", ports.Select(p => p.ToString()))}");
                 }
-                restoring = rec.RestoreFrom is not null && rec.Status == VmStatus.Creating;
+                var persisted = rec.PersistedAt is not null;
+                restoring = persisted || (rec.RestoreFrom is not null && rec.Status == VmStatus.Creating);
                 var initrd = rec.Initrd;
                 string memoryFile;
-                if (restoring)
+                var shared = true;
+                if (persisted)
+                {
+                    // `pause --persist` saved this VM's RAM: back onto tmpfs as its shared RAM file (so it can be
+                    // snapshotted and persisted again), and its device state loads below.
+                    memoryFile = paths.MemoryFile(_id);
+                    await _client.Options.Commands.RunCheckedAsync(ErrorCode.Internal, "cp",
+                        ["--sparse=always", Path.Combine(vmDir, VmsanClient.PersistDir, "memory"), memoryFile], ct: ct).ConfigureAwait(false);
+                    File.SetUnixFileMode(memoryFile, UnixFileMode.UserRead | UnixFileMode.UserWrite); // guest RAM: root's alone
+                }
+                else if (restoring)
                 {
                     // A clone: the guest already booted; it maps the snapshot's RAM privately and loads its device state.
                     memoryFile = Path.Combine(paths.SnapshotDir(rec.RestoreFrom!), "memory");
+                    shared = false;
                 }
                 else
                 {
@@ -111,7 +124,7 @@ internal sealed class VmSupervisor
                     Disk = Path.Combine(vmDir, VmDisk.TopFor(rec)),
                     DiskFormat = VmDisk.FormatFor(rec.Backend),
                     MemoryFile = memoryFile,
-                    MemoryShared = !restoring,
+                    MemoryShared = shared,
                     Incoming = restoring,
                     Tap = Network.VmNetworkPlan.TapName,
                     Mac = Network.VmNetworkPlan.GuestMac,
@@ -166,8 +179,10 @@ internal sealed class VmSupervisor
                     var now = store.Load(_id);
                     if (now.Status == VmStatus.Starting)
                     {
-                        store.Save(now with { Status = VmStatus.Running, StartedAt = DateTimeOffset.UtcNow, BootMs = (int)sw.ElapsedMilliseconds });
+                        store.Save(now with { Status = VmStatus.Running, StartedAt = DateTimeOffset.UtcNow, BootMs = (int)sw.ElapsedMilliseconds, PersistedAt = null });
                         Log($"restored and re-keyed after {sw.ElapsedMilliseconds} ms");
+                        if (now.PersistedAt is not null)
+                            Directory.Delete(Path.Combine(vmDir, VmsanClient.PersistDir), true);
                     }
                 }
             }
@@ -205,6 +220,12 @@ internal sealed class VmSupervisor
             var now = vmLock is null ? null : store.TryLoad(_id);
             if (now is null)
                 return 0; // removed under us
+            if (now.Status == VmStatus.Paused && now.PersistedAt is not null)
+            {
+                await _client.FinishPersistedLockedAsync(now, ct).ConfigureAwait(false);
+                Log("persisted: VMM gone, network removed, the VM stays paused");
+                return 0;
+            }
             var reason = now.Status switch
             {
                 VmStatus.Stopping when _timedOut && now.TimedOutAt is { } at => $"timed out at {at:O}",
@@ -341,19 +362,21 @@ internal sealed class VmSupervisor
     /// </summary>
     private async Task<bool> RestoreAsync(VmRecord rec, Stopwatch sw, CancellationToken ct)
     {
-        var snapDir = _client.Paths.SnapshotDir(rec.RestoreFrom!);
+        var persisted = rec.PersistedAt is not null;
         try
         {
+            var stateFile = persisted ? Path.Combine(_client.Paths.VmDir(_id), VmsanClient.PersistDir, "state") : Path.Combine(_client.Paths.SnapshotDir(rec.RestoreFrom!), "state");
             await using (var control = await _client.Options.BackendFor(rec.Backend).ConnectAsync(Path.Combine(_client.Paths.VmDir(_id), "qmp.sock"), ct).ConfigureAwait(false))
             {
                 var netns = $"/proc/{rec.Vmm!.Pid}/ns/net";
                 await control.LoadStateAsync($"tcp:127.0.0.1:{StateChannel.IncomingPort}",
-                    c => StateChannel.SendFileAsync(netns, StateChannel.IncomingPort, Path.Combine(snapDir, "state"), c), ct).ConfigureAwait(false);
+                    c => StateChannel.SendFileAsync(netns, StateChannel.IncomingPort, stateFile, c), ct).ConfigureAwait(false);
                 Log($"device state loaded after {sw.ElapsedMilliseconds} ms");
                 await control.ResumeAsync(ct).ConfigureAwait(false);
             }
-            var oldToken = SnapshotStore.LoadToken(snapDir);
             var newToken = _client.Store.LoadSecrets(_id).Token;
+            // A clone holds its snapshot's token until re-keyed; a persisted VM its own (re-keyed to itself: clock and entropy).
+            var oldToken = persisted ? newToken : SnapshotStore.LoadToken(_client.Paths.SnapshotDir(rec.RestoreFrom!));
             var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
             while (true)
             {
@@ -382,7 +405,8 @@ internal sealed class VmSupervisor
             using (_client.Store.LockVm(_id))
             {
                 var now = _client.Store.Load(_id);
-                _client.Store.Save(now with { Error = new VmError(ErrorCode.VmBootFailed.ToWire(), $"restoring from snapshot {rec.RestoreFrom} failed: {ex.Message}") });
+                // A persisted VM whose restore failed is an ordinary failed VM from here on (its disk is intact).
+                _client.Store.Save(now with { PersistedAt = null, Error = new VmError(ErrorCode.VmBootFailed.ToWire(), persisted ? $"restoring the persisted VM failed: {ex.Message}" : $"restoring from snapshot {rec.RestoreFrom} failed: {ex.Message}") });
             }
             ProcessProbe.Kill(rec.Vmm, LibcPublic.SIGKILL);
             return false;
