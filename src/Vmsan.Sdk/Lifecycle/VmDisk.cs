@@ -8,7 +8,7 @@ internal static class VmDisk
 
     public static string FileFor(string? backend) => backend == Vmm.Firecracker.FirecrackerBackend.BackendName ? Raw : Qcow2;
 
-    /// <summary>The VM's writable top layer: <see cref="VmRecord.Disk"/> once a snapshot froze the first one, else the backend's file.</summary>
+    /// <summary>The VM's writable top layer: <see cref="Core.State.VmRecord.Disk"/> once a snapshot froze the first one, else the backend's file.</summary>
     public static string TopFor(Core.State.VmRecord rec) => rec.Disk ?? FileFor(rec.Backend);
 
     public static string FormatFor(string? backend) => backend == Vmm.Firecracker.FirecrackerBackend.BackendName ? "raw" : "qcow2";

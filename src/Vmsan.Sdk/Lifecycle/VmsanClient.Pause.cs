@@ -13,16 +13,11 @@ public sealed partial class VmsanClient
 
     /// <summary>
     /// Stops the VM's vCPUs (QMP <c>stop</c>); memory, devices and disk stay in the live VMM, so
-    /// <see cref="ResumeAsync"/> continues exactly where it was. Pausing a paused VM is a no-op.
-    /// </summary>
-    public Task<VmInfo> PauseAsync(string id, CancellationToken ct = default) => PauseAsync(id, persist: false, ct);
-
-    /// <summary>
-    /// Pauses the VM; with <paramref name="persist"/>, also writes its memory and device state to its directory
+    /// <see cref="ResumeAsync"/> continues exactly where it was. Pausing a paused VM is a no-op. With <paramref name="persist"/>, also writes its memory and device state to its directory
     /// (the disk is flushed by the migration's end) and ends the VMM: its RAM is freed, and
     /// <see cref="ResumeAsync"/> restores the same VM (id, token, disk, policy, ports, timeout) in a new VMM.
     /// </summary>
-    public async Task<VmInfo> PauseAsync(string id, bool persist, CancellationToken ct = default)
+    public async Task<VmInfo> PauseAsync(string id, bool persist = false, CancellationToken ct = default)
     {
         RequireRoot();
         VmRecord rec;

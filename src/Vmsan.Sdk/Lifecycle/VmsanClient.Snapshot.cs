@@ -200,7 +200,7 @@ public sealed partial class VmsanClient
     /// <param name="timeout">The clone's lifetime from now (null: none), as <see cref="CreateOptions.Timeout"/>.</param>
     /// <param name="onTimeout"><c>stop</c>, <c>pause</c> or <c>remove</c>.</param>
     /// <param name="ct">Cancels the wait (the clone may still come up).</param>
-    public async Task<VmInfo> CreateFromSnapshotAsync(string nameOrId, TimeSpan? timeout = null, string onTimeout = TimeoutAction.Stop, CancellationToken ct = default)
+    public async Task<VmInfo> CreateFromSnapshotAsync(string nameOrId, TimeSpan? timeout = null, string onTimeout = "stop", CancellationToken ct = default)
     {
         TimeoutAction.Validate(timeout, onTimeout, explicitAction: onTimeout != TimeoutAction.Stop);
         RequireRoot();

@@ -3,7 +3,7 @@ using Vmsan.Core.Errors;
 namespace Vmsan;
 
 /// <summary>What a VM's timeout does when it fires, and the limits of a timeout.</summary>
-public static class TimeoutAction
+internal static class TimeoutAction
 {
     public const string Stop = "stop";
     public const string Pause = "pause";
