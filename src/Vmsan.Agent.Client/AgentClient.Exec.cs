@@ -8,6 +8,15 @@ namespace Vmsan.Agent.Client;
 
 internal sealed partial class AgentClient
 {
+    /// <summary>How often an exec stream pings the agent.</summary>
+    public TimeSpan StreamKeepAliveInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long an exec stream waits for the agent's pong before it ends with <see cref="AgentErrorReason.Unreachable"/>.</summary>
+    public TimeSpan StreamKeepAliveTimeout { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>How long opening an exec stream (clock check, connect, upgrade) may take before <see cref="AgentErrorReason.Unreachable"/>.</summary>
+    public TimeSpan UpgradeTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>
     /// Starts a command over a WebSocket (GET /exec/ws): stdin (<see cref="ExecRequest.Stdin"/>), a PTY
     /// (<see cref="ExecRequest.Tty"/>), signals and resizes go through the returned <see cref="ExecStream"/>. With
@@ -88,13 +97,27 @@ internal sealed partial class AgentClient
     {
         var socket = new ClientWebSocket();
         socket.Options.CollectHttpResponseDetails = true;
-        socket.Options.KeepAliveInterval = TimeSpan.FromSeconds(30);
+        // Ping/pong, not just keepalive pings: an agent that stops answering (its VM frozen, its network gone) must
+        // end the stream, where a silent TCP connection would wait forever.
+        socket.Options.KeepAliveInterval = StreamKeepAliveInterval;
+        socket.Options.KeepAliveTimeout = StreamKeepAliveTimeout;
         if (!string.IsNullOrEmpty(_token))
         {
             socket.Options.SetRequestHeader("Authorization", "Bearer " + _token);
         }
 
-        await KeepClockInStepAsync(pathAndQuery.TrimStart('/'), cancellationToken).ConfigureAwait(false);
+        using (var clock = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+        {
+            // Best effort (it never fails the call), but bounded: a silent agent must not stall the exec here.
+            clock.CancelAfter(UpgradeTimeout);
+            try
+            {
+                await KeepClockInStepAsync(pathAndQuery.TrimStart('/'), clock.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+            }
+        }
 
         var handler = new SocketsHttpHandler
         {
@@ -105,11 +128,20 @@ internal sealed partial class AgentClient
             ConnectTimeout = TimeSpan.FromSeconds(10),
         };
         var invoker = new HttpMessageInvoker(handler, disposeHandler: true);
+        using var upgrade = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        upgrade.CancelAfter(UpgradeTimeout);
         try
         {
-            await socket.ConnectAsync(new Uri($"ws://{AgentProtocol.GuestAddress}:{AgentProtocol.Port}{pathAndQuery}"), invoker, cancellationToken)
+            await socket.ConnectAsync(new Uri($"ws://{AgentProtocol.GuestAddress}:{AgentProtocol.Port}{pathAndQuery}"), invoker, upgrade.Token)
                 .ConfigureAwait(false);
             return (socket, invoker);
+        }
+        catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
+        {
+            socket.Dispose();
+            invoker.Dispose();
+            throw new AgentException(AgentErrorReason.Unreachable, $"agent unreachable: no answer to the WebSocket upgrade within {UpgradeTimeout.TotalSeconds:0} s",
+                innerException: e);
         }
         catch (Exception e) when (e is WebSocketException or HttpRequestException or IOException && !cancellationToken.IsCancellationRequested)
         {

@@ -16,12 +16,81 @@ internal sealed class ExecStream : IAsyncDisposable, IDisposable
     private readonly IDisposable _transport;
     private readonly SemaphoreSlim _sendGate = new(1, 1);
     private readonly Stream _reader;
+    private readonly CancellationTokenSource _lifetime = new();
+    private Func<bool, CancellationToken, Task<Exception?>>? _check;
+    private Exception? _failure;
+    private int _disposed;
 
     internal ExecStream(WebSocket socket, IDisposable transport)
     {
         _socket = socket;
         _transport = transport;
         _reader = WebSocketStream.Create(socket, WebSocketMessageType.Binary, ownsWebSocket: false);
+    }
+
+    /// <summary>
+    /// Watches something the stream cannot see (e.g. the VM's state): every <paramref name="period"/>, and once more
+    /// when the stream breaks, <paramref name="check"/> runs (its first argument says whether the stream broke); the
+    /// first exception it returns aborts the stream and is what <see cref="CopyOutputAsync"/> throws. A VM removed or killed under an exec may leave its TCP connection
+    /// silent rather than reset (its namespace is gone), so without this the copy could wait for the keepalive.
+    /// </summary>
+    public void Watch(Func<bool, CancellationToken, Task<Exception?>> check, TimeSpan period)
+    {
+        ArgumentNullException.ThrowIfNull(check);
+        _check = check;
+        var token = _lifetime.Token;
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                while (!token.IsCancellationRequested)
+                {
+                    await Task.Delay(period, token).ConfigureAwait(false);
+                    if (await check(false, token).ConfigureAwait(false) is { } failure)
+                    {
+                        Fail(failure);
+                        return;
+                    }
+                }
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }, CancellationToken.None);
+    }
+
+    private void Fail(Exception failure)
+    {
+        if (Interlocked.CompareExchange(ref _failure, failure, null) is null)
+        {
+            _socket.Abort();
+        }
+    }
+
+    /// <summary>Why the stream broke: the watched check's answer if it has one, else <paramref name="fallback"/>.</summary>
+    private async Task<Exception> ExplainAsync(Exception fallback)
+    {
+        if (Volatile.Read(ref _failure) is { } known)
+        {
+            return known;
+        }
+
+        if (_check is { } check)
+        {
+            try
+            {
+                using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+                if (await check(true, cts.Token).ConfigureAwait(false) is { } failure)
+                {
+                    return failure;
+                }
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+
+        return fallback;
     }
 
     /// <summary>The exec id, once the started frame arrived.</summary>
@@ -40,16 +109,25 @@ internal sealed class ExecStream : IAsyncDisposable, IDisposable
     /// Copies stdout and stderr frames to the streams (null discards) until the exit frame, and returns the status.
     /// </summary>
     /// <exception cref="AgentException"><see cref="AgentErrorReason.Rejected"/> for an error frame (e.g. <c>USER_NOT_FOUND</c>),
-    /// <see cref="AgentErrorReason.Protocol"/> when the stream ends without an exit frame.</exception>
+    /// <see cref="AgentErrorReason.Unreachable"/> when the connection broke or the agent stopped answering pings
+    /// (<see cref="AgentClient.StreamKeepAliveTimeout"/>), <see cref="AgentErrorReason.Protocol"/> when the stream ends
+    /// without an exit frame. Whatever a <see cref="Watch"/> check reported comes first.</exception>
     public async Task<ExecResult> CopyOutputAsync(Stream? stdout, Stream? stderr, CancellationToken cancellationToken = default)
     {
         try
         {
             return await ExecFrames.CopyAsync(_reader, stdout, stderr, OnStarted, CloseQuietlyAsync, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is WebSocketException or IOException && !cancellationToken.IsCancellationRequested)
+        catch (Exception e) when (e is WebSocketException or IOException or ObjectDisposedException or OperationCanceledException
+                                   && !cancellationToken.IsCancellationRequested)
         {
-            throw new AgentException(AgentErrorReason.Protocol, $"exec stream broke: {e.Message}", innerException: e);
+            // The keepalive aborts a socket whose pings go unanswered: that, or a reset, is an agent we cannot reach.
+            throw await ExplainAsync(new AgentException(AgentErrorReason.Unreachable, $"the agent stopped answering the exec stream: {e.Message}", innerException: e))
+                .ConfigureAwait(false);
+        }
+        catch (AgentException e) when (e.Reason == AgentErrorReason.Protocol && !cancellationToken.IsCancellationRequested)
+        {
+            throw await ExplainAsync(e).ConfigureAwait(false);
         }
     }
 
@@ -116,6 +194,13 @@ internal sealed class ExecStream : IAsyncDisposable, IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
+        _lifetime.Cancel();
+        _lifetime.Dispose();
         _socket.Abort();
         _socket.Dispose();
         _transport.Dispose();

@@ -1,25 +1,38 @@
 using Vmsan.Agent.Client;
+using Vmsan.Core.Errors;
+using Vmsan.Core.State;
 
 namespace Vmsan;
 
 public sealed partial class VmsanClient
 {
-    /// <summary>Runs a command in the VM, streaming its stdout and stderr (null discards) as it runs; returns how it ended.</summary>
+    /// <summary>How often a streaming exec checks that its VM still exists and its VMM still runs.</summary>
+    internal static readonly TimeSpan ExecWatchPeriod = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>
+    /// Runs a command in the VM, streaming its stdout and stderr (null discards) as it runs; returns how it ended. It
+    /// never hangs: a VM removed or stopped meanwhile ends it at once with VM_NOT_FOUND / VM_NOT_RUNNING, an agent
+    /// that stops answering with AGENT_UNREACHABLE (the exec stream's ping/pong).
+    /// </summary>
     /// <param name="id">The VM id.</param>
     /// <param name="request">The command.</param>
     /// <param name="stdout">Receives the command's stdout bytes.</param>
     /// <param name="stderr">Receives the command's stderr bytes.</param>
     /// <param name="ct">Cancels the call (the remote process group is then killed).</param>
     /// <exception cref="Core.Errors.VmsanException">VM_NOT_FOUND, VM_NOT_RUNNING, VM_PAUSED, USER_NOT_FOUND, AGENT_UNREACHABLE, AGENT_ERROR.</exception>
-    public Task<ExecResult> ExecAsync(string id, ExecRequest request, Stream? stdout, Stream? stderr, CancellationToken ct = default)
+    public async Task<ExecResult> ExecAsync(string id, ExecRequest request, Stream? stdout, Stream? stderr, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(request);
-        return WithAgentAsync(id, async agent => ExecResult.From(await agent.ExecAsync(WithImageDefaults(id, request).ToWire(), stdout, stderr, ct).ConfigureAwait(false)), ct);
+        // Over the exec WebSocket rather than POST /exec: its keepalive is what bounds a silent agent. Without stdin the
+        // agent gives the command /dev/null, as POST /exec does; a cancelled copy disconnects, which kills the group.
+        await using var exec = await OpenExecAsync(id, request with { Stdin = false }, ct).ConfigureAwait(false);
+        return await exec.CopyOutputAsync(stdout, stderr, ct).ConfigureAwait(false);
     }
 
     /// <summary>
     /// Starts a command over a WebSocket: stdin, TTY, signals and resizes go through the returned stream. A named
-    /// <see cref="ExecRequest.Session"/> that is running is attached instead.
+    /// <see cref="ExecRequest.Session"/> that is running is attached instead. The stream watches the VM as
+    /// <see cref="ExecAsync"/> does.
     /// </summary>
     /// <param name="id">The VM id.</param>
     /// <param name="request">The command.</param>
@@ -28,7 +41,7 @@ public sealed partial class VmsanClient
     public Task<ExecStream> OpenExecAsync(string id, ExecRequest request, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(request);
-        return WithAgentAsync(id, async agent => new ExecStream(await agent.OpenExecAsync(WithImageDefaults(id, request).ToWire(), ct).ConfigureAwait(false)), ct);
+        return OpenWatchedAsync(id, agent => agent.OpenExecAsync(WithImageDefaults(id, request).ToWire(), ct), ct);
     }
 
     /// <summary>Attaches to an exec (by exec id or session name): its buffered output, then live output until it exits.</summary>
@@ -37,7 +50,67 @@ public sealed partial class VmsanClient
     /// <param name="ct">Cancels attaching.</param>
     /// <exception cref="Core.Errors.VmsanException">VM errors, AGENT_ERROR (no such exec).</exception>
     public Task<ExecStream> AttachExecAsync(string id, string execIdOrSession, CancellationToken ct = default) =>
-        WithAgentAsync(id, async agent => new ExecStream(await agent.AttachExecAsync(execIdOrSession, ct).ConfigureAwait(false)), ct);
+        OpenWatchedAsync(id, agent => agent.AttachExecAsync(execIdOrSession, ct), ct);
+
+    private async Task<ExecStream> OpenWatchedAsync(string id, Func<AgentClient, Task<Agent.Client.ExecStream>> open, CancellationToken ct)
+    {
+        var agent = await ConnectAgentAsync(id, ct).ConfigureAwait(false);
+        Agent.Client.ExecStream inner;
+        try
+        {
+            inner = await open(agent).ConfigureAwait(false);
+        }
+        catch (AgentException e) when (!ct.IsCancellationRequested)
+        {
+            // The VM went away while we connected: say that, not "agent error".
+            throw await CheckVmServingAsync(id, broken: true, ct).ConfigureAwait(false) ?? AgentErrorMap.ToVmsan(e);
+        }
+        inner.Watch((broken, c) => CheckVmServingAsync(id, broken, c), ExecWatchPeriod);
+        return new ExecStream(inner);
+    }
+
+    /// <summary>
+    /// Null while the VM exists, is running (or paused: a short pause keeps the stream, its pongs arrive late) and its
+    /// VMM is alive; otherwise the error an exec on it ends with. A stream that <paramref name="broken"/> while the VM
+    /// is paused ends with VM_PAUSED (the keepalive gave up during the pause). Reads the state file and /proc only (no
+    /// lock) unless the VMM is gone while the state still says running: then a removal or stop is under way, and its
+    /// outcome (after the VM lock frees) decides between VM_NOT_FOUND and VM_NOT_RUNNING.
+    /// </summary>
+    internal async Task<Exception?> CheckVmServingAsync(string id, bool broken, CancellationToken ct)
+    {
+        var rec = _store.TryLoad(id);
+        if (rec is null)
+            return RemovedMeanwhile(id);
+        if (rec.Status == VmStatus.Paused && broken && ProcessProbe.IsAlive(rec.Vmm))
+            return new VmsanException(ErrorCode.VmPaused, $"VM {id} was paused while the command ran; its agent stopped answering.",
+                $"Resume it with `vmsan resume {id}` and run the command again.");
+        if (rec.Status is VmStatus.Running or VmStatus.Paused && ProcessProbe.IsAlive(rec.Vmm))
+            return null;
+        if (rec.Status is VmStatus.Running or VmStatus.Paused)
+        {
+            // Whoever killed it (rm -f, stop, the supervisor) holds the VM lock while cleaning up: wait for it.
+            await Task.Run(() =>
+            {
+                try
+                {
+                    FileLock.AcquireIfDirectoryExists(_options.Paths.VmLock(id), TimeSpan.FromSeconds(15))?.Dispose();
+                }
+                catch (VmsanException)
+                {
+                    // Still busy after 15 s: report what the state says now.
+                }
+            }, ct).ConfigureAwait(false);
+            rec = _store.TryLoad(id);
+            if (rec is null)
+                return RemovedMeanwhile(id);
+        }
+        var what = rec.Status is VmStatus.Running or VmStatus.Paused ? "its VMM has exited" : $"it is {rec.Status.ToString().ToLowerInvariant()}";
+        return new VmsanException(ErrorCode.VmNotRunning, $"VM {id} stopped while the command ran: {what}{(rec.StopReason is { } r ? $" ({r})" : "")}.",
+            $"See `vmsan logs {id}`; start it again with `vmsan start {id}`.");
+    }
+
+    private static VmsanException RemovedMeanwhile(string id) =>
+        new(ErrorCode.VmNotFound, $"VM {id} was removed while the command ran.", "Run `vmsan list` to see the VMs that exist.");
 
     /// <summary>Starts a detached exec; returns at once with its id.</summary>
     /// <param name="id">The VM id.</param>
