@@ -104,10 +104,60 @@ public sealed class CrashTests : IAsyncLifetime
 
         var list = await _w.VmsanJson("list");
         var status = list.EnumerateArray().Single(e => e.GetProperty("id").GetString() == id).GetProperty("status").GetString();
-        Assert.Contains(status, new[] { "error", "stopped", "creating", "starting" });
+        // Everything vmsan ran is dead, the supervisor included: never "starting" forever.
+        Assert.Contains(status, new[] { "error", "stopped" });
         var doctor = await _w.Vmsan("doctor", "--json");
         Assert.True(doctor.ExitCode == 0, doctor.ToString());
         Assert.Equal(0, (await _w.Vmsan("rm", "-f", id)).ExitCode);
+        Assert.Empty(await _w.Leftovers(id));
+    }
+
+    [Fact]
+    public async Task A_supervisor_sigkilled_during_boot_is_detected_and_its_orphaned_qemu_killed_with_the_reason_recorded()
+    {
+        var psi = new System.Diagnostics.ProcessStartInfo("ip") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in (string[])["netns", "exec", _w.HostNs, VmsanWorld.Cli, "create", "--memory", "256"])
+            psi.ArgumentList.Add(a);
+        psi.Environment["VMSAN_HOME"] = _w.Home;
+        using var cli = System.Diagnostics.Process.Start(psi)!;
+
+        // Wait until QEMU runs and the VM is still booting, then kill the CLI and the supervisor, not QEMU.
+        string? id = null;
+        JsonElement state = default;
+        for (var i = 0; i < 1000 && id is null; i++)
+        {
+            var dirs = Directory.Exists(Path.Combine(_w.Home, "vms")) ? Directory.GetDirectories(Path.Combine(_w.Home, "vms")) : [];
+            foreach (var dir in dirs)
+            {
+                if (_w.State(Path.GetFileName(dir)) is { } st && st.TryGetProperty("vmm", out var v) && v.ValueKind == JsonValueKind.Object
+                    && st.GetProperty("status").GetString() == "starting")
+                {
+                    (id, state) = (Path.GetFileName(dir), st);
+                }
+            }
+            await Task.Delay(10, TestContext.Current.CancellationToken);
+        }
+        Assert.NotNull(id);
+        var supervisor = state.GetProperty("supervisor").GetProperty("pid").GetInt32();
+        var qemu = state.GetProperty("vmm").GetProperty("pid").GetInt32();
+        await Sh.Check($"kill -9 {cli.Id} {supervisor}");
+        await cli.WaitForExitAsync(TestContext.Current.CancellationToken);
+        Assert.True(Directory.Exists($"/proc/{qemu}"), "QEMU died with its supervisor: this test would prove nothing");
+
+        // doctor is the next command: it must see the dead supervisor, kill the orphan and say so.
+        var doctor = await _w.Vmsan("doctor", "--json");
+        Assert.True(doctor.ExitCode == 0, doctor.ToString());
+        var repaired = JsonDocument.Parse(doctor.Stdout).RootElement.GetProperty("repaired").EnumerateArray().Select(e => e.GetString()!).ToList();
+        Assert.Contains(repaired, r => r.StartsWith(id, StringComparison.Ordinal) && r.Contains("supervisor", StringComparison.Ordinal));
+        for (var i = 0; i < 100 && Directory.Exists($"/proc/{qemu}"); i++)
+            await Task.Delay(50, TestContext.Current.CancellationToken);
+        Assert.False(Directory.Exists($"/proc/{qemu}"), $"orphaned QEMU {qemu} still runs");
+
+        var vm = (await _w.VmsanJson("list")).EnumerateArray().Single(e => e.GetProperty("id").GetString() == id);
+        Assert.Equal("error", vm.GetProperty("status").GetString());
+        Assert.Contains("supervisor", vm.GetProperty("stopReason").GetString());
+        Assert.DoesNotContain(await _w.Leftovers(id), l => !l.StartsWith("state dir", StringComparison.Ordinal));
+        Assert.Equal(0, (await _w.Vmsan("rm", id)).ExitCode);
         Assert.Empty(await _w.Leftovers(id));
     }
 }
