@@ -163,9 +163,16 @@ public sealed partial class VmsanClient
     /// <summary>Paused by <c>pause --persist</c>: no VMM and no supervisor, on purpose.</summary>
     private static bool IsPersisted(VmRecord rec) => rec.Status == VmStatus.Paused && rec.PersistedAt is not null;
 
+    /// <summary>
+    /// A VM said to be alive needs repair when its supervisor is gone: either its VMM is gone too (crash, SIGKILL of
+    /// both), or the supervisor it recorded died and left the VMM orphaned (nobody would mark it running, tear its
+    /// network down or run its DNS filter). Identity is pid + start time, so a recycled pid is not mistaken for it.
+    /// A VM persisted by <c>pause --persist</c> has neither on purpose.
+    /// </summary>
     private static bool NeedsReconcile(VmRecord rec) =>
         !IsPersisted(rec) && rec.Status is VmStatus.Creating or VmStatus.Starting or VmStatus.Running or VmStatus.Paused or VmStatus.Stopping
-        && !ProcessProbe.IsAlive(rec.Vmm) && !ProcessProbe.IsAlive(rec.Supervisor);
+        && !ProcessProbe.IsAlive(rec.Supervisor)
+        && (rec.Supervisor is not null || !ProcessProbe.IsAlive(rec.Vmm));
 
     /// <summary>
     /// A VM said to be alive whose VMM and supervisor are both gone crashed (or was SIGKILLed):
@@ -181,7 +188,11 @@ public sealed partial class VmsanClient
         if (rec.Supervisor is null && rec.Status is VmStatus.Creating or VmStatus.Starting
             && DateTimeOffset.UtcNow - rec.UpdatedAt < TimeSpan.FromSeconds(10))
             return rec;
-        var reason = rec.Status == VmStatus.Stopping ? "stopped" : "the VMM exited unexpectedly";
+        var booting = rec.Status is VmStatus.Creating or VmStatus.Starting;
+        var reason = rec.Status == VmStatus.Stopping ? "stopped"
+            : ProcessProbe.IsAlive(rec.Vmm) || OrphanedVmms(rec.Id).Count > 0
+                ? $"its supervisor (pid {rec.Supervisor?.Pid}) died{(booting ? " while the VM was booting" : "")}; the orphaned VMM was killed"
+                : "the VMM exited unexpectedly";
         Log($"{rec.Id}: reconciling ({reason})");
         return await FinishStoppedLockedAsync(rec, reason, ct).ConfigureAwait(false);
     }
@@ -190,6 +201,14 @@ public sealed partial class VmsanClient
     internal async Task<VmRecord> FinishStoppedLockedAsync(VmRecord rec, string reason, CancellationToken ct)
     {
         ProcessProbe.Kill(rec.Vmm, LibcPublic.SIGKILL);
+        // A supervisor killed between spawning the VMM and recording its pid leaves one nobody knows: find it by its
+        // command line (this VM's name and directory) and kill it too.
+        foreach (var orphan in OrphanedVmms(rec.Id))
+        {
+            Log($"{rec.Id}: killing unrecorded VMM pid {orphan.Pid}");
+            ProcessProbe.Kill(orphan, LibcPublic.SIGKILL);
+        }
+        await WaitDeadAsync(rec.Vmm, TimeSpan.FromSeconds(5), ct).ConfigureAwait(false);
         await _network.TeardownAsync(rec.Id, ct).ConfigureAwait(false);
         ReleaseNetwork(rec.Id);
         await Supervision.VmmConfiner.RemoveCgroupAsync(rec.Confinement.Cgroups).ConfigureAwait(false);
@@ -227,6 +246,36 @@ public sealed partial class VmsanClient
         var done = rec with { Vmm = null, Supervisor = null };
         _store.Save(done);
         return done;
+    }
+
+    /// <summary>
+    /// Live processes whose command line names this VM (<c>-name ID</c>) and one of its files in this home's VM
+    /// directory: VMMs of this VM, recorded or not. Another home's VM of the same id does not match (its directory differs).
+    /// </summary>
+    internal List<ProcessRef> OrphanedVmms(string id)
+    {
+        var found = new List<ProcessRef>();
+        var dir = _options.Paths.VmDir(id) + "/";
+        foreach (var proc in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(proc), out var pid) || pid == Environment.ProcessId)
+                continue;
+            string[] argv;
+            try
+            {
+                argv = File.ReadAllText(Path.Combine(proc, "cmdline")).Split('\0');
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                continue;
+            }
+            var named = false;
+            for (var i = 0; i + 1 < argv.Length && !named; i++)
+                named = argv[i] == "-name" && argv[i + 1] == id;
+            if (named && argv.Any(a => a.Contains(dir, StringComparison.Ordinal)) && ProcessProbe.Ref(pid) is { } r)
+                found.Add(r);
+        }
+        return found;
     }
 
     private void DeleteMemoryFile(string id) => File.Delete(_options.Paths.MemoryFile(id));

@@ -243,10 +243,13 @@ public sealed partial class VmsanClient : IDisposable
             }
             if (rec.Supervisor is not null)
                 sawSupervisor = true;
-            if (sawSupervisor && !ProcessProbe.IsAlive(rec.Supervisor) && !ProcessProbe.IsAlive(rec.Vmm))
+            // A dead supervisor never finishes the boot, even with its QEMU still running: reconcile (kill the orphan).
+            if (sawSupervisor && !ProcessProbe.IsAlive(rec.Supervisor))
             {
-                await ReconcileAsync(id, ct).ConfigureAwait(false);
-                throw new VmsanException(ErrorCode.VmBootFailed, $"The supervisor of {id} died while booting.",
+                var after = await ReconcileAsync(id, ct).ConfigureAwait(false);
+                if (after?.Status == VmStatus.Running)
+                    return VmInfo.From(after);
+                throw new VmsanException(ErrorCode.VmBootFailed, $"The supervisor of {id} died while booting{(after?.StopReason is { } r ? $": {r}" : "")}.",
                     $"See {log} and `vmsan logs {id}`.");
             }
             if (DateTime.UtcNow > deadline)
