@@ -29,8 +29,28 @@ public sealed class VmmConfinementTests : IAsyncLifetime
         return (long.Parse(f[11], CultureInfo.InvariantCulture) + long.Parse(f[12], CultureInfo.InvariantCulture)) / 100.0;
     }
 
+    /// <summary>Nothing of a VM on the host is readable by anyone but root and (its own files) its VMM's uid.</summary>
+    private async Task AssertHostFilesPrivate(string id, string vmmUid)
+    {
+        var dir = Path.Combine(_w.Home, "vms", id);
+        var dirMode = (int)File.GetUnixFileMode(dir);
+        // 0710: the VMMs' group may pass through (QEMU reopens its disk by path after its uid switch), nothing more.
+        Assert.True(dirMode is 0x1C0 or 0x1C8, $"{dir} is {Convert.ToString(dirMode, 8)}");
+        var entries = Directory.GetFileSystemEntries(dir, "*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0 });
+        Assert.Contains(entries, e => Path.GetFileName(e) == "disk.qcow2");
+        Assert.Contains(entries, e => Path.GetFileName(e) == "console.log");
+        Assert.Contains(entries, e => Path.GetFileName(e) == "qmp.sock");
+        foreach (var e in entries)
+        {
+            var mode = (int)File.GetUnixFileMode(e);
+            Assert.True((mode & 0x3F) == 0, $"{e} is {Convert.ToString(mode, 8)}: group or others have access");
+        }
+        foreach (var own in (string[])["disk.qcow2", "console.log"])
+            Assert.Equal(vmmUid, (await Sh.Check($"stat -c %u {Path.Combine(dir, own)}")).Trim());
+    }
+
     [Fact]
-    public async Task A_confined_qemu_has_no_root_no_capability_seccomp_a_chroot_and_a_cgroup_that_caps_its_cpu()
+    public async Task A_confined_qemu_has_no_root_no_capability_seccomp_a_chroot_a_cgroup_that_caps_its_cpu_and_private_files()
     {
         var vm = await _w.VmsanJson("create", "--memory", "256", "--vcpus", "1");
         var id = vm.GetProperty("id").GetString()!;
@@ -48,6 +68,7 @@ public sealed class VmmConfinementTests : IAsyncLifetime
         Assert.Equal("0000000000000000", st["CapBnd"]);
         Assert.Equal("0000000000000000", st["CapAmb"]);
         Assert.Equal("1", st["NoNewPrivs"]);
+        await AssertHostFilesPrivate(id, uid[0]);
         var jail = conf.GetProperty("jail").GetString()!;
         Assert.Equal(jail, new DirectoryInfo($"/proc/{pid}/root").LinkTarget);
         // The jail holds nothing but the VM's disk chain, each file at its own absolute path as a hard link (the same

@@ -49,13 +49,33 @@ public sealed class VmStoreTests : IDisposable
     }
 
     [Fact]
-    public void The_state_file_is_world_readable_but_only_owner_writable()
+    public void The_state_file_is_private_to_its_owner()
     {
         _store.Save(Records.Sample());
 
-        Assert.Equal(
-            UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead,
-            File.GetUnixFileMode(_store.Paths.VmStateFile("vm-1a2b3c4d")));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(_store.Paths.VmStateFile("vm-1a2b3c4d")));
+    }
+
+    [Fact]
+    public void A_reserved_vm_directory_its_files_and_its_lock_are_private_and_the_vms_directory_is_not_listable()
+    {
+        // A home that is world-readable, as a careless VMSAN_HOME may be: nothing under it may follow suit.
+        Directory.CreateDirectory(_store.Paths.Home);
+        File.SetUnixFileMode(_store.Paths.Home, (UnixFileMode)0x1FF);
+
+        var (id, _) = _store.Reserve();
+        _store.Save(Records.Sample() with { Id = id });
+        _store.SaveSecrets(id, new VmSecrets("t"));
+        using (_store.LockVm(id))
+        {
+        }
+
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(_store.Paths.VmDir(id)));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute,
+            File.GetUnixFileMode(_store.Paths.VmsDir));
+        var files = Directory.GetFiles(_store.Paths.VmDir(id), "*", new EnumerationOptions { AttributesToSkip = 0 });
+        Assert.Equal([".lock", "secrets.json", "slot", "vm.json"], files.Select(f => Path.GetFileName(f)!).Order(StringComparer.Ordinal).ToArray());
+        Assert.All(files, f => Assert.True(File.GetUnixFileMode(f) == (UnixFileMode.UserRead | UnixFileMode.UserWrite), $"{f} is {File.GetUnixFileMode(f)}"));
     }
 
     [Fact]
