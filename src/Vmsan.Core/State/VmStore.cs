@@ -16,6 +16,25 @@ public sealed class VmStore
 
     public VmStore(VmsanPaths paths) => Paths = paths;
 
+    /// <summary>Mode of every file vmsan keeps for a VM (state, secrets, locks, disk, console): root's alone.</summary>
+    public const UnixFileMode PrivateFile = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+
+    /// <summary>Mode of a VM's directory (the supervisor adds group search for the VMM's group when QEMU runs unprivileged).</summary>
+    public const UnixFileMode PrivateDir = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+
+    /// <summary>
+    /// The directory of all VMs: searchable (an unprivileged VMM reopens its disk by path through it) but not
+    /// listable by anyone but root, whatever VMSAN_HOME's own mode is.
+    /// </summary>
+    public const UnixFileMode VmsDirMode = PrivateDir | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute;
+
+    private void CreatePrivateVmsDir()
+    {
+        Directory.CreateDirectory(Paths.VmsDir);
+        if (File.GetUnixFileMode(Paths.VmsDir) != VmsDirMode)
+            File.SetUnixFileMode(Paths.VmsDir, VmsDirMode);
+    }
+
     public VmsanPaths Paths { get; }
 
     public static bool IsValidId(string id) =>
@@ -92,7 +111,8 @@ public sealed class VmStore
     {
         var rec = record with { UpdatedAt = DateTimeOffset.UtcNow };
         var bytes = JsonSerializer.SerializeToUtf8Bytes(rec, StateJsonContext.Default.VmRecord);
-        AtomicFile.Write(Paths.VmStateFile(rec.Id), bytes, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+        // Private: the state names the VM's processes, addresses and files, and no one but root needs it.
+        AtomicFile.Write(Paths.VmStateFile(rec.Id), bytes, PrivateFile);
     }
 
     public void SaveSecrets(string id, VmSecrets secrets)
@@ -122,7 +142,7 @@ public sealed class VmStore
     /// </summary>
     public (string Id, int Slot) Reserve()
     {
-        Directory.CreateDirectory(Paths.VmsDir);
+        CreatePrivateVmsDir();
         var used = new HashSet<int>();
         foreach (var dir in Directory.EnumerateDirectories(Paths.VmsDir))
         {
@@ -140,8 +160,9 @@ public sealed class VmStore
         }
         while (Directory.Exists(Paths.VmDir(id)));
         Directory.CreateDirectory(Paths.VmDir(id));
+        File.SetUnixFileMode(Paths.VmDir(id), PrivateDir);
         AtomicFile.Write(Path.Combine(Paths.VmDir(id), "slot"), System.Text.Encoding.ASCII.GetBytes(slot.ToString(System.Globalization.CultureInfo.InvariantCulture)),
-            UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+            PrivateFile);
         return (id, slot);
     }
 

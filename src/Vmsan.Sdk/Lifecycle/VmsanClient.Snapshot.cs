@@ -47,6 +47,8 @@ public sealed partial class VmsanClient
                     rec.RestoreFrom is { } from ? $"Snapshot its source, or use snapshot {from} itself." : $"Restart it (`vmsan stop {id} && vmsan start {id}`) and snapshot again.");
             var tmp = Path.Combine(_options.Paths.SnapshotsDir, $".tmp-{snapId}-{Environment.ProcessId}");
             Directory.CreateDirectory(tmp);
+            // Guest RAM, disk and token: root's alone (QEMU opens them as root, before its uid switch).
+            File.SetUnixFileMode(tmp, VmStore.PrivateDir);
             var vmDir = _options.Paths.VmDir(id);
             var sw = Stopwatch.StartNew();
             var pausedMs = 0;

@@ -115,6 +115,7 @@ public sealed partial class VmsanClient : IDisposable
                 var raw = Path.Combine(vmDir, VmDisk.Raw);
                 await _options.Commands.RunCheckedAsync(ErrorCode.Internal, "cp", ["--sparse=always", "--reflink=auto", baseImage, raw], ct: ct).ConfigureAwait(false);
                 await _options.Commands.RunCheckedAsync(ErrorCode.Internal, "truncate", ["-s", $"{diskMib}M", raw], ct: ct).ConfigureAwait(false);
+                File.SetUnixFileMode(raw, VmStore.PrivateFile);
                 Log($"raw disk {raw} from {baseImage} in {sw.ElapsedMilliseconds} ms");
             }
             else
@@ -122,6 +123,7 @@ public sealed partial class VmsanClient : IDisposable
                 var overlay = Path.Combine(vmDir, VmDisk.Qcow2);
                 await _options.Commands.RunCheckedAsync(ErrorCode.Internal, "qemu-img",
                     ["create", "-q", "-f", "qcow2", "-F", "raw", "-b", baseImage, overlay, $"{diskMib}M"], ct: ct).ConfigureAwait(false);
+                File.SetUnixFileMode(overlay, VmStore.PrivateFile);
                 Log($"overlay {overlay} over {baseImage} in {sw.ElapsedMilliseconds} ms");
             }
             _store.SaveSecrets(id, new VmSecrets(Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32))));
@@ -218,7 +220,9 @@ public sealed partial class VmsanClient : IDisposable
         // setsid: the supervisor must outlive this command and not get the terminal's Ctrl-C.
         // Its stdio goes to a file so a caller reading our stdout (e.g. $(vmsan create)) sees EOF.
         var psi = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
-        foreach (var a in (string[])["-c", "log=$1; shift; exec setsid -f \"$@\" </dev/null >>\"$log\" 2>&1", "sh", log, .. command])
+        // umask 077: whatever the supervisor and its QEMU create in the VM directory (its log, the console, the QMP
+        // socket, the network log) is theirs alone.
+        foreach (var a in (string[])["-c", "umask 077; log=$1; shift; exec setsid -f \"$@\" </dev/null >>\"$log\" 2>&1", "sh", log, .. command])
             psi.ArgumentList.Add(a);
         psi.Environment["VMSAN_HOME"] = _options.Paths.Home;
         psi.Environment["VMSAN_ASSETS"] = _options.Paths.Assets;

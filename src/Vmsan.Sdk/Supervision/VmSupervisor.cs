@@ -100,7 +100,10 @@ internal sealed class VmSupervisor
                 }
                 var console = Path.Combine(vmDir, "console.log");
                 if (!restoring || !File.Exists(console))
+                {
                     File.WriteAllBytes(console, []);
+                    File.SetUnixFileMode(console, VmStore.PrivateFile);
+                }
                 var (confinement, confined) = VmmConfiner.Prepare(rec, vmDir, accel);
                 rec = rec with { Confinement = confined };
                 store.Save(rec);

@@ -29,14 +29,21 @@ internal static class VmmConfiner
                 $"The '{VmmIdentity.Account}' account does not exist, so the VMM cannot run unprivileged.",
                 "Run ./install.sh (it creates the account), or create the VM with --no-drop-privileges.");
             uid = VmmIdentity.UidFor(rec.Network.Slot);
-            foreach (var f in VmmFiles.Append(VmDisk.TopFor(rec)))
-            {
-                var path = Path.Combine(vmDir, f);
-                if (!File.Exists(path))
-                    continue;
-                LibcPublic.Chown(path, uid.Value, gid.Value);
-                File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-            }
+        }
+        // Host-side files are private whatever VMSAN_HOME is: the directory root's (0700), or 0710 with the VMMs'
+        // group when QEMU runs unprivileged, because QEMU reopens its disk by path (end of a migration) after its uid
+        // switch and must be able to pass through. The group gets search only: it cannot list the directory, and every
+        // file in it is 0600, owned by root or (the VMM's own files) by this VM's uid, which no other VM has.
+        LibcPublic.Chown(vmDir, 0, gid ?? 0);
+        File.SetUnixFileMode(vmDir, VmStore.PrivateDir | (gid is null ? UnixFileMode.None : UnixFileMode.GroupExecute));
+        foreach (var f in VmmFiles.Append(VmDisk.TopFor(rec)))
+        {
+            var path = Path.Combine(vmDir, f);
+            if (!File.Exists(path))
+                continue;
+            if (uid is not null)
+                LibcPublic.Chown(path, uid.Value, gid!.Value);
+            File.SetUnixFileMode(path, VmStore.PrivateFile);
         }
         string? jail = null;
         if (want.Chroot)
