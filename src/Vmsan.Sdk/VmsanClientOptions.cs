@@ -42,4 +42,7 @@ public sealed class VmsanClientOptions
 
     /// <summary>Debug lines (the CLI's --verbose sends them to stderr).</summary>
     public Action<string>? Log { get; init; }
+
+    /// <summary>Warnings about something allowed but risky (the CLI prints them on stderr, --json or not).</summary>
+    public Action<string>? Warn { get; init; }
 }

@@ -149,6 +149,9 @@ public sealed class CrashTests : IAsyncLifetime
         Assert.True(doctor.ExitCode == 0, doctor.ToString());
         var repaired = JsonDocument.Parse(doctor.Stdout).RootElement.GetProperty("repaired").EnumerateArray().Select(e => e.GetString()!).ToList();
         Assert.Contains(repaired, r => r.StartsWith(id, StringComparison.Ordinal) && r.Contains("supervisor", StringComparison.Ordinal));
+        // And it says how far the VMs' thin disks could grow against the free space (one VM of 4 GiB here).
+        var disk = JsonDocument.Parse(doctor.Stdout).RootElement.GetProperty("checks").EnumerateArray().Single(c => c.GetProperty("name").GetString() == "disk space");
+        Assert.Matches(@"^1 VM disk could grow by [34]\.\d GiB; \d+\.\d GiB free on ", disk.GetProperty("detail").GetString());
         for (var i = 0; i < 100 && Directory.Exists($"/proc/{qemu}"); i++)
             await Task.Delay(50, TestContext.Current.CancellationToken);
         Assert.False(Directory.Exists($"/proc/{qemu}"), $"orphaned QEMU {qemu} still runs");

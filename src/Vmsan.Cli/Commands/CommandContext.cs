@@ -9,7 +9,7 @@ public sealed class CommandContext(CliConsole console)
 
     public CliConsole Console { get; } = console;
 
-    public VmsanClient Client => _client ??= new VmsanClient(new VmsanClientOptions { Log = Console.Debug });
+    public VmsanClient Client => _client ??= new VmsanClient(new VmsanClientOptions { Log = Console.Debug, Warn = m => Console.Err.WriteLine($"vmsan: warning: {m}") });
 
     /// <summary>Runs an action, mapping vmsan's typed errors (and any surprise) to output and exit code in one place.</summary>
     public async Task<int> RunAsync(Func<Task<int>> action)

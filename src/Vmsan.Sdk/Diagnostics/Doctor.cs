@@ -66,6 +66,8 @@ public sealed class Doctor(VmsanClient client)
         }
         checks.AddRange(ConfinementChecks());
         checks.Add(new("state directory", homeOk, paths.Home, $"Make {paths.Home} writable or set VMSAN_HOME."));
+        if (homeOk)
+            checks.Add(DiskSpace.Check(client.Disks(), client.FreeBytes(), paths.Home));
 
         if (homeOk && LibcPublic.IsRoot())
         {

@@ -92,6 +92,8 @@ public sealed partial class VmsanClient : IDisposable
             throw VmsanException.Invalid($"--disk {asked} MiB is smaller than the root image ({baseMib} MiB, {baseImage}).",
                 $"Pass --disk {baseMib} or more, or leave --disk out.");
         var diskMib = options.DiskMib ?? Math.Max(CreateOptions.DefaultDiskMib, baseMib);
+        if (Diagnostics.DiskSpace.CreateWarning(diskMib, FreeBytes(), _options.Paths.Home) is { } warning)
+            _options.Warn?.Invoke(warning);
 
         string id;
         int slot;
@@ -172,6 +174,29 @@ public sealed partial class VmsanClient : IDisposable
             throw;
         }
         return await LaunchSupervisorAndWaitAsync(id, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Bytes free (for an unprivileged user: root's reserve is no help to a VMM) on the filesystem of VMSAN_HOME.</summary>
+    internal long FreeBytes()
+    {
+        var dir = _options.Paths.Home;
+        while (!Directory.Exists(dir) && Path.GetDirectoryName(dir) is { } parent)
+            dir = parent;
+        return new DriveInfo(dir).AvailableFreeSpace;
+    }
+
+    /// <summary>Every VM's disk: its virtual size and what its overlay holds now.</summary>
+    internal List<Diagnostics.VmDisk> Disks()
+    {
+        var disks = new List<Diagnostics.VmDisk>();
+        foreach (var id in _store.ListIds())
+        {
+            if (_store.TryLoad(id) is not { } rec)
+                continue;
+            var overlay = new FileInfo(Path.Combine(_options.Paths.VmDir(id), "disk.qcow2"));
+            disks.Add(new Diagnostics.VmDisk(id, (long)rec.DiskMib * 1024 * 1024, overlay.Exists ? overlay.Length : 0));
+        }
+        return disks;
     }
 
     /// <summary>
