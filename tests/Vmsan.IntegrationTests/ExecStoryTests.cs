@@ -72,19 +72,38 @@ public sealed class ExecStoryTests(ExecStoryTests.Vm vm) : IClassFixture<ExecSto
         Assert.Equal("", left.Stdout.Trim());
     }
 
-    [Fact]
-    public async Task Ctrl_c_interrupts_the_remote_command_and_exits_130()
+    /// <summary>
+    /// Sends SIGINT to `vmsan exec ID -- sh -c SCRIPT` once SCRIPT has printed "ready" (so the signal can only reach
+    /// vmsan's forwarding, never a vmsan that is still starting and would die of it) and returns vmsan's exit code.
+    /// </summary>
+    private async Task<int> CtrlCAsync(string script)
     {
         var psi = new ProcessStartInfo("ip") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in (string[])["netns", "exec", W.HostNs, VmsanWorld.Cli, "exec", vm.Id, "--", "sleep", "30"])
+        foreach (var a in (string[])["netns", "exec", W.HostNs, VmsanWorld.Cli, "exec", vm.Id, "--", "sh", "-c", script])
             psi.ArgumentList.Add(a);
         psi.Environment["VMSAN_HOME"] = W.Home;
         using var p = Process.Start(psi)!;
-        await Task.Delay(2000, TestContext.Current.CancellationToken);
+        var stderr = p.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        Assert.Equal("ready", await p.StandardOutput.ReadLineAsync(cts.Token));
         await Sh.Check($"kill -INT {p.Id}");
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
         await p.WaitForExitAsync(cts.Token);
-        Assert.Equal(130, p.ExitCode);
+        TestContext.Current.SendDiagnosticMessage($"exit {p.ExitCode}; stderr: {await stderr}");
+        return p.ExitCode;
+    }
+
+    [Fact]
+    public async Task Ctrl_c_reaches_the_remote_command_which_decides_the_exit_status()
+    {
+        // A remote trap turns SIGINT into exit 42: 42 can only come from the remote shell, never from vmsan dying of
+        // the signal itself (which would read 130, like a remote death by SIGINT).
+        Assert.Equal(42, await CtrlCAsync("trap 'exit 42' INT; echo ready; while :; do sleep 0.1; done"));
+    }
+
+    [Fact]
+    public async Task Ctrl_c_kills_a_plain_remote_command_and_exits_130()
+    {
+        Assert.Equal(130, await CtrlCAsync("echo ready; exec sleep 30"));
         var left = await W.Vmsan("exec", "--user", "root", vm.Id, "--", "sh", "-c", "pgrep -x sleep || true");
         Assert.Equal("", left.Stdout.Trim());
     }

@@ -60,8 +60,19 @@ internal sealed class NetnsWorld : IAsyncDisposable
         var id = "vm-" + RandomHex(8);
         lock (_owned)
             _owned.Add(VmNetworkPlan.NetnsNameOf(id));
+        // Marked as another home's (vmsan's ownership marker, /run/vmsan/owners/ID holds the owning VMSAN_HOME): a
+        // `vmsan doctor` running anywhere on the machine meanwhile would otherwise take this unclaimed namespace for
+        // a leak and delete it under the test ("expected 1 vsn- link, got 0").
+        Directory.CreateDirectory(OwnersDir);
+        File.WriteAllText(Path.Combine(OwnersDir, id), $"/nonexistent/vmsan-unit-test-{Id}");
+        lock (_owned)
+            _markers.Add(Path.Combine(OwnersDir, id));
         return id;
     }
+
+    private const string OwnersDir = "/run/vmsan/owners";
+
+    private readonly List<string> _markers = [];
 
     /// <summary>Creates a namespace owned by this world, with lo up.</summary>
     public async Task<string> AddNetnsAsync(string name)
@@ -107,6 +118,9 @@ internal sealed class NetnsWorld : IAsyncDisposable
         // VM namespaces first (their veth ends live in the host namespace), the host last.
         for (var i = owned.Length - 1; i >= 0; i--)
             await CommandRunner.Instance.RunAsync("ip", ["netns", "delete", owned[i]]);
+        lock (_owned)
+            foreach (var marker in _markers)
+                File.Delete(marker);
     }
 
     public static string RandomHex(int digits) => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes((digits + 1) / 2))[..digits];
