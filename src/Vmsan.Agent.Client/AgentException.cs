@@ -15,7 +15,7 @@ internal enum AgentErrorReason
     /// <summary>The agent rejected the request as malformed (HTTP 400/413).</summary>
     BadRequest,
 
-    /// <summary>The agent refused the operation with an error code (see <see cref="AgentException.Code"/>), e.g. <c>USER_UNSUPPORTED</c>.</summary>
+    /// <summary>The agent refused the operation with an error code (see <see cref="AgentException.Code"/>), e.g. <c>USER_NOT_FOUND</c>.</summary>
     Rejected,
 
     /// <summary>The agent answered something that does not follow the protocol, or the stream broke mid-response.</summary>

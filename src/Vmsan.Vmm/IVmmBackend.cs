@@ -71,8 +71,10 @@ public sealed record VmmConfinementSpec
 
 /// <summary>
 /// A VMM (QEMU microvm here, Firecracker where installed). Launch returns once the VMM process
-/// runs and its control socket answers; everything after that goes through <see cref="IVmmControl"/>,
-/// which any process (CLI or supervisor) can open from the socket path alone.
+/// runs and has created its control socket (the socket file exists; QEMU binds and listens on it in
+/// one step, so it accepts connections from then on, though nothing has been sent over it yet);
+/// everything after that goes through <see cref="IVmmControl"/>, which any process (CLI or
+/// supervisor) can open from the socket path alone, and whose connect reads the QMP greeting.
 /// </summary>
 public interface IVmmBackend
 {

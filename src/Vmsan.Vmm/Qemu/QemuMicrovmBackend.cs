@@ -95,7 +95,8 @@ public sealed class QemuMicrovmBackend : IVmmBackend
 
         var process = Process.Start(psi) ?? throw new VmsanException(ErrorCode.VmmFailed, "QEMU did not start.");
         var exited = WaitAsync(process);
-        // Wait until QMP answers, or QEMU dies trying (bad arguments, missing TAP...).
+        // Wait until QEMU has created its QMP socket (it listens from then on), or dies trying (bad arguments,
+        // missing TAP...). Nothing is read from it here: ConnectAsync reads the greeting when control is needed.
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
         while (!File.Exists(spec.ControlSocket))
         {
