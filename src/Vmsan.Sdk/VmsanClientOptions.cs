@@ -34,8 +34,16 @@ public sealed class VmsanClientOptions
 
     internal ICommandRunner Commands { get; init; } = CommandRunner.Instance;
 
-    /// <summary>How long create/start wait for the agent to answer. TCG boots take seconds; 8 parallel ones longer.</summary>
-    public TimeSpan BootTimeout { get; init; } = TimeSpan.FromSeconds(120);
+    /// <summary>
+    /// How long create/start wait for the agent to answer. TCG boots take seconds; 8 parallel ones longer.
+    /// <c>VMSAN_BOOT_TIMEOUT</c> (seconds) overrides the default of 120 for a host that boots many VMs at once
+    /// (the supervisor, which enforces it, inherits the variable from the CLI).
+    /// </summary>
+    public TimeSpan BootTimeout { get; init; } =
+        int.TryParse(Environment.GetEnvironmentVariable("VMSAN_BOOT_TIMEOUT"), System.Globalization.NumberStyles.None,
+            System.Globalization.CultureInfo.InvariantCulture, out var s) && s > 0
+            ? TimeSpan.FromSeconds(s)
+            : TimeSpan.FromSeconds(120);
 
     /// <summary>How long a graceful stop waits for the guest to power off before QMP quit, then SIGKILL.</summary>
     public TimeSpan StopTimeout { get; init; } = TimeSpan.FromSeconds(20);
