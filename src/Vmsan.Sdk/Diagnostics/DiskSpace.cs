@@ -1,7 +1,7 @@
 namespace Vmsan.Diagnostics;
 
 /// <summary>One VM disk: its size as the guest sees it and what its overlay holds on the host now.</summary>
-public readonly record struct VmDisk(string Id, long VirtualBytes, long AllocatedBytes)
+public readonly record struct VmDiskUsage(string Id, long VirtualBytes, long AllocatedBytes)
 {
     /// <summary>How much more host space the disk could take if the guest filled it (never negative).</summary>
     public long CanGrowBytes => Math.Max(0, VirtualBytes - AllocatedBytes);
@@ -27,7 +27,7 @@ public static class DiskSpace
     }
 
     /// <summary>The doctor line: what every VM's disk could still grow by against what is free.</summary>
-    public static DoctorCheck Check(IReadOnlyCollection<VmDisk> disks, long freeBytes, string where)
+    public static DoctorCheck Check(IReadOnlyCollection<VmDiskUsage> disks, long freeBytes, string where)
     {
         ArgumentNullException.ThrowIfNull(disks);
         var grow = disks.Sum(d => d.CanGrowBytes);

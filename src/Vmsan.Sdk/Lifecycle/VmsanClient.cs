@@ -186,15 +186,15 @@ public sealed partial class VmsanClient : IDisposable
     }
 
     /// <summary>Every VM's disk: its virtual size and what its overlay holds now.</summary>
-    internal List<Diagnostics.VmDisk> Disks()
+    internal List<Diagnostics.VmDiskUsage> Disks()
     {
-        var disks = new List<Diagnostics.VmDisk>();
+        var disks = new List<Diagnostics.VmDiskUsage>();
         foreach (var id in _store.ListIds())
         {
             if (_store.TryLoad(id) is not { } rec)
                 continue;
-            var overlay = new FileInfo(Path.Combine(_options.Paths.VmDir(id), "disk.qcow2"));
-            disks.Add(new Diagnostics.VmDisk(id, (long)rec.DiskMib * 1024 * 1024, overlay.Exists ? overlay.Length : 0));
+            var overlay = new FileInfo(Path.Combine(_options.Paths.VmDir(id), VmDisk.FileFor(rec.Backend)));
+            disks.Add(new Diagnostics.VmDiskUsage(id, (long)rec.DiskMib * 1024 * 1024, overlay.Exists ? overlay.Length : 0));
         }
         return disks;
     }

@@ -26,7 +26,7 @@ public sealed class DiskSpaceTests
     [Fact]
     public void Doctor_reports_how_much_the_vms_could_grow_against_what_is_free_and_says_when_overcommitted()
     {
-        var disks = new[] { new VmDisk("vm-1", 10L * 1024 * MiB, 1024 * MiB), new VmDisk("vm-2", 4L * 1024 * MiB, 5L * 1024 * MiB) };
+        var disks = new[] { new VmDiskUsage("vm-1", 10L * 1024 * MiB, 1024 * MiB), new VmDiskUsage("vm-2", 4L * 1024 * MiB, 5L * 1024 * MiB) };
 
         var fits = DiskSpace.Check(disks, 20L * 1024 * MiB, "/h");
         var over = DiskSpace.Check(disks, 5L * 1024 * MiB, "/h");
@@ -44,7 +44,7 @@ public sealed class DiskSpaceTests
     {
         Gen.Select(Gen.Long[0, 1L << 40], Gen.Long[0, 1L << 40]).Array[0, 20].Sample(pairs =>
         {
-            var disks = pairs.Select((p, i) => new VmDisk($"vm-{i}", p.Item1, p.Item2)).ToList();
+            var disks = pairs.Select((p, i) => new VmDiskUsage($"vm-{i}", p.Item1, p.Item2)).ToList();
             Assert.All(disks, d => Assert.InRange(d.CanGrowBytes, 0, d.VirtualBytes));
             var check = DiskSpace.Check(disks, long.MaxValue, "/h");
             var expected = disks.Sum(d => Math.Max(0, d.VirtualBytes - d.AllocatedBytes));
