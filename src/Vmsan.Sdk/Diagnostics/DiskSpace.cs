@@ -1,7 +1,7 @@
 namespace Vmsan.Diagnostics;
 
 /// <summary>One VM disk: its size as the guest sees it and what its overlay holds on the host now.</summary>
-public readonly record struct VmDiskUsage(string Id, long VirtualBytes, long AllocatedBytes)
+internal readonly record struct VmDiskUsage(string Id, long VirtualBytes, long AllocatedBytes)
 {
     /// <summary>How much more host space the disk could take if the guest filled it (never negative).</summary>
     public long CanGrowBytes => Math.Max(0, VirtualBytes - AllocatedBytes);
@@ -12,7 +12,7 @@ public readonly record struct VmDiskUsage(string Id, long VirtualBytes, long All
 /// ceilings add up to more than the host has: then a guest writing its disk full fails mid-write (QEMU pauses or
 /// the guest sees I/O errors). vmsan warns rather than refuses, and <c>doctor</c> says how far it is overcommitted.
 /// </summary>
-public static class DiskSpace
+internal static class DiskSpace
 {
     private const double GiB = 1024.0 * 1024 * 1024;
 
