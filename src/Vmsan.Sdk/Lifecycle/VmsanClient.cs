@@ -193,7 +193,7 @@ public sealed partial class VmsanClient : IDisposable
         {
             if (_store.TryLoad(id) is not { } rec)
                 continue;
-            var overlay = new FileInfo(Path.Combine(_options.Paths.VmDir(id), VmDisk.FileFor(rec.Backend)));
+            var overlay = new FileInfo(Path.Combine(_options.Paths.VmDir(id), VmDisk.TopFor(rec)));
             disks.Add(new Diagnostics.VmDiskUsage(id, (long)rec.DiskMib * 1024 * 1024, overlay.Exists ? overlay.Length : 0));
         }
         return disks;
