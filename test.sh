@@ -23,6 +23,25 @@ if ((INSTALL)); then
   ./install.sh --no-demo || { echo "test.sh: install failed" >&2; echo "0 passed, 1 failed"; exit 1; }
 fi
 
+# Fixture tools of the image tests only (vmsan itself needs none of them): a real registry
+# (Debian's docker-registry, started by the tests on a namespace's loopback; its package service is
+# not used), skopeo to push the images the tests build, htpasswd for basic auth.
+TEST_PKGS=(docker-registry skopeo apache2-utils)
+missing=()
+for p in "${TEST_PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "test.sh: installing test fixture tools: ${missing[*]}" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2 \
+    || { apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2; } \
+    || { echo "test.sh: cannot install ${missing[*]}" >&2; echo "0 passed, 1 failed"; exit 1; }
+  # On a systemd host the package starts a registry on *:5000; the tests run their own.
+  if [[ " ${missing[*]} " == *" docker-registry "* ]] && command -v systemctl >/dev/null && [[ -d /run/systemd/system ]]; then
+    systemctl disable --now docker-registry >&2 || true
+  fi
+fi
+
 RESULTS=$ROOT/out/test-results
 rm -rf "$RESULTS"
 mkdir -p "$RESULTS"

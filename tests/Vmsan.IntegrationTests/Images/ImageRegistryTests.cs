@@ -1,0 +1,404 @@
+using System.Diagnostics;
+using System.Formats.Tar;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Vmsan.IntegrationTests.Infrastructure;
+
+namespace Vmsan.IntegrationTests.Images;
+
+/// <summary>
+/// --from-image and `vmsan images` against a real registry (Debian's docker-registry on the loopback of
+/// the test's own namespace) holding images the test builds by hand: a multi-platform index whose amd64
+/// image is a static busybox with no init over three layers (gzip, zstd with whiteouts, a hard link and
+/// a symlink, plain with an opaque directory) and a config setting Env, WorkingDir, User, Entrypoint, Cmd
+/// and ExposedPorts; archives and layouts of it; and every error with a clean cache. Two VMs.
+/// </summary>
+[TestMethodOrderer(typeof(DeclarationOrderer))]
+public sealed class ImageRegistryTests(ImageRegistryTests.Fixture f) : IClassFixture<ImageRegistryTests.Fixture>
+{
+    public sealed class Fixture : IAsyncLifetime
+    {
+        public VmsanWorld World { get; } = new();
+        public string Dir { get; } = Path.Combine(Path.GetTempPath(), "vmsan-img-" + Sh.Rand());
+        public OciLayout Layout { get; private set; } = null!;
+        public TestRegistry Registry { get; private set; } = null!;
+        public TestRegistry AuthRegistry { get; private set; } = null!;
+        public TokenService Tokens { get; private set; } = null!;
+        public TestRegistry TokenRegistry { get; private set; } = null!;
+        public Blob AppManifest { get; private set; } = null!;
+        public Blob CorruptLayer { get; private set; } = null!;
+        public Blob BigLayer { get; private set; } = null!;
+        public string Vm { get; set; } = "";
+
+        public async ValueTask InitializeAsync()
+        {
+            await World.InitializeAsync();
+            Layout = new OciLayout(Path.Combine(Dir, "layout"));
+            var l1 = Layout.Layer([
+                .. OciLayout.Busybox(),
+                FixtureEntry.Dir("data"), FixtureEntry.File("data/keep", "kept\n"), FixtureEntry.File("data/gone", "whited out\n"),
+                FixtureEntry.Dir("opq"), FixtureEntry.File("opq/old", "old\n"), FixtureEntry.Dir("opq/sub"), FixtureEntry.File("opq/sub/old2", "old\n"),
+            ], LayerKind.Gzip);
+            var l2 = Layout.Layer([
+                FixtureEntry.Dir("data"), FixtureEntry.File("data/.wh.gone", ""), FixtureEntry.Hardlink("data/hard", "data/keep"),
+                FixtureEntry.Symlink("data/link", "keep"), FixtureEntry.File("zstd.txt", "from a zstd layer\n"),
+                FixtureEntry.Dir("home"), new FixtureEntry("home/app", TarEntryType.Directory, Mode: (UnixFileMode)0x1ED, Uid: 1000, Gid: 1000),
+                FixtureEntry.File("home/app/owned", "mine\n", 1000, 1000, (UnixFileMode)0x1E4),
+            ], LayerKind.Zstd);
+            var l3 = Layout.Layer([
+                FixtureEntry.Dir("opq"), FixtureEntry.File("opq/.wh..wh..opq", ""), FixtureEntry.File("opq/new", "new\n"),
+                FixtureEntry.Dir("work"), FixtureEntry.File("plain.txt", "from a plain layer\n"),
+            ], LayerKind.Plain);
+            var config = new JsonObject
+            {
+                ["Env"] = new JsonArray("PATH=/bin", "FOO=bar"),
+                ["WorkingDir"] = "/work",
+                ["User"] = "app",
+                ["Entrypoint"] = new JsonArray("/bin/sh", "-c"),
+                ["Cmd"] = new JsonArray("echo entry; id -un; pwd; echo $FOO"),
+                ["ExposedPorts"] = new JsonObject { ["8080/tcp"] = new JsonObject() },
+            };
+            AppManifest = Layout.Image("amd64", config, l1, l2, l3);
+            var arm = Layout.Image("arm64", null, Layout.Layer([FixtureEntry.File("arm", "arm\n")], LayerKind.Gzip));
+            Layout.Tag(AppManifest, "app");
+            Layout.Tag(Layout.MultiPlatform((AppManifest, "amd64"), (arm, "arm64")), "multi");
+            // A gzip layer cut short, with a digest of the cut bytes: it downloads fine and fails to unpack.
+            Layout.Tag(Layout.Image("amd64", null, Layout.Layer(OciLayout.Busybox(), LayerKind.Gzip, b => b[..(b.Length / 2)])), "trunc");
+            var corrupt = Layout.Layer([FixtureEntry.File("c", "to be corrupted " + Guid.NewGuid() + "\n")], LayerKind.Gzip);
+            CorruptLayer = corrupt.Blob;
+            Layout.Tag(Layout.Image("amd64", null, corrupt), "corrupt");
+            var big = Layout.Layer([new FixtureEntry("big.bin", Content: System.Security.Cryptography.RandomNumberGenerator.GetBytes(24 << 20))], LayerKind.Plain);
+            BigLayer = big.Blob;
+            Layout.Tag(Layout.Image("amd64", null, big), "big");
+
+            Registry = await TestRegistry.StartAsync(World.HostNs, Path.Combine(Dir, "registry"));
+            await Registry.PushAsync(Layout, "multi", "team/app", all: true);
+            await Registry.PushAsync(Layout, "app", "team/app");
+            await Registry.PushAsync(Layout, "corrupt", "team/corrupt");
+            await Registry.PushAsync(Layout, "big", "team/big");
+            // Same length, other bytes: the registry serves them under the old digest.
+            var data = Registry.BlobData(CorruptLayer.Digest);
+            var bytes = await File.ReadAllBytesAsync(data);
+            bytes[^10] ^= 0xff;
+            await File.WriteAllBytesAsync(data, bytes);
+
+            var htpasswd = Path.Combine(Dir, "htpasswd");
+            await Sh.Check($"htpasswd -Bbn tester s3cret > {htpasswd}");
+            AuthRegistry = await TestRegistry.StartAsync(World.HostNs, Path.Combine(Dir, "auth-registry"), $"""
+                auth:
+                  htpasswd:
+                    realm: vmsan-test
+                    path: {htpasswd}
+                """);
+            await AuthRegistry.PushAsync(Layout, "app", "private/app", creds: "tester:s3cret");
+
+            Tokens = await TokenService.StartAsync(World.HostNs);
+            var cert = Path.Combine(Dir, "token-cert.pem");
+            File.WriteAllText(cert, Tokens.CertificatePem);
+            TokenRegistry = await TestRegistry.StartAsync(World.HostNs, Path.Combine(Dir, "token-registry"), Tokens.AuthYaml(cert));
+            await TokenRegistry.PushAsync(Layout, "app", "tok/app");
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            try
+            {
+                await World.DisposeAsync();
+            }
+            finally
+            {
+                if (Registry is not null)
+                    await Registry.DisposeAsync();
+                if (AuthRegistry is not null)
+                    await AuthRegistry.DisposeAsync();
+                if (TokenRegistry is not null)
+                    await TokenRegistry.DisposeAsync();
+                if (Tokens is not null)
+                    await Tokens.DisposeAsync();
+                try
+                {
+                    Directory.Delete(Dir, true);
+                }
+                catch (IOException)
+                {
+                }
+            }
+        }
+    }
+
+    private VmsanWorld W => f.World;
+    private string Reg => f.Registry.Host;
+    private string ImagesDir => Path.Combine(W.Home, "images");
+
+    private IEnumerable<string> CacheFiles(string sub) =>
+        Directory.Exists(Path.Combine(ImagesDir, sub)) ? Directory.EnumerateFileSystemEntries(Path.Combine(ImagesDir, sub), "*", SearchOption.AllDirectories) : [];
+
+    private async Task<JsonElement> Fails(string code, params string[] args)
+    {
+        var r = await W.Vmsan([.. args, "--json"]);
+        Assert.True(r.ExitCode == 1, r.ToString());
+        var error = JsonDocument.Parse(r.Stdout).RootElement.GetProperty("error");
+        Assert.True(error.GetProperty("code").GetString() == code, r.ToString());
+        Assert.False(string.IsNullOrEmpty(error.GetProperty("fix").GetString()));
+        return error;
+    }
+
+    private async Task<string> Exec(string script, params string[] flags)
+    {
+        var r = await W.Vmsan(["exec", .. flags, f.Vm, "sh", "-c", script]);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        return r.Stdout;
+    }
+
+    [Fact]
+    public async Task Pull_from_a_registry_selects_amd64_from_the_index_and_lists_the_image_with_its_config()
+    {
+        var pulled = await W.VmsanJson("images", "pull", $"{Reg}/team/app:multi", "--insecure-registry");
+        Assert.Equal(f.AppManifest.Digest, pulled.GetProperty("manifestDigest").GetString());
+        Assert.Equal("linux/amd64", pulled.GetProperty("platform").GetString());
+        Assert.Equal(3, pulled.GetProperty("layers").GetInt32());
+        Assert.Equal("8080/tcp", pulled.GetProperty("config").GetProperty("exposedPorts")[0].GetString());
+        var list = await W.VmsanJson("images");
+        Assert.Contains(list.EnumerateArray(), i => i.GetProperty("name").GetString() == $"{Reg}/team/app:multi");
+        Assert.DoesNotContain(CacheFiles("blobs"), p => p.EndsWith(".partial", StringComparison.Ordinal));
+        var human = await W.Vmsan("images");
+        Assert.Contains("8080/tcp", human.Stdout);
+    }
+
+    [Fact]
+    public async Task A_busybox_image_with_no_init_boots_with_its_layers_applied_and_its_config_as_exec_defaults()
+    {
+        var vm = await W.VmsanJson("create", "--memory", "256", "--from-image", $"{Reg}/team/app:multi", "--insecure-registry");
+        f.Vm = vm.GetProperty("id").GetString()!;
+        Assert.Equal("image", vm.GetProperty("runtime").GetString());
+        Assert.Equal(f.AppManifest.Digest, vm.GetProperty("image").GetProperty("manifestDigest").GetString());
+        Assert.Equal("8080/tcp", vm.GetProperty("image").GetProperty("exposedPorts")[0].GetString());
+        // The agent is PID 1: the image has no init.
+        Assert.Equal("vmsan-agent", (await Exec("cat /proc/1/comm")).Trim());
+        Assert.Equal("app\n/work\nbar\n", await Exec("id -un; pwd; echo $FOO"));
+        Assert.Equal("root\n/\nbaz\n", await Exec("id -un; pwd; echo $FOO", "--user", "root", "-w", "/", "-e", "FOO=baz"));
+        var files = await Exec("""
+            test -e /data/gone && echo gone-still-there
+            cat /data/keep /zstd.txt /plain.txt /opq/new
+            ls /opq
+            stat -c '%h' /data/keep
+            readlink /data/link
+            stat -c '%u:%g %a' /home/app/owned
+            """);
+        Assert.Equal("kept\nfrom a zstd layer\nfrom a plain layer\nnew\nnew\n2\nkeep\n1000:1000 744\n", files);
+        var get = await W.VmsanJson("get", f.Vm);
+        Assert.Equal($"{Reg}/team/app:multi", get.GetProperty("image").GetProperty("name").GetString());
+    }
+
+    [Fact]
+    public async Task Run_with_no_command_runs_the_entrypoint_from_an_oci_archive_without_converting_again()
+    {
+        var archive = Path.Combine(f.Dir, "app-oci.tar");
+        await Sh.Check($"tar -C {f.Layout.Dir} -cf {archive} .");
+        var rootfsBefore = Directory.GetDirectories(Path.Combine(ImagesDir, "rootfs"));
+        var r = await W.Vmsan("run", "--rm", "--memory", "256", "--from-image", $"oci-archive:{archive}:multi");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Equal("entry\napp\n/work\nbar\n", r.Stdout);
+        // Same manifest as the registry's: its ext4 root was built by the previous create.
+        Assert.DoesNotContain("mkfs.ext4", r.Stderr);
+        Assert.Equal(rootfsBefore, Directory.GetDirectories(Path.Combine(ImagesDir, "rootfs")));
+        Assert.Empty(CacheFiles("tmp"));
+    }
+
+    [Fact]
+    public async Task Docker_archives_and_oci_layouts_are_read_as_images()
+    {
+        // docker save's layout: manifest.json naming a config and layer tars.
+        var dir = Path.Combine(f.Dir, "docker-save");
+        Directory.CreateDirectory(dir);
+        var manifest = JsonNode.Parse(File.ReadAllText(f.Layout.BlobPath(f.AppManifest.Digest)))!;
+        var configDigest = manifest["config"]!["digest"]!.GetValue<string>();
+        File.Copy(f.Layout.BlobPath(configDigest), Path.Combine(dir, "config.json"));
+        var layers = new JsonArray();
+        foreach (var l in manifest["layers"]!.AsArray())
+        {
+            var name = l!["digest"]!.GetValue<string>()[7..19] + "/layer.tar";
+            Directory.CreateDirectory(Path.Combine(dir, Path.GetDirectoryName(name)!));
+            File.Copy(f.Layout.BlobPath(l["digest"]!.GetValue<string>()), Path.Combine(dir, name));
+            layers.Add(name);
+        }
+        File.WriteAllText(Path.Combine(dir, "manifest.json"),
+            new JsonArray(new JsonObject { ["Config"] = "config.json", ["RepoTags"] = new JsonArray("team/app:1.2"), ["Layers"] = layers }).ToJsonString());
+        var archive = Path.Combine(f.Dir, "app-docker.tar");
+        await Sh.Check($"tar -C {dir} -cf {archive} .");
+        var d = await W.VmsanJson("images", "pull", $"docker-archive:{archive}");
+        Assert.Equal(3, d.GetProperty("layers").GetInt32());
+        Assert.Equal("/work", d.GetProperty("config").GetProperty("workingDir").GetString());
+        var o = await W.VmsanJson("images", "pull", $"oci:{f.Layout.Dir}:app");
+        Assert.Equal(f.AppManifest.Digest, o.GetProperty("manifestDigest").GetString());
+        Assert.Empty(CacheFiles("tmp"));
+    }
+
+    [Fact]
+    public async Task A_platform_the_index_lacks_is_refused_listing_the_offered_ones()
+    {
+        var e = await Fails("PLATFORM_NOT_FOUND", "images", "pull", $"{Reg}/team/app:multi", "--insecure-registry", "--platform", "linux/s390x");
+        Assert.Contains("linux/amd64", e.GetProperty("message").GetString());
+        Assert.Contains("linux/arm64", e.GetProperty("message").GetString());
+        var arm = await W.VmsanJson("images", "pull", $"{Reg}/team/app:multi", "--insecure-registry", "--platform", "linux/arm64");
+        Assert.Equal("linux/arm64", arm.GetProperty("platform").GetString());
+    }
+
+    [Fact]
+    public async Task Unknown_repositories_and_tags_are_image_not_found_and_leave_no_name()
+    {
+        var refsBefore = CacheFiles("refs").ToList();
+        await Fails("IMAGE_NOT_FOUND", "images", "pull", $"{Reg}/team/nothing:1", "--insecure-registry");
+        await Fails("IMAGE_NOT_FOUND", "images", "pull", $"{Reg}/team/app:nope", "--insecure-registry");
+        await Fails("IMAGE_NOT_FOUND", "create", "--from-image", $"{Reg}/team/app:nope", "--insecure-registry");
+        Assert.Equal(refsBefore, CacheFiles("refs").ToList());
+        Assert.Empty(CacheFiles("tmp"));
+    }
+
+    [Fact]
+    public async Task An_unreachable_registry_says_so_quickly()
+    {
+        var sw = Stopwatch.StartNew();
+        await Fails("REGISTRY_UNREACHABLE", "images", "pull", "127.0.0.1:1/x:1", "--insecure-registry");
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(20), $"took {sw.Elapsed}");
+        // Docker Hub: no route from the test's namespace, as on this machine.
+        sw.Restart();
+        var e = await Fails("REGISTRY_UNREACHABLE", "images", "pull", "busybox");
+        Assert.Contains("docker.io", e.GetProperty("message").GetString());
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(60), $"took {sw.Elapsed}");
+    }
+
+    [Fact]
+    public async Task A_blob_whose_digest_does_not_match_is_refused_and_not_kept()
+    {
+        await Fails("DIGEST_MISMATCH", "images", "pull", $"{Reg}/team/corrupt:corrupt", "--insecure-registry");
+        var hex = f.CorruptLayer.Digest[7..];
+        Assert.DoesNotContain(CacheFiles("blobs"), p => p.Contains(hex, StringComparison.Ordinal));
+        Assert.Null(await FindImage($"{Reg}/team/corrupt:corrupt"));
+    }
+
+    [Fact]
+    public async Task A_truncated_layer_fails_the_create_with_bad_image_and_builds_nothing()
+    {
+        var vmsBefore = Directory.Exists(Path.Combine(W.Home, "vms")) ? Directory.GetDirectories(Path.Combine(W.Home, "vms")) : [];
+        var rootfsBefore = Directory.GetDirectories(Path.Combine(ImagesDir, "rootfs"));
+        await Fails("BAD_IMAGE", "create", "--from-image", $"oci:{f.Layout.Dir}:trunc");
+        Assert.Equal(vmsBefore, Directory.Exists(Path.Combine(W.Home, "vms")) ? Directory.GetDirectories(Path.Combine(W.Home, "vms")) : []);
+        Assert.Equal(rootfsBefore, Directory.GetDirectories(Path.Combine(ImagesDir, "rootfs")));
+        Assert.Empty(CacheFiles("tmp"));
+    }
+
+    [Fact]
+    public async Task Archives_that_are_not_images_are_bad_image()
+    {
+        var junkDir = Path.Combine(f.Dir, "junk");
+        Directory.CreateDirectory(junkDir);
+        File.WriteAllText(Path.Combine(junkDir, "readme.txt"), "not an image");
+        var tar = Path.Combine(f.Dir, "junk.tar");
+        await Sh.Check($"tar -C {junkDir} -cf {tar} .");
+        var notTar = Path.Combine(f.Dir, "junk.bin");
+        File.WriteAllBytes(notTar, System.Security.Cryptography.RandomNumberGenerator.GetBytes(5000));
+        await Fails("BAD_IMAGE", "images", "pull", $"docker-archive:{tar}");
+        await Fails("BAD_IMAGE", "images", "pull", $"oci-archive:{tar}");
+        await Fails("BAD_IMAGE", "images", "pull", $"docker-archive:{notTar}");
+        await Fails("BAD_IMAGE", "create", "--from-image", $"oci:{junkDir}");
+        Assert.Empty(CacheFiles("tmp"));
+    }
+
+    [Fact]
+    public async Task Basic_auth_needs_the_right_credentials_from_stdin_or_docker_config()
+    {
+        var image = $"{f.AuthRegistry.Host}/private/app:app";
+        await Fails("REGISTRY_AUTH_FAILED", "images", "pull", image, "--insecure-registry");
+        var wrong = await W.VmsanStdin("nope\n", "images", "pull", image, "--insecure-registry", "--registry-user", "tester", "--registry-password-stdin", "--json");
+        Assert.True(wrong.ExitCode == 1 && wrong.Stdout.Contains("REGISTRY_AUTH_FAILED", StringComparison.Ordinal), wrong.ToString());
+        var right = await W.VmsanStdin("s3cret\n", "images", "pull", image, "--insecure-registry", "--registry-user", "tester", "--registry-password-stdin", "--json");
+        Assert.True(right.ExitCode == 0, right.ToString());
+        Assert.Equal(f.AppManifest.Digest, JsonDocument.Parse(right.Stdout).RootElement.GetProperty("manifestDigest").GetString());
+        await W.Vmsan("images", "rm", image);
+        var dockerConfig = Path.Combine(f.Dir, "docker");
+        Directory.CreateDirectory(dockerConfig);
+        File.WriteAllText(Path.Combine(dockerConfig, "config.json"),
+            new JsonObject { ["auths"] = new JsonObject { [f.AuthRegistry.Host] = new JsonObject { ["auth"] = Convert.ToBase64String("tester:s3cret"u8.ToArray()) } } }.ToJsonString());
+        var viaConfig = await Sh.RunAsync("ip", ["netns", "exec", W.HostNs, VmsanWorld.Cli, "images", "pull", image, "--insecure-registry", "--json"],
+            new Dictionary<string, string> { ["VMSAN_HOME"] = W.Home, ["DOCKER_CONFIG"] = dockerConfig });
+        Assert.True(viaConfig.ExitCode == 0, viaConfig.ToString());
+    }
+
+    [Fact]
+    public async Task A_registry_with_bearer_token_auth_is_pulled_through_the_challenge_flow()
+    {
+        var image = $"{f.TokenRegistry.Host}/tok/app:app";
+        var anonymous = await Sh.Bash($"ip netns exec {W.HostNs} curl -s -o /dev/null -w '%{{http_code}}' http://{f.TokenRegistry.Host}/v2/tok/app/manifests/app");
+        Assert.Equal("401", anonymous.Stdout);
+        var before = f.Tokens.Issued;
+        var pulled = await W.VmsanJson("images", "pull", image, "--insecure-registry");
+        Assert.Equal(f.AppManifest.Digest, pulled.GetProperty("manifestDigest").GetString());
+        Assert.True(f.Tokens.Issued > before, "no token was asked for");
+    }
+
+    [Fact]
+    public async Task A_pull_killed_in_the_middle_of_a_blob_resumes_and_verifies_on_retry()
+    {
+        await using var proxy = await ThrottledProxy.StartAsync(W.HostNs, f.Registry.Port, 64 * 1024);
+        var image = $"127.0.0.1:{proxy.Port}/team/big:big";
+        var partial = Path.Combine(ImagesDir, "blobs", "sha256", f.BigLayer.Digest[7..] + ".partial");
+        var psi = new ProcessStartInfo("ip") { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (var a in (string[])["netns", "exec", W.HostNs, VmsanWorld.Cli, "images", "pull", image, "--insecure-registry"])
+            psi.ArgumentList.Add(a);
+        psi.Environment["VMSAN_HOME"] = W.Home;
+        using (var p = Process.Start(psi)!)
+        {
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            while (!(File.Exists(partial) && new FileInfo(partial).Length > 1 << 20))
+            {
+                if (p.HasExited)
+                    Assert.Fail($"the pull ended (exit {p.ExitCode}) before it could be killed: {await p.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken)} "
+                                + $"{await p.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken)}; cache: {string.Join(", ", CacheFiles("blobs").Select(x => x + " " + new FileInfo(x).Length))}");
+                Assert.True(DateTime.UtcNow < deadline, "no partial download appeared");
+                await Task.Delay(20, TestContext.Current.CancellationToken);
+            }
+            p.Kill();
+            await p.WaitForExitAsync(TestContext.Current.CancellationToken);
+        }
+        var cut = new FileInfo(partial).Length;
+        Assert.InRange(cut, 1 << 20, f.BigLayer.Size - 1);
+        Assert.False(File.Exists(Path.Combine(ImagesDir, "blobs", "sha256", f.BigLayer.Digest[7..])));
+        var retry = await W.VmsanJson("images", "pull", image, "--insecure-registry");
+        Assert.Equal(1, retry.GetProperty("layers").GetInt32());
+        var blob = Path.Combine(ImagesDir, "blobs", "sha256", f.BigLayer.Digest[7..]);
+        Assert.Equal(f.BigLayer.Size, new FileInfo(blob).Length);
+        Assert.Equal(f.BigLayer.Digest[7..], (await Sh.Check($"sha256sum {blob}")).Split(' ')[0]);
+        Assert.False(File.Exists(partial));
+    }
+
+    [Fact]
+    public async Task Rm_forgets_a_name_and_prune_keeps_the_root_of_an_existing_vm()
+    {
+        var name = $"{Reg}/team/app:multi";
+        var rm = await W.VmsanJson("images", "rm", name);
+        Assert.Equal(name, rm.GetProperty("removed")[0].GetString());
+        await Fails("IMAGE_NOT_FOUND", "images", "rm", name);
+        var rootfs = Path.Combine(ImagesDir, "rootfs", f.AppManifest.Digest[7..], "rootfs.ext4");
+        Assert.True(File.Exists(rootfs));
+        // Other names still refer to this manifest (oci:, oci-archive:), and the VM boots from it: drop them all.
+        foreach (var i in (await W.VmsanJson("images")).EnumerateArray())
+            await W.VmsanJson("images", "rm", i.GetProperty("name").GetString()!);
+        await W.VmsanJson("images", "prune");
+        Assert.True(File.Exists(rootfs), "prune removed the root of a VM that exists");
+        Assert.Equal("kept\n", await Exec("cat /data/keep"));
+        await W.VmsanJson("rm", "-f", f.Vm);
+        var pruned = await W.VmsanJson("images", "prune");
+        Assert.True(pruned.GetProperty("rootfs").GetInt32() >= 1, pruned.ToString());
+        Assert.False(File.Exists(rootfs));
+        Assert.DoesNotContain(CacheFiles("blobs/sha256"), p => !p.EndsWith(".partial", StringComparison.Ordinal));
+    }
+
+    private async Task<JsonElement?> FindImage(string name)
+    {
+        foreach (var i in (await W.VmsanJson("images")).EnumerateArray())
+            if (i.GetProperty("name").GetString() == name)
+                return i;
+        return null;
+    }
+}
