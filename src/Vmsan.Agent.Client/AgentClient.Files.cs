@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json;
 using Vmsan.Agent.Protocol.Files;
+using Vmsan.Files;
 
 namespace Vmsan.Agent.Client;
 

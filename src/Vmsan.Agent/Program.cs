@@ -9,6 +9,7 @@ using Vmsan.Agent.Protocol;
 using Vmsan.Agent.Sessions;
 using Vmsan.Agent.Users;
 using Vmsan.Agent.Protocol.Files;
+using Vmsan.Files;
 
 namespace Vmsan.Agent;
 

@@ -3,6 +3,7 @@ using Vmsan.Agent.Http;
 using Vmsan.Agent.Protocol;
 using Vmsan.Agent.Protocol.Files;
 using Vmsan.Agent.Users;
+using Vmsan.Files;
 
 namespace Vmsan.Agent.Files;
 

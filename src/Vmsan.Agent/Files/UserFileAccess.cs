@@ -1,5 +1,6 @@
 using Vmsan.Agent.Protocol.Files;
 using Vmsan.Agent.Users;
+using Vmsan.Files;
 
 namespace Vmsan.Agent.Files;
 

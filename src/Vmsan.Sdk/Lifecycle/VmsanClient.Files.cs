@@ -1,6 +1,7 @@
 using Vmsan.Agent.Client;
 using Vmsan.Agent.Protocol.Files;
 using Vmsan.Core.Errors;
+using Vmsan.Files;
 
 namespace Vmsan;
 

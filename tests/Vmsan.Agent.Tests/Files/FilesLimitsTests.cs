@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using Vmsan.Agent.Client;
 using Vmsan.Agent.Protocol;
 using Vmsan.Agent.Protocol.Files;
+using Vmsan.Files;
 
 namespace Vmsan.Agent.Tests.Files;
 

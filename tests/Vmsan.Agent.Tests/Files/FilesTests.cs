@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Vmsan.Agent.Client;
 using Vmsan.Agent.Protocol.Files;
+using Vmsan.Files;
 
 namespace Vmsan.Agent.Tests.Files;
 

@@ -1,5 +1,6 @@
 using System.Text;
 using Vmsan.Agent.Protocol.Files;
+using Vmsan.Files;
 
 namespace Vmsan.Agent.Tests.Files;
 

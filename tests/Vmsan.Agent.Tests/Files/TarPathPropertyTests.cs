@@ -1,6 +1,7 @@
 using System.Formats.Tar;
 using CsCheck;
 using Vmsan.Agent.Protocol.Files;
+using Vmsan.Files;
 
 namespace Vmsan.Agent.Tests.Files;
 

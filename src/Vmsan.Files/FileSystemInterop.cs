@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace Vmsan.Agent.Protocol.Files;
+namespace Vmsan.Files;
 
 /// <summary>The few file system calls .NET does not offer: realpath, link, lchown.</summary>
 public static partial class FileSystemInterop

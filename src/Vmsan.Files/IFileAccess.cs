@@ -1,4 +1,4 @@
-namespace Vmsan.Agent.Protocol.Files;
+namespace Vmsan.Files;
 
 /// <summary>
 /// Runs the file system calls of a packing (lstat, open, directory listing) on someone's behalf: the agent runs them

@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace Vmsan.Agent.Protocol;
+namespace Vmsan.Files;
 
 internal static partial class Interop
 {

@@ -1,7 +1,8 @@
 using System.Buffers;
 using System.Formats.Tar;
+using Vmsan.Agent.Protocol.Files;
 
-namespace Vmsan.Agent.Protocol.Files;
+namespace Vmsan.Files;
 
 /// <summary>An archive entry refused for safety (escaping path, device file, foreign hard link...).</summary>
 public sealed class TarEntryRejectedException(string message) : Exception(message);

@@ -1,8 +1,9 @@
 using System.Buffers;
 using System.Globalization;
 using System.Text;
+using Vmsan.Agent.Protocol.Files;
 
-namespace Vmsan.Agent.Protocol.Files;
+namespace Vmsan.Files;
 
 /// <summary>One path to pack and the name it takes in the archive.</summary>
 /// <param name="Path">A file, directory or symlink on disk (a symlink is packed as a symlink, not followed).</param>

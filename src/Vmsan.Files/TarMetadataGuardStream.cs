@@ -1,4 +1,4 @@
-namespace Vmsan.Agent.Protocol.Files;
+namespace Vmsan.Files;
 
 /// <summary>
 /// A read-through stream that watches tar header blocks go by and refuses metadata entries (PAX

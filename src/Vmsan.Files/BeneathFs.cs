@@ -1,7 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Text;
 
-namespace Vmsan.Agent.Protocol.Files;
+namespace Vmsan.Files;
 
 /// <summary>
 /// The extractor's file system calls, all relative to open directory descriptors: a single name under a directory fd

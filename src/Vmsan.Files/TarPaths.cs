@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace Vmsan.Agent.Protocol.Files;
+namespace Vmsan.Files;
 
 /// <summary>
 /// The one place where tar entry names become paths. A name is accepted only when it stays under the
