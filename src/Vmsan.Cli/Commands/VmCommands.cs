@@ -48,6 +48,7 @@ public static class VmCommands
         yield return PauseCommands.Resume(ctx);
         yield return SnapshotCommands.Snapshot(ctx);
         yield return ImageCommands.Images(ctx);
+        yield return RuntimeCommands.Runtimes(ctx);
         yield return ExecCommands.Exec(ctx);
         yield return ExecCommands.Run(ctx);
         yield return ExecSessionCommands.Ps(ctx);

@@ -37,5 +37,7 @@ public sealed record NetworkLogsResult(string Id, IReadOnlyList<Vmsan.Network.Lo
 [JsonSerializable(typeof(ImageInfo))]
 [JsonSerializable(typeof(List<ImageInfo>))]
 [JsonSerializable(typeof(PruneResult))]
+[JsonSerializable(typeof(Vmsan.Runtimes.RuntimeInfo))]
+[JsonSerializable(typeof(List<Vmsan.Runtimes.RuntimeInfo>))]
 [JsonSerializable(typeof(Commands.VersionReport))]
 internal sealed partial class CliJsonContext : JsonSerializerContext;

@@ -1,0 +1,65 @@
+using System.CommandLine;
+using System.Globalization;
+using Spectre.Console;
+using Vmsan.Cli.Output;
+using Vmsan.Runtimes;
+
+namespace Vmsan.Cli.Commands;
+
+/// <summary><c>vmsan runtimes</c>: the runtime images built from recipes.</summary>
+public static class RuntimeCommands
+{
+    public static Command Runtimes(CommandContext ctx)
+    {
+        var cmd = new Command("runtimes", "Runtime images: list (default), build NAME");
+        cmd.SetAction((p, ct) => ctx.RunAsync(() => Task.FromResult(List(ctx))));
+        cmd.Subcommands.Add(Build(ctx));
+        return cmd;
+    }
+
+    private static int List(CommandContext ctx)
+    {
+        var all = ctx.Client.ListRuntimes();
+        if (ctx.Console.Json)
+        {
+            ctx.Console.WriteJson(all.ToList(), CliJsonContext.Default.ListRuntimeInfo);
+            return 0;
+        }
+        Output.Table.Write(ctx.Console.Out, ["NAME", "VERSION", "BUILT", "SIZE", "RECIPE"],
+            all.Select(r => (IReadOnlyList<string>)[
+                r.Name, r.Version ?? "-", r.Built ? (r.UpToDate ? "yes" : "yes (outdated)") : "no",
+                r.ContentBytes is { } c ? string.Create(CultureInfo.InvariantCulture, $"{c / 1048576.0:F0}M") : "-", r.RecipeDigest[..19],
+            ]));
+        return 0;
+    }
+
+    private static Command Build(CommandContext ctx)
+    {
+        var cmd = new Command("build", "Build a runtime image from its recipe (Debian packages, npm packages); skipped when up to date");
+        var name = new Argument<string>("name") { Description = "Runtime name (see `vmsan runtimes`)" };
+        cmd.Arguments.Add(name);
+        cmd.SetAction((p, ct) => ctx.RunAsync(async () =>
+        {
+            var rt = p.GetValue(name)!;
+            RuntimeInfo info;
+            if (!ctx.Console.Json && !System.Console.IsErrorRedirected)
+            {
+                var ansi = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(System.Console.Error) });
+                info = await ansi.Status().StartAsync($"building {rt}", async status =>
+                    await ctx.Client.BuildRuntimeAsync(rt, line =>
+                    {
+                        ansi.MarkupLine("[grey]" + Markup.Escape(line) + "[/]");
+                        status.Status(Markup.Escape(line.Length > 80 ? line[..80] : line));
+                    }, ct).ConfigureAwait(false)).ConfigureAwait(false);
+            }
+            else
+                info = await ctx.Client.BuildRuntimeAsync(rt, ctx.Console.Json ? null : ctx.Console.Err.WriteLine, ct).ConfigureAwait(false);
+            if (ctx.Console.Json)
+                ctx.Console.WriteJson(info, CliJsonContext.Default.RuntimeInfo);
+            else
+                ctx.Console.Out.WriteLine($"{info.Name} {info.Version ?? ""}".TrimEnd());
+            return 0;
+        }));
+        return cmd;
+    }
+}

@@ -1,0 +1,210 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Vmsan.Core;
+using Vmsan.Core.Errors;
+
+namespace Vmsan.Runtimes;
+
+/// <summary>An npm package whose files go into the image: <see cref="Paths"/> inside the package, copied under <see cref="To"/>.</summary>
+internal sealed record NpmFiles
+{
+    public required string Spec { get; init; }
+    public required string To { get; init; }
+    public IReadOnlyList<string>? Paths { get; init; }
+}
+
+/// <summary>A runtime recipe (<c>recipes/NAME.json</c>): data the build script turns into an image.</summary>
+internal sealed record RuntimeRecipe
+{
+    public required string Name { get; init; }
+    public string? Description { get; init; }
+    // Nullable: the source-generated reader leaves absent init properties null.
+    public IReadOnlyList<string>? Debs { get; init; }
+    public IReadOnlyList<NpmFiles>? Npm { get; init; }
+    public IReadOnlyDictionary<string, string>? Links { get; init; }
+    public string? VersionCommand { get; init; }
+}
+
+/// <summary>What <c>build-rootfs.sh</c> writes beside the image.</summary>
+internal sealed record RuntimeManifestFile
+{
+    public string? Name { get; init; }
+    public string? Version { get; init; }
+    public long SizeBytes { get; init; }
+    public long ContentBytes { get; init; }
+    public DateTimeOffset? BuiltAt { get; init; }
+}
+
+/// <summary>A runtime as <c>vmsan runtimes --json</c> prints it.</summary>
+public sealed record RuntimeInfo
+{
+    /// <summary>The runtime's name (<c>--runtime NAME</c>).</summary>
+    public required string Name { get; init; }
+    /// <summary>What the recipe says it holds.</summary>
+    public string? Description { get; init; }
+    /// <summary>The recipe's version command's output at build time (e.g. <c>Python 3.13.5</c>).</summary>
+    public string? Version { get; init; }
+    /// <summary>Whether an image exists (a VM can use it).</summary>
+    public required bool Built { get; init; }
+    /// <summary>Built from this recipe, agent and base: a build would do nothing.</summary>
+    public required bool UpToDate { get; init; }
+    /// <summary>The image file's size (sparse).</summary>
+    public long? SizeBytes { get; init; }
+    /// <summary>The bytes of files in the image.</summary>
+    public long? ContentBytes { get; init; }
+    /// <summary>When the image was built.</summary>
+    public DateTimeOffset? BuiltAt { get; init; }
+    /// <summary>sha256 of the recipe file.</summary>
+    public required string RecipeDigest { get; init; }
+}
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, PropertyNameCaseInsensitive = true,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull, WriteIndented = true)]
+[JsonSerializable(typeof(RuntimeRecipe))]
+[JsonSerializable(typeof(RuntimeManifestFile))]
+[JsonSerializable(typeof(RuntimeInfo))]
+[JsonSerializable(typeof(List<RuntimeInfo>))]
+internal sealed partial class RuntimeJsonContext : JsonSerializerContext;
+
+/// <summary>
+/// The runtimes an installation knows: one recipe per file under <c>$VMSAN_ASSETS/recipes</c>, built by
+/// <c>$VMSAN_ASSETS/lib/build-rootfs.sh</c> into <c>runtimes/NAME/rootfs.ext4</c>. A build is skipped when
+/// the recipe, the agent and the base recipe are what the image was built from (<c>.inputs</c>); the image
+/// is written to a temp name and renamed, so a failed or killed build leaves the previous one usable.
+/// </summary>
+internal sealed class RuntimeCatalog(VmsanPaths paths)
+{
+    private string RecipesDir => Path.Combine(paths.Assets, "recipes");
+
+    private string Script => Path.Combine(paths.Assets, "lib", "build-rootfs.sh");
+
+    public IReadOnlyList<string> Names() =>
+        Directory.Exists(RecipesDir)
+            ? Directory.EnumerateFiles(RecipesDir, "*.json").Select(f => Path.GetFileNameWithoutExtension(f)!).Order(StringComparer.Ordinal).ToList()
+            : [];
+
+    public (RuntimeRecipe Recipe, string Digest) Load(string name)
+    {
+        if (name.Length == 0 || !name.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '-' or '_'))
+            throw VmsanException.Invalid($"Invalid runtime name '{name}'.", "`vmsan runtimes` lists the runtimes.");
+        var file = Path.Combine(RecipesDir, name + ".json");
+        if (!File.Exists(file))
+            throw new VmsanException(ErrorCode.RuntimeNotFound, $"There is no recipe for runtime '{name}' ({file}).",
+                $"Known: {string.Join(", ", Names().DefaultIfEmpty("none (run ./install.sh)"))}.");
+        var bytes = File.ReadAllBytes(file);
+        RuntimeRecipe? recipe;
+        try
+        {
+            recipe = JsonSerializer.Deserialize(bytes, RuntimeJsonContext.Default.RuntimeRecipe);
+        }
+        catch (JsonException ex)
+        {
+            throw new VmsanException(ErrorCode.InvalidArgument, $"The recipe {file} is not valid: {ex.Message}", "Reinstall vmsan (./install.sh).", ex);
+        }
+        if (recipe is null || recipe.Name != name)
+            throw new VmsanException(ErrorCode.InvalidArgument, $"The recipe {file} does not describe '{name}'.", "Reinstall vmsan (./install.sh).");
+        return (recipe, "sha256:" + Convert.ToHexStringLower(SHA256.HashData(bytes)));
+    }
+
+    /// <summary>What an image is built from: the recipe, the agent and (for every runtime but base) the base recipe.</summary>
+    public string Inputs(string name, string recipeDigest)
+    {
+        var agent = Path.Combine(paths.Assets, "bin", "vmsan-agent");
+        var sb = new StringBuilder(recipeDigest);
+        sb.Append(' ').Append(File.Exists(agent) ? Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(agent))) : "no-agent");
+        if (name != "base" && File.Exists(Path.Combine(RecipesDir, "base.json")))
+            sb.Append(' ').Append(Load("base").Digest);
+        if (File.Exists(Script))
+            sb.Append(' ').Append(Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(Script))));
+        return "sha256:" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(sb.ToString())));
+    }
+
+    public RuntimeInfo Info(string name)
+    {
+        var (recipe, digest) = Load(name);
+        var dir = paths.RuntimeDir(name);
+        var built = File.Exists(paths.RuntimeRootfs(name));
+        RuntimeManifestFile? m = null;
+        try
+        {
+            var mf = Path.Combine(dir, "manifest.json");
+            if (File.Exists(mf))
+                m = JsonSerializer.Deserialize(File.ReadAllBytes(mf), RuntimeJsonContext.Default.RuntimeManifestFile);
+        }
+        catch (JsonException)
+        {
+        }
+        var inputs = Path.Combine(dir, ".inputs");
+        return new RuntimeInfo
+        {
+            Name = name,
+            Description = recipe.Description,
+            Version = m?.Version,
+            Built = built,
+            UpToDate = built && File.Exists(inputs) && File.ReadAllText(inputs).Trim() == Inputs(name, digest),
+            SizeBytes = built ? m?.SizeBytes ?? new FileInfo(paths.RuntimeRootfs(name)).Length : null,
+            ContentBytes = built ? m?.ContentBytes : null,
+            BuiltAt = built ? m?.BuiltAt : null,
+            RecipeDigest = digest,
+        };
+    }
+
+    /// <summary>Builds (or finds up to date) runtime <paramref name="name"/>; the script's log lines go to <paramref name="progress"/>.</summary>
+    public async Task<RuntimeInfo> BuildAsync(string name, Action<string>? progress, CancellationToken ct)
+    {
+        var (recipe, digest) = Load(name);
+        var inputs = Inputs(name, digest);
+        if (!File.Exists(Script))
+            throw new VmsanException(ErrorCode.AssetsMissing, $"The runtime build script is not installed ({Script}).", "Run ./install.sh.");
+        var dir = paths.RuntimeDir(name);
+        Directory.CreateDirectory(dir);
+        // A build killed earlier may have left its temp image; the published one is untouched.
+        File.Delete(Path.Combine(dir, "rootfs.ext4.tmp"));
+        var psi = new ProcessStartInfo("/bin/bash") { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true };
+        psi.ArgumentList.Add(Script);
+        psi.ArgumentList.Add(name);
+        psi.ArgumentList.Add(dir);
+        psi.Environment["VMSAN_RECIPE_DEBS"] = string.Join(' ', recipe.Debs ?? []);
+        psi.Environment["VMSAN_RECIPE_NPM"] = string.Join('\n', (recipe.Npm ?? []).Select(n => $"{n.Spec}|{n.To}|{string.Join(',', n.Paths ?? ["."])}"));
+        psi.Environment["VMSAN_RECIPE_LINKS"] = string.Join('\n', (recipe.Links ?? new Dictionary<string, string>()).Select(kv => $"{kv.Key}|{kv.Value}"));
+        psi.Environment["VMSAN_RECIPE_VERSION"] = recipe.VersionCommand ?? "";
+        psi.Environment["VMSAN_BUILD_INPUTS"] = inputs;
+        using var p = Process.Start(psi) ?? throw new VmsanException(ErrorCode.Internal, "Cannot start the runtime build.");
+        var tail = new Queue<string>();
+        var err = Task.Run(async () =>
+        {
+            while (await p.StandardError.ReadLineAsync(ct).ConfigureAwait(false) is { } line)
+            {
+                lock (tail)
+                {
+                    tail.Enqueue(line);
+                    if (tail.Count > 20)
+                        tail.Dequeue();
+                }
+                progress?.Invoke(line);
+            }
+        }, ct);
+        var outTask = p.StandardOutput.ReadToEndAsync(ct);
+        try
+        {
+            await p.WaitForExitAsync(ct).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // Interrupted: the script's trap removes its temp tree and temp image.
+            Core.State.ProcessProbe.Signal(Core.State.ProcessProbe.Ref(p.Id), 15);
+            throw;
+        }
+        await err.ConfigureAwait(false);
+        await outTask.ConfigureAwait(false);
+        if (p.ExitCode != 0)
+            throw new VmsanException(ErrorCode.Internal, $"Building runtime '{name}' failed (exit {p.ExitCode}): {string.Join(" | ", tail.TakeLast(5))}",
+                "The previous image, if any, is unchanged; check the network (deb.debian.org, the npm registry) and retry.");
+        File.WriteAllText(Path.Combine(dir, ".inputs.tmp"), inputs + "\n");
+        File.Move(Path.Combine(dir, ".inputs.tmp"), Path.Combine(dir, ".inputs"), overwrite: true);
+        return Info(name);
+    }
+}
