@@ -97,6 +97,7 @@ public sealed class VmNetworkManager : IVmNetwork
             nsCommands.Add($"neighbor replace {VmNetworkPlan.GuestAddress} lladdr {VmNetworkPlan.GuestMac} dev {VmNetworkPlan.TapName} nud permanent");
             nsCommands.Add($"route replace default via {plan.HostAddress} dev {VmNetworkPlan.NamespaceLink}");
             pending.Add(IpBatchAsync(vmId, plan.NetnsName, nsCommands, ct));
+            pending.Add(ProhibitIpv6Async(plan.NetnsName, ct));
             await Task.WhenAll(pending).ConfigureAwait(false);
         }
         catch (Exception ex)
@@ -349,6 +350,15 @@ public sealed class VmNetworkManager : IVmNetwork
                 File.WriteAllText("/proc/sys/net/ipv6/icmp/ratelimit", "0");
             return true;
         });
+
+    /// <summary>
+    /// Guests get no IPv6 route, but a root guest can give itself one via its gateway's link-local
+    /// address. The namespace has no IPv6 uplink: a <c>prohibit</c> default route answers every such
+    /// packet at once with ICMPv6 admin-prohibited (fatal for TCP and UDP alike; "no route" would
+    /// leave a UDP socket waiting). Best effort: a host booted without IPv6 has nothing to refuse.
+    /// </summary>
+    private async Task ProhibitIpv6Async(string netns, CancellationToken ct) =>
+        _ = await _runner.RunAsync(Ip, ["-n", netns, "route", "replace", "prohibit", "::/0"], null, ct).ConfigureAwait(false);
 
     /// <summary>Creates the veth pair unless both ends are already where they belong; true when it created it.</summary>
     private async Task<bool> EnsureVethAsync(VmNetworkPlan plan, CancellationToken ct)

@@ -1,4 +1,5 @@
 using System.Net;
+using Vmsan.Core.Errors;
 using Vmsan.Network.Dns;
 using Vmsan.Network.Logging;
 using Vmsan.Network.Policy;
@@ -19,6 +20,7 @@ public sealed class VmNetworkServices : IAsyncDisposable
     private readonly PinTable _pins;
     private readonly IPinSink _sink;
     private readonly NetworkLog _log;
+    private NflogReader? _refusals;
     private volatile NetworkPolicy _policy;
     private readonly IReadOnlyList<IPAddress> _hostAddresses;
 
@@ -39,6 +41,9 @@ public sealed class VmNetworkServices : IAsyncDisposable
 
     /// <summary>Connections the proxy refused so far.</summary>
     public long ProxyRefused => _proxy.Refused;
+
+    /// <summary>True while nftables' refusals (NFLOG group <see cref="NftLayout.LogGroup"/>) are read into the network log.</summary>
+    public bool LogsRefusals => _refusals is not null;
 
     /// <param name="netns">The VM's namespace (name under /run/netns or /proc/PID/ns/net).</param>
     /// <param name="upstream">The resolver allowed names are forwarded to, from this process's namespace; null answers them SERVFAIL.</param>
@@ -75,6 +80,16 @@ public sealed class VmNetworkServices : IAsyncDisposable
             var proxy = await PinningProxy.StartAsync(netns, new IPEndPoint(gateway, NftLayout.ProxyPort), pins,
                 () => filter.Policy, Denied, log, ct: ct).ConfigureAwait(false);
             self = new VmNetworkServices(policy, hostAddresses, filter, dns, proxy, pins, sink, log);
+            try
+            {
+                self._refusals = await NflogReader.StartAsync(netns, NftLayout.LogGroup, p => log.Append(RefusalEvent(p, pins)),
+                    e => log.Append(new NetworkEvent(DateTimeOffset.UtcNow, "refused", "failed", Rule: e))).ConfigureAwait(false);
+            }
+            catch (VmsanException ex)
+            {
+                // Not fatal: the VM's refusals are still enforced and counted (`vmsan network`), only not logged.
+                log.Append(new NetworkEvent(DateTimeOffset.UtcNow, "refused", "failed", Rule: ex.Message));
+            }
             return self;
         }
         catch
@@ -113,8 +128,29 @@ public sealed class VmNetworkServices : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// A packet nftables refused, as a network-log line: its destination, protocol, the refusal rule
+    /// (the counter it was counted in, from the log prefix) and, when the address is pinned for an
+    /// allowed domain, that allowlist entry.
+    /// </summary>
+    public static NetworkEvent RefusalEvent(NflogPacket packet, PinTable? pins = null)
+    {
+        ArgumentNullException.ThrowIfNull(packet);
+        var s = packet.Summary;
+        var type = s is null ? null
+            : s.IcmpType is { } t ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{s.Protocol} type {t} code {s.IcmpCode}")
+            : s.Protocol;
+        // Delivered at once (queue threshold 1), so now is the refusal's time; the kernel's stamp is
+        // used only when it is plausible (forwarded packets may carry a monotonic one).
+        var now = DateTimeOffset.UtcNow;
+        var time = packet.Time is { } k && (k - now).Duration() < TimeSpan.FromSeconds(5) ? k : now;
+        return new NetworkEvent(time, "refused", "refused",
+            Name: s is null ? null : pins?.AnyRuleFor(s.Destination), Type: type, Dst: s?.DestinationText, Rule: packet.Prefix ?? "unknown");
+    }
+
     public async ValueTask DisposeAsync()
     {
+        _refusals?.Dispose();
         await _proxy.DisposeAsync().ConfigureAwait(false);
         await _dns.DisposeAsync().ConfigureAwait(false);
         _log.Dispose();

@@ -138,6 +138,40 @@ public sealed class NetworkPolicyTests(NetworkPolicyTests.Vms vms) : IClassFixtu
     }
 
     [Fact]
+    public async Task A_guest_that_gives_itself_an_ipv6_route_still_gets_nowhere_and_fails_at_once()
+    {
+        // Guests get no IPv6 route; a hostile root guest adds one via its namespace's link-local
+        // address (over rtnetlink: the base image has no iproute2).
+        var addr = await Sh.RunAsync("nsenter", ["--net=" + vms.VmNetns(vms.Prober), "ip", "-6", "-o", "address", "show", "dev", "tap0", "scope", "link"]);
+        var gw = System.Text.RegularExpressions.Regex.Match(addr.Stdout, @"inet6 (fe80::[0-9a-f:]+)/").Groups[1].Value;
+        Assert.True(gw.Length > 0, "tap0 has no link-local address: " + addr);
+        var route = await W.Vmsan("exec", "-u", "root", vms.Prober, "--", "/tmp/probe", "route6", gw, "eth0");
+        Assert.True(route.ExitCode == 0, route.ToString());
+        var before = await Counters(vms.Prober);
+
+        var results = await GuestProbe.RunAsync(W, vms.Prober,
+        [
+            ("ipv6-global-tcp", "tcp", "2001:db8::1", 80),
+            ("ipv6-global-udp", "udp", "2001:db8::1", 53),
+        ]);
+        // Back to the state every guest boots in (the later tables expect "no route" for IPv6).
+        var unroute = await W.Vmsan("exec", "-u", "root", vms.Prober, "--", "/tmp/probe", "route6", gw, "eth0", "del");
+        Assert.True(unroute.ExitCode == 0, unroute.ToString());
+
+        // The namespace's prohibit route answers admin-prohibited at once (UDP too), counted and logged.
+        AssertTable([("ipv6-global-tcp", Refused), ("ipv6-global-udp", Refused)], results);
+        Assert.All(results.Values, r => Assert.Equal("Permission_denied", r.Detail));
+        var after = await Counters(vms.Prober);
+        Assert.True(after["refused_ipv6"] >= before["refused_ipv6"] + 2, string.Join(", ", after));
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (!(await W.Vmsan("logs", vms.Prober, "--network")).Stdout.Contains("udp dst=[2001:db8::1]:53 rule=refused_ipv6", StringComparison.Ordinal))
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the IPv6 refusal is not in the network log");
+            await Task.Delay(500, TestContext.Current.CancellationToken);
+        }
+    }
+
+    [Fact]
     public async Task The_host_still_reaches_the_agent_of_both_vms()
     {
         foreach (var id in (string[])[vms.Prober, vms.Sibling])
@@ -172,6 +206,56 @@ public sealed class NetworkPolicyTests(NetworkPolicyTests.Vms vms) : IClassFixtu
     }
 
     [Fact]
+    public async Task Refused_connections_show_in_the_network_log_with_their_rule_and_agree_with_the_counters()
+    {
+        // The allow-all and deny-all matrices above refused these from inside the guest.
+        (string Dst, string Type, string Rule)[] wanted =
+        [
+            ($"{VmsanWorld.UplinkAddress}:{UplinkTcp}", "tcp", "refused_policy"),
+            ($"{VmsanWorld.UplinkAddress}:{UplinkUdp}", "udp", "refused_udp"),
+            ($"{VmsanWorld.UplinkAddress}:53", "udp", "refused_dns"),
+            ($"{VmsanWorld.UplinkAddress}:853", "tcp", "refused_dns"),
+            ($"169.254.169.254:{UplinkTcp}", "tcp", "refused_always_denied"),
+            ($"{VmsanWorld.HostAddress}:{HostTcp}", "tcp", "refused_always_denied"),
+            ($"172.30.0.1:{NsTcp}", "tcp", "refused_namespace"),
+        ];
+        List<JsonElement> refused = [];
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (true)
+        {
+            var log = await W.VmsanJson("logs", vms.Prober, "--network");
+            refused = [.. log.GetProperty("network").EnumerateArray().Where(e => e.GetProperty("kind").GetString() == "refused")];
+            var missing = wanted.Where(w => !refused.Any(e => Str(e, "dst") == w.Dst && Str(e, "type") == w.Type && Str(e, "rule") == w.Rule)).ToList();
+            if (missing.Count == 0)
+                break;
+            Assert.True(DateTime.UtcNow < deadline, "not in the network log: " + string.Join(", ", missing) + "\nlog: " + string.Join("\n", refused));
+            await Task.Delay(500, TestContext.Current.CancellationToken);
+        }
+        Assert.All(refused, e => Assert.Equal("refused", Str(e, "action")));
+        // ICMP refusals name their type.
+        Assert.Contains(refused, e => Str(e, "dst") == "169.254.169.254" && Str(e, "type") == "icmp type 8 code 0");
+
+        // Every logged refusal was counted by the rule it names (the log is rate-limited, the counters are not).
+        var shown = (await W.VmsanJson("network", vms.Prober)).GetProperty("refusals");
+        foreach (var g in refused.GroupBy(e => Str(e, "rule")))
+        {
+            Assert.True(shown.TryGetProperty(g.Key!, out var n), $"rule {g.Key} has no counter in `vmsan network`: {shown}");
+            Assert.True(n.GetInt64() >= g.Count(), $"{g.Key}: {g.Count()} logged but counted {n.GetInt64()}");
+        }
+
+        // The human form: time, what, destination, protocol, rule.
+        var text = await W.Vmsan("logs", vms.Prober, "--network");
+        var dst = System.Text.RegularExpressions.Regex.Escape($"{VmsanWorld.UplinkAddress}:{UplinkTcp}");
+        Assert.Matches($@"(?m)^\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{{3}} refused refused tcp dst={dst} rule=refused_policy$", text.Stdout);
+    }
+
+    /// <summary><paramref name="flag"/> with <paramref name="n"/> distinct /32s that do not merge into ranges.</summary>
+    private static string[] Many(string flag, int n) =>
+        [.. Enumerable.Range(0, n).SelectMany(i => new[] { flag, $"203.0.{i / 128}.{i % 128 * 2}/32" })];
+
+    private static string? Str(JsonElement e, string name) => e.TryGetProperty(name, out var v) ? v.GetString() : null;
+
+    [Fact]
     public async Task A_custom_policy_opens_allowed_cidrs_for_tcp_and_icmp_only_and_a_denied_cidr_inside_wins()
     {
         var change = await W.Vmsan(["network", vms.Prober, .. Custom1]);
@@ -198,6 +282,12 @@ public sealed class NetworkPolicyTests(NetworkPolicyTests.Vms vms) : IClassFixtu
                      (["create", "--network-policy", "allow-all", "--denied-cidr", "203.0.113.0/24"], "203.0.113.0/24"),
                      (["create", "-p", "8080:80", "-p", "8080:81"], "8080"),
                      (["create", "-p", "8080:80/sctp"], "8080:80/sctp"),
+                     (["create", "--allowed-cidr", "300.1.2.3/8"], "300.1.2.3/8"),
+                     (["network", vms.Prober, "--add-allowed-domain", "bad..example.com"], "bad..example.com"),
+                     (["create", "--allowed-domain", "exa_mple com"], "exa_mple com"),
+                     // 1,025 entries: one over the limit, live and at create.
+                     (["network", vms.Prober, "--network-policy", "custom", .. Many("--add-allowed-cidr", 1025)], "at most 1024"),
+                     (["create", .. Many("--allowed-cidr", 1024), "--allowed-domain", "one.example.com"], "has 1025 entries"),
                  ])
         {
             var r = await W.Vmsan([.. args, "--json"]);
@@ -206,11 +296,21 @@ public sealed class NetworkPolicyTests(NetworkPolicyTests.Vms vms) : IClassFixtu
             Assert.Equal("INVALID_ARGUMENT", doc.RootElement.GetProperty("error").GetProperty("code").GetString());
             Assert.Contains(entry, doc.RootElement.GetProperty("error").GetProperty("message").GetString(), StringComparison.Ordinal);
         }
-        // A published port already taken by the sibling VM.
+        // A published port already taken (by the sibling, and by a foreign socket in the host
+        // namespace, which binds with SO_REUSEADDR as most servers do).
         var taken = await W.Vmsan("create", "-p", $"{PublishedAll}:80", "--json");
         Assert.Contains("PORT_IN_USE", taken.Stdout, StringComparison.Ordinal);
-        // Known gap: a port held by a foreign listener in the host namespace is not yet detected up
-        // front (create succeeds; the test of it was taken out when this landed, see the closing note).
+        using (await GuestProbe.TcpSinkAsync(W.HostNs, IPAddress.Any, PublishedAll + 2))
+        {
+            var held = await W.Vmsan("create", "-p", $"{PublishedAll + 2}:80", "--json");
+            Assert.Contains("PORT_IN_USE", held.Stdout, StringComparison.Ordinal);
+            Assert.Contains($"{PublishedAll + 2}:80", held.Stdout, StringComparison.Ordinal);
+        }
+        using (await GuestProbe.UdpEchoAsync(W.HostNs, IPAddress.Parse(VmsanWorld.HostAddress), PublishedAll + 3))
+        {
+            var held = await W.Vmsan("create", "-p", $"{PublishedAll + 3}:53/udp", "--json");
+            Assert.Contains("PORT_IN_USE", held.Stdout, StringComparison.Ordinal);
+        }
         Assert.Equal(before, W.State(vms.Prober)!.Value.GetProperty("network").ToString());
         Assert.Equal(2, (await W.VmsanJson("list")).GetArrayLength());
     }
@@ -248,6 +348,22 @@ public sealed class NetworkPolicyTests(NetworkPolicyTests.Vms vms) : IClassFixtu
         var serve = await W.Vmsan("exec", "-d", "-u", "root", vms.Sibling, "--", "/tmp/probe", "serve", GuestServer.ToString(System.Globalization.CultureInfo.InvariantCulture));
         Assert.True(serve.ExitCode == 0, serve.ToString());
         Assert.Equal("hello-from-guest", await ReadBanner(W.HostNs, "127.0.0.1", PublishedAll, retryForSeconds: 10));
+    }
+
+    [Fact]
+    public async Task Removing_a_vm_frees_its_published_ports()
+    {
+        Assert.Equal(0, (await W.Vmsan("rm", "-f", vms.Sibling)).ExitCode);
+
+        // Bound the strict way (no SO_REUSEADDR/SO_REUSEPORT): fails while anything still holds them.
+        foreach (var (address, port) in ((IPAddress, int)[])[(IPAddress.Any, PublishedAll), (IPAddress.Loopback, PublishedLoopback)])
+        {
+            using var s = await Vmsan.Network.NamespaceSocket.CreateAsync(W.HostNs, AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp,
+                TestContext.Current.CancellationToken);
+            s.Bind(new IPEndPoint(address, port));
+            s.Listen(1);
+        }
+        Assert.Null(await ReadBanner(W.HostNs, "127.0.0.1", PublishedAll));
     }
 
     private async Task WaitForGuestLog(string id, string line)

@@ -77,12 +77,23 @@ public static class NftPolicy
         AddElements(sb, t, NftLayout.Never4, NftLayout.Never6, never);
 
         sb.Append("table ").Append(t).Append(" {\n");
-        Chain(sb, NftLayout.Prerouting, [$"{GuestSide} jump {NftLayout.GuestDnat}"]);
+        Chain(sb, NftLayout.Prerouting,
+        [
+            // IPv6 a guest routed itself never reaches the forward chain: the namespace's prohibit
+            // route refuses it. Counted and logged here (first packet of each flow) like every refusal.
+            $"{GuestSide} meta nfproto ipv6 fib daddr type != local counter name \"{NftLayout.CounterIpv6}\" " +
+                string.Create(CultureInfo.InvariantCulture, $"limit rate 20/second burst 40 packets log prefix \"{NftLayout.CounterIpv6} \" group {NftLayout.LogGroup}"),
+            $"{GuestSide} jump {NftLayout.GuestDnat}",
+        ]);
         Chain(sb, NftLayout.GuestDnat, GuestDnatRules(policy));
         Chain(sb, NftLayout.Input, [$"{GuestSide} jump {NftLayout.GuestInput}"]);
         Chain(sb, NftLayout.GuestInput,
         [
             "ct state established,related accept",
+            // Neighbour discovery is untracked: without this a guest that routes IPv6 through its
+            // gateway's link-local address waits for a neighbour that never answers instead of
+            // getting the namespace's refusal (ICMPv6 admin-prohibited from its prohibit route) at once.
+            "icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept",
             $"ip daddr {VmNetworkPlan.GatewayAddress} meta l4proto {{ tcp, udp }} th dport {NftLayout.DnsPort} accept",
             $"ip daddr {VmNetworkPlan.GatewayAddress} tcp dport {NftLayout.ProxyPort} ct status dnat accept",
             $"goto {ReasonChain(NftLayout.CounterNamespace)}",

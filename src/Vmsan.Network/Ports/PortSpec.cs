@@ -137,6 +137,9 @@ public static class PortSpec
         return sockets;
     }
 
+    private const int SolSocket = 1;
+    private const int SoReuseAddr = 2;
+
     private static Socket Bind(IPAddress address, PublishedPort port, bool v6Only)
     {
         var tcp = port.Protocol == "tcp";
@@ -145,9 +148,12 @@ public static class PortSpec
         {
             if (address.AddressFamily == AddressFamily.InterNetworkV6)
                 s.DualMode = !v6Only;
-            // Lets a restarted VM take its port back over connections still in TIME_WAIT.
+            // Lets a restarted VM take its port back over connections still in TIME_WAIT. Set as the
+            // raw SO_REUSEADDR: .NET's SocketOptionName.ReuseAddress also sets SO_REUSEPORT on Linux,
+            // and with it this bind would succeed beside a foreign listener that did the same (and
+            // share its connections) instead of failing with EADDRINUSE.
             if (tcp)
-                s.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+                s.SetRawSocketOption(SolSocket, SoReuseAddr, BitConverter.GetBytes(1));
             s.Bind(new IPEndPoint(address, port.HostPort));
             if (tcp)
                 s.Listen(128);

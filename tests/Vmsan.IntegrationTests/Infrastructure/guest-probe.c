@@ -1,6 +1,9 @@
 // Guest-side probe: reads "NAME PROTO ADDR [PORT]" lines on stdin, prints "NAME RESULT MS DETAIL".
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <net/if.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/ip_icmp.h>
@@ -41,8 +44,37 @@ static int serve(int port) {
   }
 }
 
+// "probe route6 GW DEV [del]": what a hostile root guest can do without iproute2 — give itself an
+// IPv6 default route via GW (a link-local address) on DEV, over rtnetlink (or take it away again).
+static int route6(const char *gw, const char *dev, int del) {
+  struct { struct nlmsghdr n; struct rtmsg r; char attrs[64]; } req;
+  memset(&req, 0, sizeof req);
+  req.n.nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg));
+  req.n.nlmsg_type = del ? RTM_DELROUTE : RTM_NEWROUTE;
+  req.n.nlmsg_flags = del ? NLM_F_REQUEST | NLM_F_ACK : NLM_F_REQUEST | NLM_F_CREATE | NLM_F_REPLACE | NLM_F_ACK;
+  req.r.rtm_family = AF_INET6; req.r.rtm_table = RT_TABLE_MAIN; req.r.rtm_protocol = RTPROT_STATIC;
+  req.r.rtm_scope = RT_SCOPE_UNIVERSE; req.r.rtm_type = RTN_UNICAST;
+  struct in6_addr g; int ifindex = (int)if_nametoindex(dev);
+  if (inet_pton(AF_INET6, gw, &g) != 1 || ifindex == 0) { fprintf(stderr, "route6: bad gateway or device\n"); return 1; }
+  struct rtattr *a = (struct rtattr *)((char *)&req + NLMSG_ALIGN(req.n.nlmsg_len));
+  a->rta_type = RTA_GATEWAY; a->rta_len = RTA_LENGTH(sizeof g); memcpy(RTA_DATA(a), &g, sizeof g);
+  req.n.nlmsg_len = NLMSG_ALIGN(req.n.nlmsg_len) + RTA_ALIGN(a->rta_len);
+  a = (struct rtattr *)((char *)&req + req.n.nlmsg_len);
+  a->rta_type = RTA_OIF; a->rta_len = RTA_LENGTH(sizeof ifindex); memcpy(RTA_DATA(a), &ifindex, sizeof ifindex);
+  req.n.nlmsg_len += RTA_ALIGN(a->rta_len);
+  int s = socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE);
+  if (s < 0 || send(s, &req, req.n.nlmsg_len, 0) < 0) { perror("route6"); return 1; }
+  char buf[512]; ssize_t n = recv(s, buf, sizeof buf, 0);
+  struct nlmsghdr *h = (struct nlmsghdr *)buf;
+  if (n < (ssize_t)NLMSG_LENGTH(sizeof(int)) || h->nlmsg_type != NLMSG_ERROR) { fprintf(stderr, "route6: no ack\n"); return 1; }
+  int err = ((struct nlmsgerr *)NLMSG_DATA(h))->error;
+  if (err != 0) { fprintf(stderr, "route6: %s\n", strerror(-err)); return 1; }
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc == 3 && strcmp(argv[1], "serve") == 0) return serve(atoi(argv[2]));
+  if ((argc == 4 || argc == 5) && strcmp(argv[1], "route6") == 0) return route6(argv[2], argv[3], argc == 5 && strcmp(argv[4], "del") == 0);
   char line[512];
   setvbuf(stdout, NULL, _IOLBF, 0);
   while (fgets(line, sizeof line, stdin)) {

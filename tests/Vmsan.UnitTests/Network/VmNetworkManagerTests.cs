@@ -30,6 +30,8 @@ public sealed class VmNetworkManagerTests
         Assert.Contains("tun", await Sh.RunAsync("ip", "-n", plan.NetnsName, "-d", "link", "show", "tap0"));
         Assert.Contains("UP", await Sh.RunAsync("ip", "-n", plan.NetnsName, "link", "show", "lo"));
         Assert.Contains("default via 10.231.0.21 dev eth0", await Sh.RunAsync("ip", "-n", plan.NetnsName, "route", "show", "default"));
+        // No IPv6 uplink: IPv6 a guest routes itself is refused at once by the namespace.
+        Assert.Contains("prohibit default", await Sh.RunAsync("ip", "-n", plan.NetnsName, "-6", "route", "show"));
         Assert.Equal("1", (await Sh.InNetnsAsync(plan.NetnsName, "cat", "/proc/sys/net/ipv4/ip_forward")).Trim());
         Assert.Equal("1", (await Sh.InNetnsAsync(world.HostNs, "cat", "/proc/sys/net/ipv4/ip_forward")).Trim());
 

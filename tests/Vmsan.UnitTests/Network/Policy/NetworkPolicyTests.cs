@@ -230,6 +230,43 @@ public sealed class NetworkPolicyTests
         Assert.Equal(ErrorCode.PortInUse, ex.Code);
     }
 
+    [Theory]
+    [InlineData("tcp")]
+    [InlineData("udp")]
+    public void A_wildcard_port_held_by_a_foreign_socket_with_reuse_address_is_port_in_use(string proto)
+    {
+        // How most servers (and .NET's own TcpListener users) bind: SO_REUSEADDR, which .NET turns
+        // into SO_REUSEADDR + SO_REUSEPORT. A probe doing the same would bind beside it.
+        var tcp = proto == "tcp";
+        using var held = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork,
+            tcp ? System.Net.Sockets.SocketType.Stream : System.Net.Sockets.SocketType.Dgram,
+            tcp ? System.Net.Sockets.ProtocolType.Tcp : System.Net.Sockets.ProtocolType.Udp);
+        held.SetSocketOption(System.Net.Sockets.SocketOptionLevel.Socket, System.Net.Sockets.SocketOptionName.ReuseAddress, true);
+        held.Bind(new IPEndPoint(IPAddress.Any, 0));
+        if (tcp)
+            held.Listen(8);
+        var port = ((IPEndPoint)held.LocalEndPoint!).Port;
+        var spec = PortSpec.Parse($"{port}:80/{proto}");
+        var ex = Assert.Throws<VmsanException>(() => PortSpec.CheckFree(spec));
+        Assert.Equal(ErrorCode.PortInUse, ex.Code);
+        Assert.Contains(spec.ToString(), ex.Message, StringComparison.Ordinal);
+        // On one address only, too.
+        var ex2 = Assert.Throws<VmsanException>(() => PortSpec.CheckFree(PortSpec.Parse($"127.0.0.1:{port}:80/{proto}")));
+        Assert.Equal(ErrorCode.PortInUse, ex2.Code);
+    }
+
+    [Fact]
+    public void A_free_port_passes_the_probe_and_stays_free()
+    {
+        using var probe = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        probe.Start();
+        var port = ((IPEndPoint)probe.LocalEndpoint).Port;
+        probe.Stop();
+        var spec = new PublishedPort("127.0.0.1", port, 80, "tcp");
+        PortSpec.CheckFree(spec);
+        PortSpec.CheckFree(spec); // the first probe let go of it
+    }
+
     [Fact]
     public void Merged_ranges_are_disjoint_and_cover_every_input() =>
         Cidr4.Array[1, 12].Sample(nets =>

@@ -1,0 +1,13 @@
+using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
+
+namespace Vmsan.Network.Interop;
+
+internal static partial class Libc
+{
+    internal const int EAGAIN = 11;
+    internal const int ENOBUFS = 105;
+
+    [LibraryImport("libc", EntryPoint = "recv", SetLastError = true)]
+    internal static unsafe partial nint Recv(SafeFileHandle fd, byte* buf, nuint len, int flags);
+}
