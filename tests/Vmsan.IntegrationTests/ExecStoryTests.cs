@@ -78,8 +78,11 @@ public sealed class ExecStoryTests(ExecStoryTests.Vm vm) : IClassFixture<ExecSto
     /// </summary>
     private async Task<int> CtrlCAsync(string script)
     {
-        var psi = new ProcessStartInfo("ip") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in (string[])["netns", "exec", W.HostNs, VmsanWorld.Cli, "exec", vm.Id, "--", "sh", "-c", script])
+        // env --default-signal: a test run started in the background of a non-interactive shell (`./test.sh &`)
+        // inherits SIGINT as ignored, and an ignored SIGINT stays ignored across exec, so vmsan would never see
+        // the Ctrl-C. A user's terminal gives vmsan the default disposition; so does this.
+        var psi = new ProcessStartInfo("env") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in (string[])["--default-signal=INT", "ip", "netns", "exec", W.HostNs, VmsanWorld.Cli, "exec", vm.Id, "--", "sh", "-c", script])
             psi.ArgumentList.Add(a);
         psi.Environment["VMSAN_HOME"] = W.Home;
         using var p = Process.Start(psi)!;
