@@ -144,15 +144,17 @@ public sealed class ConnectionHardeningTests
         // The guest's agent allows only the host's gateway address; here 127.0.0.2 stands in for it.
         await using var agent = await AgentProcess.StartAsync(new Dictionary<string, string> { ["VMSAN_AGENT_ALLOWED_PEER"] = "127.0.0.2" });
 
-        using var stranger = await ConnectAsync(agent.Port, IPAddress.Loopback);
+        // The agent may reset the stranger's connection before its connect() or send() has returned: refused too.
+        Socket? stranger = null;
         try
         {
+            stranger = await ConnectAsync(agent.Port, IPAddress.Loopback);
             await stranger.SendAsync(Encoding.ASCII.GetBytes("GET /health HTTP/1.1\r\nHost: x\r\n\r\n"), SocketFlags.None, Ct);
         }
         catch (SocketException e) when (e.SocketErrorCode is SocketError.ConnectionReset or SocketError.Shutdown)
         {
-            // The agent may already have reset the stranger's connection before it sent anything: refused either way.
         }
+
         using var host = await ConnectAsync(agent.Port, IPAddress.Parse("127.0.0.2"));
         await host.SendAsync(Encoding.ASCII.GetBytes("GET /health HTTP/1.1\r\nHost: x\r\n\r\n"), SocketFlags.None, Ct);
         var answer = new byte[4096];
@@ -162,10 +164,15 @@ public sealed class ConnectionHardeningTests
         var strangerBytes = 0;
         try
         {
-            strangerBytes = await stranger.ReceiveAsync(answer, SocketFlags.None, Ct);
+            if (stranger is not null)
+                strangerBytes = await stranger.ReceiveAsync(answer, SocketFlags.None, Ct);
         }
         catch (SocketException)
         {
+        }
+        finally
+        {
+            stranger?.Dispose();
         }
 
         Assert.Equal(0, strangerBytes);
