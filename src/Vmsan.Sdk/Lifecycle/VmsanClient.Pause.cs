@@ -31,7 +31,7 @@ public sealed partial class VmsanClient
                     $"Only a running VM can be paused; start it with `vmsan start {id}`.");
             if (!persist)
             {
-                await using (var control = await _options.Backend.ConnectAsync(QmpSocket(id), ct).ConfigureAwait(false))
+                await using (var control = await _options.BackendFor(rec.Backend).ConnectAsync(QmpSocket(id), ct).ConfigureAwait(false))
                     await control.PauseAsync(ct).ConfigureAwait(false);
                 rec = rec with { Status = VmStatus.Paused };
                 _store.Save(rec);
@@ -63,7 +63,7 @@ public sealed partial class VmsanClient
         var wasRunning = rec.Status == VmStatus.Running;
         try
         {
-            await using var control = await _options.Backend.ConnectAsync(QmpSocket(id), ct).ConfigureAwait(false);
+            await using var control = await _options.BackendFor(rec.Backend).ConnectAsync(QmpSocket(id), ct).ConfigureAwait(false);
             var (uri, received) = await StateChannel.ReceiveToFileAsync($"/proc/{rec.Vmm!.Pid}/ns/net", Path.Combine(tmp, "state"), ct).ConfigureAwait(false);
             if (wasRunning)
                 await control.PauseAsync(ct).ConfigureAwait(false);
@@ -112,7 +112,7 @@ public sealed partial class VmsanClient
                     $"Start it with `vmsan start {id}`.");
             if (rec.PersistedAt is null)
             {
-                await using (var control = await _options.Backend.ConnectAsync(QmpSocket(id), ct).ConfigureAwait(false))
+                await using (var control = await _options.BackendFor(rec.Backend).ConnectAsync(QmpSocket(id), ct).ConfigureAwait(false))
                     await control.ResumeAsync(ct).ConfigureAwait(false);
                 rec = rec with { Status = VmStatus.Running };
                 _store.Save(rec);

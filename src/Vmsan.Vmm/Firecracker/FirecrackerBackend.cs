@@ -145,6 +145,15 @@ public sealed class FirecrackerBackend : IVmmBackend
         LinkInto(spec.Initrd, Path.Combine(root, FirecrackerBoot.Initrd.TrimStart('/')), uid, gid, shared: true);
         LinkInto(spec.Disk, Path.Combine(root, FirecrackerBoot.RootDisk.TrimStart('/')), uid, gid, shared: false);
         LibcPublic.Chown(Path.Combine(root, "run"), uid, gid);
+        // Firecracker's logger (and metrics) take an existing file or named pipe (its docs have it
+        // created first): both exist before it starts, writable by the VM's uid only.
+        foreach (var f in (string[])[FirecrackerBoot.LogFile, FirecrackerBoot.MetricsFile])
+        {
+            var path = Path.Combine(root, f.TrimStart('/'));
+            File.WriteAllBytes(path, []);
+            LibcPublic.Chown(path, uid, gid);
+            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        }
     }
 
     /// <summary>

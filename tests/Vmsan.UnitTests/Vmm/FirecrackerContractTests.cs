@@ -20,9 +20,16 @@ namespace Vmsan.UnitTests.Vmm;
 /// </summary>
 public sealed class FirecrackerContractTests : IAsyncDisposable
 {
-    private static readonly string SpecPath = Environment.GetEnvironmentVariable("VMSAN_FIRECRACKER_OPENAPI") is { Length: > 0 } p
-        ? p
-        : "/work/shared/reference/firecracker-api.yaml";
+    /// <summary>A test input, not part of the repository: the path of Firecracker's OpenAPI file (v1.17).</summary>
+    private static readonly string? SpecPath = Environment.GetEnvironmentVariable("VMSAN_FIRECRACKER_OPENAPI") is { Length: > 0 } p ? p : null;
+
+    private static void RequireSpec()
+    {
+        if (SpecPath is null)
+            Assert.Skip("VMSAN_FIRECRACKER_OPENAPI is not set (the path of Firecracker's OpenAPI file, firecracker-api.yaml of v1.17; not shipped with vmsan)");
+        if (!File.Exists(SpecPath))
+            Assert.Skip($"Firecracker's OpenAPI file is not present at {SpecPath} (VMSAN_FIRECRACKER_OPENAPI)");
+    }
 
     private readonly string _dir = Directory.CreateTempSubdirectory("vmsan-fc-").FullName;
     private FakeFirecracker? _server;
@@ -36,9 +43,8 @@ public sealed class FirecrackerContractTests : IAsyncDisposable
 
     private FakeFirecracker Start()
     {
-        if (!File.Exists(SpecPath))
-            Assert.Skip($"Firecracker's OpenAPI file is not present at {SpecPath} (set VMSAN_FIRECRACKER_OPENAPI)");
-        _server = new FakeFirecracker(Path.Combine(_dir, "api.sock"), OpenApi.Load(SpecPath));
+        RequireSpec();
+        _server = new FakeFirecracker(Path.Combine(_dir, "api.sock"), OpenApi.Load(SpecPath!));
         return _server;
     }
 
@@ -104,8 +110,7 @@ public sealed class FirecrackerContractTests : IAsyncDisposable
     [Fact]
     public async Task The_backend_launches_through_the_jailer_and_boots_over_valid_requests()
     {
-        if (!File.Exists(SpecPath))
-            Assert.Skip($"Firecracker's OpenAPI file is not present at {SpecPath} (set VMSAN_FIRECRACKER_OPENAPI)");
+        RequireSpec();
         if (!Vmsan.Core.Interop.LibcPublic.IsRoot())
             Assert.Skip("needs root (the jail's files are chowned to the VM's uid)");
         var ct = TestContext.Current.CancellationToken;
@@ -157,7 +162,7 @@ public sealed class FirecrackerContractTests : IAsyncDisposable
         // The real Firecracker opens its API socket once the jailer has exec'd it: stand in for it.
         while (!File.Exists(Path.Combine(root, "firecracker.pid")) && !launch.IsCompleted)
             await Task.Delay(5, ct);
-        _server = new FakeFirecracker(Path.Combine(root, "run", "firecracker.socket"), OpenApi.Load(SpecPath));
+        _server = new FakeFirecracker(Path.Combine(root, "run", "firecracker.socket"), OpenApi.Load(SpecPath!));
         var vmm = await launch;
         try
         {
@@ -179,6 +184,9 @@ public sealed class FirecrackerContractTests : IAsyncDisposable
             Assert.Equal(Inode(spec.Disk), Inode(Path.Combine(root, "rootfs.ext4")));
             Assert.Equal(1_900_000_042, Owner(Path.Combine(root, "rootfs.ext4")));
             Assert.Equal(1_900_000_042, Owner(Path.Combine(root, "run")));
+            // Firecracker's logger and metrics take existing files.
+            Assert.Equal(1_900_000_042, Owner(Path.Combine(root, "firecracker.log")));
+            Assert.Equal(1_900_000_042, Owner(Path.Combine(root, "firecracker.metrics")));
             // The console log got the jailer's output; every later command finds the API by the usual path.
             Assert.Contains("jailer: console line", await File.ReadAllTextAsync(spec.ConsoleLog, ct));
             await using (var control = await backend.ConnectAsync(spec.ControlSocket, ct))
@@ -237,7 +245,7 @@ public sealed class FirecrackerContractTests : IAsyncDisposable
         Assert.Contains("machine-config", ex.Message);
         Assert.Single(fc.Violations);
         // An undeclared property is a violation too (the schemas do not forbid them; we do).
-        Assert.NotEmpty(OpenApi.Load(SpecPath).Validate("PUT", "/vm/config", "{}").Concat(OpenApi.Load(SpecPath).Validate("PATCH", "/vm", """{"state":"Paused","bogus":1}""")));
+        Assert.NotEmpty(OpenApi.Load(SpecPath!).Validate("PUT", "/vm/config", "{}").Concat(OpenApi.Load(SpecPath!).Validate("PATCH", "/vm", """{"state":"Paused","bogus":1}""")));
     }
 
     /// <summary>The request schemas of a Swagger 2.0 file: path template + method → body schema.</summary>
