@@ -87,7 +87,12 @@ public sealed record ExecStarted(int Pid, string? Id = null, bool Tty = false);
 /// <param name="Hostname">The clone's hostname (its VM id).</param>
 /// <param name="Entropy">Base64 bytes mixed into the kernel's input pool (RNDADDENTROPY), then the CRNG is reseeded.</param>
 /// <param name="UnixTimeNs">The host's wall clock; the guest's is behind by the time since the snapshot.</param>
-public sealed record RekeyRequest(string Token, string Hostname, string Entropy, long UnixTimeNs);
+/// <param name="NewMachine">
+/// True for a clone (a new machine): the agent's exec and session tables start empty, so nothing the source started is
+/// listed, attached or signalled by its old id (the processes themselves keep running). False when a persisted VM
+/// resumes as itself.
+/// </param>
+public sealed record RekeyRequest(string Token, string Hostname, string Entropy, long UnixTimeNs, bool NewMachine = false);
 
 /// <summary>Body of <c>GET /health</c>.</summary>
 /// <param name="Status"><c>ok</c>.</param>

@@ -156,7 +156,7 @@ internal static class Program
         var execs = new ExecsEndpoint(sessions);
         var files = new FilesEndpoint(FilesOptions.FromEnvironment(), sessions.Users);
         var auth = new TokenAuthenticator(token);
-        var rekey = new RekeyEndpoint(auth, health);
+        var rekey = new RekeyEndpoint(auth, health, sessions);
         return new Router(auth)
             .Map("GET", AgentProtocol.Paths.Health, health.HandleAsync, authenticated: false)
             .Map("POST", AgentProtocol.Paths.Rekey, rekey.HandleAsync)

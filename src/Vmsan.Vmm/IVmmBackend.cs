@@ -40,6 +40,34 @@ public sealed record VmLaunchSpec
 
     /// <summary>Start with vCPUs stopped, waiting for a device state (<c>-S -incoming defer</c>).</summary>
     public bool Incoming { get; init; }
+
+    /// <summary>
+    /// The device set to build (<see cref="VmDevices"/>). A device state only loads into the layout that saved it, so
+    /// a VM restored from a snapshot or from <c>pause --persist</c> is launched with the set it was saved with.
+    /// </summary>
+    public string Devices { get; init; } = VmDevices.Current;
+}
+
+/// <summary>
+/// Names of the guest device sets vmsan has built, recorded in each VM's state and each snapshot's manifest. Migration
+/// of a device state needs the same devices on both sides: a snapshot made with another set cannot be cloned.
+/// </summary>
+public static class VmDevices
+{
+    /// <summary>Disk and NIC only: what VMs had before the virtio-rng device (a record without a device set).</summary>
+    public const string Legacy = "blk,net";
+
+    /// <summary>Disk, NIC and a virtio-rng device fed by the VMM's own getrandom() (<c>rng-builtin</c>).</summary>
+    public const string Current = "blk,net,rng";
+
+    /// <summary>The set a record names (null: <see cref="Legacy"/>).</summary>
+    public static string Of(string? recorded) => recorded ?? Legacy;
+
+    /// <summary>Whether the set has the virtio-rng device.</summary>
+    public static bool HasRng(string devices) => devices.Split(',').Contains("rng");
+
+    /// <summary>Whether this vmsan can build the set (the ones above).</summary>
+    public static bool IsKnown(string devices) => devices is Legacy or Current;
 }
 
 /// <summary>

@@ -18,6 +18,8 @@ public sealed class SnapshotTests(SnapshotTests.Vm vm) : IClassFixture<SnapshotT
         public string Source { get; private set; } = "";
         public List<string> Clones { get; } = [];
         public JsonElement Snapshot { get; set; }
+        public string SourceExec { get; set; } = "";
+        public int SourceExecPid { get; set; }
 
         public async ValueTask InitializeAsync()
         {
@@ -51,6 +53,12 @@ public sealed class SnapshotTests(SnapshotTests.Vm vm) : IClassFixture<SnapshotT
     public async Task Snapshot_create_captures_a_running_vm_which_keeps_running()
     {
         await Exec(vm.Source, "set -e; echo tmpfs-before > /tmp/t; echo disk-before > /home/user/d; sync; sleep 100000 >/dev/null 2>&1 & echo $! > /tmp/bgpid");
+        // A detached exec in the source's agent table at snapshot time.
+        var d = await W.Vmsan("exec", "-d", vm.Source, "--", "sleep", "100000");
+        Assert.True(d.ExitCode == 0, d.ToString());
+        vm.SourceExec = d.Stdout.Trim();
+        vm.SourceExecPid = (await W.VmsanJson("ps", vm.Source)).GetProperty("execs").EnumerateArray()
+            .Single(e => e.GetProperty("id").GetString() == vm.SourceExec).GetProperty("pid").GetInt32();
         var r = await W.Vmsan("snapshot", "create", vm.Source, "--name", "t1", "--json");
         Assert.True(r.ExitCode == 0, r.ToString());
         vm.Snapshot = JsonDocument.Parse(r.Stdout).RootElement.Clone();
@@ -100,6 +108,42 @@ public sealed class SnapshotTests(SnapshotTests.Vm vm) : IClassFixture<SnapshotT
         // Clones keep the source's confinement, chroot included.
         foreach (var id in vm.Clones)
             Assert.NotNull((await W.VmsanJson("get", id)).GetProperty("confinement").GetProperty("jail").GetString());
+    }
+
+    [Fact]
+    public async Task Every_vm_and_every_clone_has_a_virtio_rng_device_the_guest_kernel_uses()
+    {
+        foreach (var id in vm.Clones.Prepend(vm.Source))
+        {
+            var o = await Exec(id, "cat /sys/devices/virtual/misc/hw_random/rng_available /sys/devices/virtual/misc/hw_random/rng_current");
+            Assert.True(o.Split('\n')[0].Contains("virtio_rng", StringComparison.Ordinal) && o.Split('\n')[1].StartsWith("virtio_rng", StringComparison.Ordinal), $"{id}: {o}");
+        }
+        var snapId = vm.Snapshot.GetProperty("id").GetString()!;
+        var manifest = JsonDocument.Parse(File.ReadAllText(Path.Combine(W.Home, "snapshots", snapId, "snapshot.json"))).RootElement;
+        Assert.Equal("blk,net,rng", manifest.GetProperty("devices").GetString());
+    }
+
+    [Fact]
+    public async Task A_clone_starts_with_an_empty_exec_table_while_the_sources_processes_run_on()
+    {
+        foreach (var id in vm.Clones)
+        {
+            var ps = (await W.VmsanJson("ps", id)).GetProperty("execs").EnumerateArray().ToList();
+            Assert.DoesNotContain(ps, e => e.GetProperty("id").GetString() == vm.SourceExec);
+            var kill = await W.Vmsan("kill", id, vm.SourceExec, "KILL");
+            Assert.True(kill.ExitCode != 0 && kill.ToString().Contains("exec or session", StringComparison.Ordinal), kill.ToString());
+            var attach = await W.Vmsan("exec", "attach", id, vm.SourceExec);
+            Assert.True(attach.ExitCode != 0 && attach.ToString().Contains("exec or session", StringComparison.Ordinal), attach.ToString());
+            // The process itself is the clone's now, still running.
+            Assert.Equal("alive\n", await Exec(id, $"kill -0 {vm.SourceExecPid} && echo alive"));
+            // New execs are listed as usual.
+            var d = await W.Vmsan("exec", "-d", id, "--", "true");
+            Assert.True(d.ExitCode == 0, d.ToString());
+            Assert.Contains((await W.VmsanJson("ps", id)).GetProperty("execs").EnumerateArray(), e => e.GetProperty("id").GetString() == d.Stdout.Trim());
+        }
+        // The source's table is untouched.
+        Assert.Contains((await W.VmsanJson("ps", vm.Source)).GetProperty("execs").EnumerateArray(),
+            e => e.GetProperty("id").GetString() == vm.SourceExec && e.GetProperty("state").GetString() == "running");
     }
 
     [Fact]

@@ -9,10 +9,10 @@ namespace Vmsan.Agent.Api;
 /// POST /rekey: a snapshot clone becomes its own machine. Every clone of a snapshot resumes with the snapshot's
 /// token, hostname, clock and RNG state in memory; the host (the only one holding the old token) calls this once
 /// right after resume. The clock is set first so the rest runs on the right time; entropy is mixed into the input
-/// pool and the CRNG is reseeded so /dev/urandom diverges between clones at once; the token is swapped last, after
-/// which the snapshot's token is refused.
+/// pool and the CRNG is reseeded so /dev/urandom diverges between clones at once; a clone's exec/session table is
+/// emptied; the token is swapped last, after which the snapshot's token is refused.
 /// </summary>
-internal sealed class RekeyEndpoint(TokenAuthenticator auth, HealthEndpoint health)
+internal sealed class RekeyEndpoint(TokenAuthenticator auth, HealthEndpoint health, Sessions.SessionManager sessions)
 {
     public async ValueTask HandleAsync(RequestContext context)
     {
@@ -51,8 +51,12 @@ internal sealed class RekeyEndpoint(TokenAuthenticator auth, HealthEndpoint heal
         AddEntropy(entropy);
         SetHostname(request.Hostname);
         health.Hostname = request.Hostname;
+        // A clone's exec table starts empty (its processes keep running): before the token swap, so the first call
+        // made with the new token already sees the fresh table.
+        var forgotten = request.NewMachine ? sessions.ForgetAll() : (0, 0);
         auth.Replace(request.Token);
-        AgentLog.Info($"rekeyed: hostname {request.Hostname}, clock set, {entropy.Length} bytes of entropy");
+        AgentLog.Info($"rekeyed: hostname {request.Hostname}, clock set, {entropy.Length} bytes of entropy"
+            + (request.NewMachine ? $", exec table emptied ({forgotten.Item1} forgotten, {forgotten.Item2} still running)" : ""));
         await context.WriteAsync(200, AgentProtocol.JsonContentType, """{"status":"rekeyed"}"""u8.ToArray()).ConfigureAwait(false);
     }
 

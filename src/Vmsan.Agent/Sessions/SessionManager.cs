@@ -143,6 +143,22 @@ internal sealed class SessionManager(ProcessReaper reaper, UserDatabase users, A
         }
     }
 
+    /// <summary>
+    /// A snapshot clone's table starts empty: every session, running or exited, listed or not, is forgotten, so no id
+    /// or session name from the source finds anything here. Running processes are left alone (they are the clone's
+    /// processes now, visible in /proc) and keep their exec slot until they exit; their output goes nowhere.
+    /// </summary>
+    /// <returns>How many sessions were forgotten, and how many of them still run.</returns>
+    public (int Forgotten, int Running) ForgetAll()
+    {
+        lock (_gate)
+        {
+            var result = (_sessions.Count, _sessions.Count(s => s.Running));
+            _sessions.Clear();
+            return result;
+        }
+    }
+
     /// <summary>Kills every running session's process group, listed or not (host-mode shutdown).</summary>
     public void KillAll()
     {

@@ -20,9 +20,11 @@ public static class ImageCommands
         public readonly Option<string?> User = new("--registry-user") { Description = "Registry user name (the password is read from stdin with --registry-password-stdin)" };
         public readonly Option<bool> PasswordStdin = new("--registry-password-stdin") { Description = "Read the registry password from stdin" };
 
+        public Option[] Options => [Platform, Insecure, User, PasswordStdin];
+
         public void AddTo(Command c)
         {
-            foreach (var o in (Option[])[Platform, Insecure, User, PasswordStdin])
+            foreach (var o in Options)
                 c.Options.Add(o);
         }
 

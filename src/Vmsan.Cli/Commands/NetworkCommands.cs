@@ -24,6 +24,18 @@ public static class NetworkCommands
                 c.Options.Add(o);
         }
 
+        /// <summary>A clone's policy and ports: replaced only by the flags that were given (none: the source's).</summary>
+        public CloneOptions ApplyToClone(ParseResult p, CloneOptions o)
+        {
+            var policyGiven = ((Option[])[Policy, AllowedDomains, AllowedCidrs, DeniedCidrs]).Any(f => p.GetResult(f) is { Implicit: false });
+            var portsGiven = p.GetResult(Publish) is { Implicit: false };
+            return o with
+            {
+                NetworkPolicy = policyGiven ? NetworkPolicy.Create(p.GetValue(Policy), p.GetValue(AllowedDomains), p.GetValue(AllowedCidrs), p.GetValue(DeniedCidrs)) : null,
+                PublishedPorts = portsGiven ? [.. (p.GetValue(Publish) ?? []).Select(PortSpec.Parse)] : null,
+            };
+        }
+
         public CreateOptions Apply(ParseResult p, CreateOptions o) => o with
         {
             NetworkPolicy = NetworkPolicy.Create(p.GetValue(Policy), p.GetValue(AllowedDomains), p.GetValue(AllowedCidrs), p.GetValue(DeniedCidrs)),

@@ -102,6 +102,26 @@ public static class VmCommands
             _network.AddTo(c);
         }
 
+        /// <summary>
+        /// <c>create --snapshot</c>: the timeout, and the network flags that replace the source's policy and ports. Size,
+        /// image, kernel and confinement flags cannot apply to a VM resumed from saved memory: INVALID_ARGUMENT, never ignored.
+        /// </summary>
+        public CloneOptions ReadClone(ParseResult p)
+        {
+            var (timeout, onTimeout) = ReadTimeout(p);
+            var fixedBySnapshot = ((Option[])[Vcpus, Memory, Disk, Runtime, Kernel, Rootfs, Accel, Vmm, NoDropPrivileges, NoSeccomp, NoChroot, NoCgroup, FromImage, .. Pull.Options])
+                .Where(o => p.GetResult(o) is { Implicit: false })
+                .Select(o => o.Name)
+                .ToList();
+            if (fixedBySnapshot.Count > 0)
+                throw VmsanException.Invalid($"{string.Join(", ", fixedBySnapshot)} cannot be combined with --snapshot: a clone resumes the snapshot's memory, devices, disk and confinement as they were saved.",
+                    "Drop those flags (the network flags and --timeout do apply to a clone), or create a new VM without --snapshot.");
+            var o = new CloneOptions { Timeout = timeout, OnTimeout = onTimeout };
+            o = _network.ApplyToClone(p, o);
+            o.Validate();
+            return o;
+        }
+
         public CreateOptions Read(ParseResult p)
         {
             var (timeout, onTimeout) = ReadTimeout(p);
@@ -136,13 +156,12 @@ public static class VmCommands
         var cmd = new Command("create", "Create a VM and boot it; prints its id once the agent answers");
         var flags = new CreateFlags();
         flags.AddTo(cmd);
-        var snapshot = new Option<string?>("--snapshot") { Description = "Resume a new VM from this snapshot (name or id; its size and policy come from the snapshot)" };
+        var snapshot = new Option<string?>("--snapshot") { Description = "Resume a new VM from this snapshot (name or id); its sizes come from the snapshot, its policy and ports too unless given" };
         cmd.Options.Add(snapshot);
         cmd.SetAction((p, ct) => ctx.RunAsync(async () =>
         {
-            var (timeout, onTimeout) = flags.ReadTimeout(p);
             var vm = p.GetValue(snapshot) is { } snap
-                ? await ctx.Client.CreateFromSnapshotAsync(snap, timeout, onTimeout, ct).ConfigureAwait(false)
+                ? await ctx.Client.CreateFromSnapshotAsync(snap, flags.ReadClone(p), ct).ConfigureAwait(false)
                 : await CreateAsync(ctx, flags.Read(p), ct).ConfigureAwait(false);
             if (ctx.Console.Json)
                 ctx.Console.WriteJson(vm, CliJsonContext.Default.VmInfo);

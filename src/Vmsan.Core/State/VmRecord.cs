@@ -153,6 +153,12 @@ public sealed record VmRecord
 
     /// <summary>Set by the process taking a snapshot while it holds the VM paused; a dead owner is undone by reconcile.</summary>
     public SnapshotJob? SnapshotInProgress { get; init; }
+
+    /// <summary>
+    /// The guest device set its VMM was built with (<c>blk,net,rng</c>; null: a VM started before the virtio-rng
+    /// device, <c>blk,net</c>). Set at each cold boot; a clone or a persisted VM is restored with the set it was saved with.
+    /// </summary>
+    public string? Devices { get; init; }
 }
 
 /// <summary>
@@ -216,6 +222,12 @@ public sealed record SnapshotManifest
     /// below it are hard-linked beside it under their names, so their relative backing names resolve here too.
     /// </summary>
     public string? DiskLayer { get; init; }
+
+    /// <summary>
+    /// The source's guest device set (<c>blk,net,rng</c>); null in snapshots made before it was recorded, whose device
+    /// layout had no virtio-rng. Clones are launched with exactly this set; one this vmsan does not build is refused.
+    /// </summary>
+    public string? Devices { get; init; }
 
     public long MemoryBytes { get; init; }
     public long StateBytes { get; init; }

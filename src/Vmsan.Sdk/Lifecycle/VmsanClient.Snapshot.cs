@@ -5,7 +5,9 @@ using Vmsan.Core.Interop;
 using Vmsan.Core.Processes;
 using Vmsan.Core.State;
 using Vmsan.Network;
+using Vmsan.Network.Policy;
 using Vmsan.Snapshots;
+using Vmsan.Vmm;
 using Vmsan.Vmm.Qemu;
 
 namespace Vmsan;
@@ -41,6 +43,9 @@ public sealed partial class VmsanClient
             if (rec.Status != VmStatus.Running)
                 throw new VmsanException(ErrorCode.VmNotRunning, $"VM {id} is {rec.Status.ToString().ToLowerInvariant()}, not running.",
                     rec.Status == VmStatus.Paused ? $"Resume it first: `vmsan resume {id}`." : $"Start it with `vmsan start {id}`.");
+            if (!VmDevices.HasRng(VmDevices.Of(rec.Devices)))
+                throw new VmsanException(ErrorCode.SnapshotIncompatible, $"VM {id} runs without the virtio-rng device (it was started by an older vmsan); its clones could not have one.",
+                    $"Restart it (`vmsan stop {id} && vmsan start {id}`) and snapshot again.");
             var memory = _options.Paths.MemoryFile(id);
             if (!File.Exists(memory))
                 throw new VmsanException(ErrorCode.SnapshotIncompatible, $"VM {id} runs without a shared memory file (it is a snapshot clone, or was started by an older vmsan).",
@@ -134,6 +139,7 @@ public sealed partial class VmsanClient
                     Network = rec.Network,
                     Confinement = rec.Confinement with { Uid = null, Gid = null, Jail = null, Cgroups = null },
                     DiskLayer = top,
+                    Devices = VmDevices.Of(rec.Devices),
                     MemoryBytes = new FileInfo(Path.Combine(tmp, "memory")).Length,
                     StateBytes = new FileInfo(Path.Combine(tmp, "state")).Length,
                     PausedMs = pausedMs,
@@ -197,19 +203,32 @@ public sealed partial class VmsanClient
         Directory.Delete(trash, true);
     }
 
-    /// <summary>A new VM resumed from a snapshot: its own id, namespace, token, hostname, entropy and clock.</summary>
+    /// <summary>
+    /// A new VM resumed from a snapshot: its own id, namespace, token, hostname, entropy, clock and an empty exec table.
+    /// Its network policy and published ports are the source's, re-applied in its own namespace, unless
+    /// <paramref name="options"/> replaces them. A published port another VM or process holds is PORT_IN_USE before
+    /// anything is created.
+    /// </summary>
     /// <param name="nameOrId">The snapshot.</param>
-    /// <param name="timeout">The clone's lifetime from now (null: none), as <see cref="CreateOptions.Timeout"/>.</param>
-    /// <param name="onTimeout"><c>stop</c>, <c>pause</c> or <c>remove</c>.</param>
+    /// <param name="options">Timeout, and the policy and ports that replace the source's (null: none, the source's).</param>
     /// <param name="ct">Cancels the wait (the clone may still come up).</param>
-    public async Task<VmInfo> CreateFromSnapshotAsync(string nameOrId, TimeSpan? timeout = null, string onTimeout = "stop", CancellationToken ct = default)
+    /// <exception cref="VmsanException">SNAPSHOT_NOT_FOUND, SNAPSHOT_INCOMPATIBLE, PORT_IN_USE, INVALID_ARGUMENT, VM_BOOT_FAILED, ...</exception>
+    public async Task<VmInfo> CreateFromSnapshotAsync(string nameOrId, CloneOptions? options = null, CancellationToken ct = default)
     {
-        TimeoutAction.Validate(timeout, onTimeout, explicitAction: onTimeout != TimeoutAction.Stop);
+        options ??= new CloneOptions();
+        options.Validate();
+        var (timeout, onTimeout) = (options.Timeout, options.OnTimeout);
         RequireRoot();
         var m = Snapshots.Find(nameOrId);
         var snapDir = _options.Paths.SnapshotDir(m.Id);
         if (m.Backend != _options.Backend.Name)
             throw new VmsanException(ErrorCode.SnapshotIncompatible, $"Snapshot {m.Name} was made by the {m.Backend} backend, this host uses {_options.Backend.Name}.");
+        // The clone's QEMU must have the devices the state was saved with; a snapshot from before the virtio-rng
+        // device would also give a clone without one.
+        var devices = VmDevices.Of(m.Devices);
+        if (!VmDevices.IsKnown(devices) || !VmDevices.HasRng(devices))
+            throw new VmsanException(ErrorCode.SnapshotIncompatible, $"Snapshot {m.Name} was made with the guest devices '{devices}'; clones need '{VmDevices.Current}' (with the virtio-rng device).",
+                $"Start its source with this vmsan and snapshot it again, then remove the old one (`vmsan snapshot rm {m.Name}`).");
         var build = await QemuBuildAsync(ct).ConfigureAwait(false);
         if (build is not null && m.VmmVersion != build)
             throw new VmsanException(ErrorCode.SnapshotIncompatible, $"Snapshot {m.Name} was made by QEMU {m.VmmVersion}; the installed QEMU is {build}.",
@@ -220,11 +239,26 @@ public sealed partial class VmsanClient
         {
             if (!Directory.Exists(snapDir))
                 throw new VmsanException(ErrorCode.SnapshotNotFound, $"Snapshot {m.Name} was just removed.");
+            // The source's ports, or the caller's: checked under the global lock, like create's, so two clones asking
+            // for one port cannot both pass (and a clone of a source that still runs with its ports cannot take them).
+            var ports = options.PublishedPorts ?? m.Network.PublishedPorts ?? [];
+            CheckPortsFree(ports, null);
             (id, slot) = _store.Reserve();
             try
             {
                 var plan = VmNetworkPlan.For(id, slot);
                 var vmDir = _options.Paths.VmDir(id);
+                var network = m.Network with
+                {
+                    Slot = slot,
+                    Netns = plan.NetnsName,
+                    HostVeth = plan.HostLink,
+                    HostIp = plan.HostAddress.ToString(),
+                    NsIp = plan.NamespaceAddress.ToString(),
+                    PublishedPorts = ports.Count > 0 ? [.. ports] : null,
+                };
+                if (options.NetworkPolicy is { } policy)
+                    network = network.WithPolicy(policy);
                 await _options.Commands.RunCheckedAsync(ErrorCode.Internal, "qemu-img",
                     ["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", Path.Combine(snapDir, m.DiskLayer ?? VmDisk.Qcow2), Path.Combine(vmDir, "disk.qcow2"), $"{m.DiskMib}M"], ct: ct).ConfigureAwait(false);
                 _store.SaveSecrets(id, new VmSecrets(Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32))));
@@ -247,16 +281,10 @@ public sealed partial class VmsanClient
                     Accel = m.Accel,
                     Backend = m.Backend,
                     RestoreFrom = m.Id,
+                    Devices = devices,
                     Confinement = m.Confinement,
-                    // The source's policy and settings, in this VM's own namespace and slot.
-                    Network = m.Network with
-                    {
-                        Slot = slot,
-                        Netns = plan.NetnsName,
-                        HostVeth = plan.HostLink,
-                        HostIp = plan.HostAddress.ToString(),
-                        NsIp = plan.NamespaceAddress.ToString(),
-                    },
+                    // The source's settings (or the caller's policy and ports), in this VM's own namespace and slot.
+                    Network = network,
                 });
             }
             catch
@@ -265,7 +293,7 @@ public sealed partial class VmsanClient
                 throw;
             }
         }
-        Log($"clone {id} of snapshot {m.Name} ({m.Id})");
+        Log($"clone {id} of snapshot {m.Name} ({m.Id}){(options.NetworkPolicy is null ? "" : ", own policy")}{(options.PublishedPorts is null ? "" : ", own ports")}");
         return await LaunchSupervisorAndWaitAsync(id, ct).ConfigureAwait(false);
     }
 

@@ -105,10 +105,13 @@ internal sealed class VmSupervisor
                     File.SetUnixFileMode(console, VmStore.PrivateFile);
                 }
                 var (confinement, confined) = VmmConfiner.Prepare(rec, vmDir, accel);
-                rec = rec with { Confinement = confined };
-                store.Save(rec);
                 var backend = _client.Options.BackendFor(rec.Backend);
                 var firecracker = backend.Name == Vmm.Firecracker.FirecrackerBackend.BackendName;
+                // A restored VM gets the devices its state was saved with; a booting one today's set (QEMU only:
+                // Firecracker's devices are its own).
+                var devices = restoring ? VmDevices.Of(rec.Devices) : VmDevices.Current;
+                rec = rec with { Confinement = confined, Devices = firecracker ? null : devices };
+                store.Save(rec);
                 // QEMU: attached here (root, in the VM's namespace) and inherited by the VMM, which then
                 // needs no network privilege at all; closed on our side once it has started.
                 // Firecracker takes no descriptor (its jailer closes them all) and opens the TAP by
@@ -129,6 +132,7 @@ internal sealed class VmSupervisor
                     MemoryFile = memoryFile,
                     MemoryShared = shared,
                     Incoming = restoring,
+                    Devices = devices,
                     Tap = Network.VmNetworkPlan.TapName,
                     Mac = Network.VmNetworkPlan.GuestMac,
                     Netns = rec.Network.Netns,
@@ -390,7 +394,7 @@ internal sealed class VmSupervisor
                     cts.CancelAfter(TimeSpan.FromSeconds(3));
                     await agent.RekeyAsync(new Agent.Protocol.RekeyRequest(newToken, _id,
                         Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(64)),
-                        (DateTimeOffset.UtcNow - DateTimeOffset.UnixEpoch).Ticks * 100), cts.Token).ConfigureAwait(false);
+                        (DateTimeOffset.UtcNow - DateTimeOffset.UnixEpoch).Ticks * 100, NewMachine: !persisted), cts.Token).ConfigureAwait(false);
                     return true;
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)

@@ -104,6 +104,14 @@ public static partial class QemuCommandLine
                 "-device", $"virtio-net-device,netdev=net0,mac={spec.Mac}",
             ]);
         }
+        if (VmDevices.HasRng(spec.Devices))
+        {
+            // A hardware RNG for the guest kernel (hw_random, virtio_rng): fed by QEMU's own getrandom(), so nothing is
+            // opened by path (the VMM is chrooted) and no extra syscall is needed under its seccomp filter. Clones get
+            // fresh randomness from it independently of the snapshot's RNG state. After the NIC: the virtio-mmio slot
+            // order is part of the device layout a saved state loads into.
+            args.AddRange(["-object", "rng-builtin,id=rng0", "-device", "virtio-rng-device,rng=rng0"]);
+        }
         if (spec.Incoming)
             args.AddRange(["-S", "-incoming", "defer"]);
         args.AddRange(["-qmp", $"unix:{EscapeOpt(spec.ControlSocket)},server=on,wait=off"]);

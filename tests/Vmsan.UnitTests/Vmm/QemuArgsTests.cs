@@ -43,6 +43,39 @@ public class QemuArgsTests
         Assert.Equal(["host"], ValuesOf(args, "-cpu"));
     }
 
+    [Fact]
+    public void Every_new_vm_gets_a_virtio_rng_device_after_its_nic_fed_by_the_vmms_getrandom()
+    {
+        var args = QemuMicrovmBackend.BuildArgs(Spec(tap: "tap0"));
+
+        Assert.Contains("rng-builtin,id=rng0", ValuesOf(args, "-object"));
+        var devices = ValuesOf(args, "-device");
+        Assert.Equal(["virtio-blk-device,drive=root", "virtio-net-device,netdev=net0,mac=06:00:ac:1e:00:02", "virtio-rng-device,rng=rng0"], devices);
+        // Nothing opened by path: a chrooted VMM has no /dev/urandom.
+        Assert.DoesNotContain(args, a => a.Contains("rng-random", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void A_vm_saved_with_the_legacy_device_set_is_restored_without_the_rng_device()
+    {
+        var args = QemuMicrovmBackend.BuildArgs(Spec(tap: "tap0") with { Devices = VmDevices.Legacy, Incoming = true });
+
+        Assert.DoesNotContain(args, a => a.Contains("rng", StringComparison.Ordinal));
+        Assert.Equal(2, ValuesOf(args, "-device").Count);
+    }
+
+    [Theory]
+    [InlineData(null, "blk,net", false, true)]
+    [InlineData("blk,net", "blk,net", false, true)]
+    [InlineData("blk,net,rng", "blk,net,rng", true, true)]
+    [InlineData("blk,net,rng,balloon", "blk,net,rng,balloon", true, false)]
+    public void Device_sets_are_read_from_records(string? recorded, string set, bool rng, bool known)
+    {
+        Assert.Equal(set, VmDevices.Of(recorded));
+        Assert.Equal(rng, VmDevices.HasRng(VmDevices.Of(recorded)));
+        Assert.Equal(known, VmDevices.IsKnown(VmDevices.Of(recorded)));
+    }
+
     [Theory]
     [InlineData(AccelKind.Tcg)]
     [InlineData(AccelKind.Kvm)]
@@ -114,7 +147,7 @@ public class QemuArgsTests
         var args = QemuMicrovmBackend.BuildArgs(Spec() with { MemoryFile = "/dev/shm/x/vm-1a2b3c4d.mem" });
 
         Assert.Equal(["microvm,x-option-roms=off,rtc=on,memory-backend=mem"], ValuesOf(args, "-M"));
-        Assert.Equal(["memory-backend-file,id=mem,size=768M,mem-path=/dev/shm/x/vm-1a2b3c4d.mem,share=on"], ValuesOf(args, "-object"));
+        Assert.Equal(["memory-backend-file,id=mem,size=768M,mem-path=/dev/shm/x/vm-1a2b3c4d.mem,share=on", "rng-builtin,id=rng0"], ValuesOf(args, "-object"));
         Assert.DoesNotContain("-incoming", args);
         Assert.DoesNotContain("-S", args);
     }
@@ -124,7 +157,7 @@ public class QemuArgsTests
     {
         var args = QemuMicrovmBackend.BuildArgs(Spec() with { MemoryFile = "/s/snap,1/memory", MemoryShared = false, Incoming = true });
 
-        Assert.Equal(["memory-backend-file,id=mem,size=768M,mem-path=/s/snap,,1/memory,share=off"], ValuesOf(args, "-object"));
+        Assert.Equal(["memory-backend-file,id=mem,size=768M,mem-path=/s/snap,,1/memory,share=off", "rng-builtin,id=rng0"], ValuesOf(args, "-object"));
         Assert.Equal(["defer"], ValuesOf(args, "-incoming"));
         Assert.Contains("-S", args);
     }
