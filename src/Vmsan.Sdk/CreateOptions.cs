@@ -69,6 +69,14 @@ public sealed record CreateOptions
     /// <summary>What happens at the timeout: <c>stop</c>, <c>pause</c> or <c>remove</c>.</summary>
     public string OnTimeout { get; init; } = TimeoutAction.Stop;
 
+    /// <summary>
+    /// Boot for real (<c>--cold</c>). By default a create resumes from its runtime's boot snapshot (made once, by the
+    /// first cold create of the same kernel, initramfs, agent, image, QEMU build and sizes) and the VM gets its own
+    /// identity on resume; it boots cold when none exists yet, with the Firecracker backend, a custom kernel or root,
+    /// a <c>--no-*</c> confinement switch, or <c>VMSAN_WARM=0</c>.
+    /// </summary>
+    public bool Cold { get; init; }
+
     /// <summary>The runtimes install.sh can build.</summary>
     public static readonly string[] KnownRuntimes = ["base", "node22", "python3.13"];
 

@@ -43,6 +43,11 @@ public sealed record VmInfo
     public int? Pid { get; init; }
     /// <summary>Milliseconds from VMM start to the agent answering.</summary>
     public int? BootMs { get; init; }
+    /// <summary>
+    /// How the VM last came up: <c>cold</c> (a real boot), <c>warm</c> (resumed from its runtime's boot snapshot, with its
+    /// own identity), <c>snapshot</c> (<c>create --snapshot</c>).
+    /// </summary>
+    public string? Boot { get; init; }
     /// <summary>Why a stopped VM stopped.</summary>
     public string? StopReason { get; init; }
     /// <summary>Why a VM in <c>error</c> failed.</summary>
@@ -81,6 +86,7 @@ public sealed record VmInfo
         PublishedPorts = r.Network.PublishedPorts?.Select(p => p.ToString()).ToArray(),
         Pid = r.Status is VmStatus.Running or VmStatus.Paused or VmStatus.Starting or VmStatus.Stopping ? r.Vmm?.Pid : null,
         BootMs = r.BootMs,
+        Boot = r.Boot,
         StopReason = r.StopReason,
         Error = r.Error,
         ExpiresAt = r.ExpiresAt,

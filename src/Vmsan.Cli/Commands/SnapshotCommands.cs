@@ -14,6 +14,25 @@ public static class SnapshotCommands
         cmd.Subcommands.Add(Create(ctx));
         cmd.Subcommands.Add(List(ctx));
         cmd.Subcommands.Add(Remove(ctx));
+        cmd.Subcommands.Add(Prune(ctx));
+        return cmd;
+    }
+
+    private static Command Prune(CommandContext ctx)
+    {
+        var cmd = new Command("prune", "Remove boot snapshots (warm create's) whose kernel, initramfs, agent, image, vmsan or QEMU build changed");
+        var all = new Option<bool>("--all") { Description = "Remove every boot snapshot (the next create of each kind boots cold and builds it again)" };
+        cmd.Options.Add(all);
+        cmd.SetAction((p, ct) => ctx.RunAsync(async () =>
+        {
+            var removed = await ctx.Client.PruneBootSnapshotsAsync(p.GetValue(all), ct).ConfigureAwait(false);
+            if (ctx.Console.Json)
+                ctx.Console.WriteJson(new RemovedResult([.. removed]), CliJsonContext.Default.RemovedResult);
+            else
+                foreach (var n in removed)
+                    ctx.Console.Out.WriteLine(n);
+            return 0;
+        }));
         return cmd;
     }
 

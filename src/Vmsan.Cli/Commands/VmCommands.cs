@@ -83,6 +83,7 @@ public static class VmCommands
         public readonly ImageCommands.PullFlags Pull = new();
         public readonly Option<string?> Timeout = new("--timeout") { Description = "Stop (or pause, remove: --on-timeout) the VM this long after create (e.g. 10m, 2h, 1d)" };
         public readonly Option<string?> OnTimeout = new("--on-timeout") { Description = "What the timeout does: stop (default), pause, remove" };
+        public readonly Option<bool> Cold = new("--cold") { Description = "Boot for real instead of resuming the runtime's boot snapshot (warm create, the default)" };
         private readonly NetworkCommands.CreateNetworkFlags _network = new();
 
         public (TimeSpan? Timeout, string OnTimeout) ReadTimeout(ParseResult p)
@@ -95,7 +96,7 @@ public static class VmCommands
 
         public void AddTo(Command c)
         {
-            foreach (var o in (Option[])[Vcpus, Memory, Disk, Runtime, Kernel, Rootfs, Accel, Vmm, NoDropPrivileges, NoSeccomp, NoChroot, NoCgroup, Timeout, OnTimeout])
+            foreach (var o in (Option[])[Vcpus, Memory, Disk, Runtime, Kernel, Rootfs, Accel, Vmm, NoDropPrivileges, NoSeccomp, NoChroot, NoCgroup, Timeout, OnTimeout, Cold])
                 c.Options.Add(o);
             c.Options.Add(FromImage);
             Pull.AddTo(c);
@@ -109,7 +110,7 @@ public static class VmCommands
         public CloneOptions ReadClone(ParseResult p)
         {
             var (timeout, onTimeout) = ReadTimeout(p);
-            var fixedBySnapshot = ((Option[])[Vcpus, Memory, Disk, Runtime, Kernel, Rootfs, Accel, Vmm, NoDropPrivileges, NoSeccomp, NoChroot, NoCgroup, FromImage, .. Pull.Options])
+            var fixedBySnapshot = ((Option[])[Vcpus, Memory, Disk, Runtime, Kernel, Rootfs, Accel, Vmm, NoDropPrivileges, NoSeccomp, NoChroot, NoCgroup, Cold, FromImage, .. Pull.Options])
                 .Where(o => p.GetResult(o) is { Implicit: false })
                 .Select(o => o.Name)
                 .ToList();
@@ -142,6 +143,7 @@ public static class VmCommands
                 Chroot = !p.GetValue(NoChroot),
                 Cgroup = !p.GetValue(NoCgroup),
                 FromImage = p.GetValue(FromImage),
+                Cold = p.GetValue(Cold),
             };
             o = _network.Apply(p, o);
             Pull.Validate(p);
@@ -167,7 +169,7 @@ public static class VmCommands
                 ctx.Console.WriteJson(vm, CliJsonContext.Default.VmInfo);
             else
             {
-                ctx.Console.Err.WriteLine($"created {vm.Id} ({vm.Runtime}, {vm.Vcpus} vCPU, {vm.MemoryMib} MiB, {vm.Accel}) in {vm.BootMs} ms");
+                ctx.Console.Err.WriteLine($"created {vm.Id} ({vm.Runtime}, {vm.Vcpus} vCPU, {vm.MemoryMib} MiB, {vm.Accel}, {vm.Boot}) in {vm.BootMs} ms");
                 ctx.Console.Out.WriteLine(vm.Id);
             }
             return 0;

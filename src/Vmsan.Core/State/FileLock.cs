@@ -65,6 +65,19 @@ public sealed class FileLock : IDisposable
         }
     }
 
+    /// <summary>The lock if nobody holds it now (never waits); null when another process holds it.</summary>
+    public static FileLock? TryAcquire(string path)
+    {
+        try
+        {
+            return Acquire(path, TimeSpan.Zero);
+        }
+        catch (VmsanException ex) when (ex.Code == ErrorCode.VmBusy)
+        {
+            return null;
+        }
+    }
+
     public void Dispose()
     {
         Libc.Flock(_handle, Libc.LOCK_UN);

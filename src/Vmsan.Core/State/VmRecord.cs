@@ -145,8 +145,14 @@ public sealed record VmRecord
     /// <summary>When the timeout fired (null: it has not).</summary>
     public DateTimeOffset? TimedOutAt { get; init; }
 
-    /// <summary>The snapshot this VM was cloned from (its disk layers on it while the VM exists).</summary>
+    /// <summary>The snapshot this VM was cloned from (its disk layers on it while the VM exists), or the boot snapshot a warm create resumed from.</summary>
     public string? RestoreFrom { get; init; }
+
+    /// <summary>
+    /// How the VM last came up: <c>cold</c> (a real boot), <c>warm</c> (a create resumed from its runtime's boot
+    /// snapshot), <c>snapshot</c> (<c>create --snapshot</c>); null in records from before it was kept.
+    /// </summary>
+    public string? Boot { get; init; }
 
     /// <summary>The OCI image the VM was created from (<c>--from-image</c>), with the process defaults its config sets.</summary>
     public VmImage? Image { get; init; }
@@ -228,6 +234,12 @@ public sealed record SnapshotManifest
     /// layout had no virtio-rng. Clones are launched with exactly this set; one this vmsan does not build is refused.
     /// </summary>
     public string? Devices { get; init; }
+
+    /// <summary><c>boot</c> for the boot snapshot a warm create resumes from (not listed by <c>snapshot list</c>); null for a user's snapshot.</summary>
+    public string? Kind { get; init; }
+
+    /// <summary>A boot snapshot's key inputs, one per line (what its id hashes): kernel, initramfs, agent, image, QEMU build, sizes.</summary>
+    public string? BootKey { get; init; }
 
     public long MemoryBytes { get; init; }
     public long StateBytes { get; init; }

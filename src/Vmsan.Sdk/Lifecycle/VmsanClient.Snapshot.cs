@@ -37,6 +37,15 @@ public sealed partial class VmsanClient
         using var globalLock = _store.LockGlobal();
         if (store.List().Any(m => m.Name == name))
             throw VmsanException.Invalid($"A snapshot named '{name}' already exists.", $"Pick another --name, or remove it with `vmsan snapshot rm {name}`.");
+        return await TakeSnapshotAsync(id, snapId, name, kind: null, bootKey: null, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The capture itself, into <c>snapshots/SNAPID</c> (a user's <c>snap-…</c>, or a boot snapshot's <c>boot-…</c>
+    /// with its <paramref name="kind"/> and key inputs in the manifest).
+    /// </summary>
+    private async Task<SnapshotManifest> TakeSnapshotAsync(string id, string snapId, string name, string? kind, string? bootKey, CancellationToken ct)
+    {
         using (_store.LockVm(RequireId(id)))
         {
             var rec = await ReconcileLockedAsync(_store.Load(id), ct).ConfigureAwait(false);
@@ -140,6 +149,8 @@ public sealed partial class VmsanClient
                     Confinement = rec.Confinement with { Uid = null, Gid = null, Jail = null, Cgroups = null },
                     DiskLayer = top,
                     Devices = VmDevices.Of(rec.Devices),
+                    Kind = kind,
+                    BootKey = bootKey,
                     MemoryBytes = new FileInfo(Path.Combine(tmp, "memory")).Length,
                     StateBytes = new FileInfo(Path.Combine(tmp, "state")).Length,
                     PausedMs = pausedMs,
@@ -281,6 +292,7 @@ public sealed partial class VmsanClient
                     Accel = m.Accel,
                     Backend = m.Backend,
                     RestoreFrom = m.Id,
+                    Boot = "snapshot",
                     Devices = devices,
                     Confinement = m.Confinement,
                     // The source's settings (or the caller's policy and ports), in this VM's own namespace and slot.

@@ -95,6 +95,11 @@ public sealed partial class VmsanClient : IDisposable
         if (Diagnostics.DiskSpace.CreateWarning(diskMib, FreeBytes(), _options.Paths.Home) is { } warning)
             _options.Warn?.Invoke(warning);
 
+        var boot = await ChooseBootAsync(options, backend, accel, kernel, initrd, baseImage, diskMib, ct).ConfigureAwait(false);
+        using var buildLock = boot.BuildLock;
+        var warm = boot.Snapshot;
+        Log(warm is not null ? $"warm: resuming boot snapshot {boot.BootId}" : $"cold: {boot.Reason}");
+
         string id;
         int slot;
         using (_store.LockGlobal())
@@ -110,7 +115,12 @@ public sealed partial class VmsanClient : IDisposable
             var plan = VmNetworkPlan.For(id, slot);
             var vmDir = _options.Paths.VmDir(id);
             var sw = Stopwatch.StartNew();
-            if (backend.Name == Vmm.Firecracker.FirecrackerBackend.BackendName)
+            if (warm is not null)
+            {
+                await PrepareWarmDiskAsync(warm, vmDir, diskMib, ct).ConfigureAwait(false);
+                Log($"disk over boot snapshot {warm.Id} in {sw.ElapsedMilliseconds} ms");
+            }
+            else if (backend.Name == Vmm.Firecracker.FirecrackerBackend.BackendName)
             {
                 // Firecracker takes raw disks only: a sparse (reflinked where the filesystem can) copy
                 // of the base, grown to the VM's size; the guest grows its filesystem at boot.
@@ -147,6 +157,9 @@ public sealed partial class VmsanClient : IDisposable
                 BaseImage = baseImage,
                 Accel = accel.Name,
                 Backend = backend.Name,
+                Boot = warm is not null ? "warm" : "cold",
+                RestoreFrom = warm?.Id,
+                Devices = warm?.Devices,
                 Confinement = new VmConfinement
                 {
                     DropPrivileges = options.DropPrivileges,
@@ -173,7 +186,25 @@ public sealed partial class VmsanClient : IDisposable
             _store.Delete(id);
             throw;
         }
-        return await LaunchSupervisorAndWaitAsync(id, ct).ConfigureAwait(false);
+        if (warm is not null)
+        {
+            try
+            {
+                return await LaunchSupervisorAndWaitAsync(id, ct).ConfigureAwait(false);
+            }
+            catch (VmsanException ex) when (ex.Code is ErrorCode.VmBootFailed or ErrorCode.Timeout && !ct.IsCancellationRequested)
+            {
+                // A boot snapshot that does not restore (removed under us, or a guest that did not re-key) must never
+                // cost the caller the VM: this one goes, and a real boot takes its place.
+                Log($"warm restore of {id} from {warm.Id} failed ({ex.Message}); booting cold instead");
+                await RemoveAsync(id, force: true, ct).ConfigureAwait(false);
+                return await CreateAsync(options with { Cold = true }, ct).ConfigureAwait(false);
+            }
+        }
+        var vm = await LaunchSupervisorAndWaitAsync(id, ct).ConfigureAwait(false);
+        if (boot.BuildLock is not null)
+            await BuildBootSnapshotAsync(id, boot, ct).ConfigureAwait(false);
+        return vm;
     }
 
     /// <summary>Bytes free (for an unprivileged user: root's reserve is no help to a VMM) on the filesystem of VMSAN_HOME.</summary>

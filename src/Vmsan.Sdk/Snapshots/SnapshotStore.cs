@@ -18,7 +18,13 @@ internal sealed partial class SnapshotStore(VmsanPaths paths)
     [GeneratedRegex("^[a-z0-9][a-z0-9._-]{0,62}$")]
     private static partial Regex NamePattern();
 
+    [GeneratedRegex("^boot-[0-9a-f]{16}$")]
+    private static partial Regex BootIdPattern();
+
     public static bool IsValidId(string s) => IdPattern().IsMatch(s);
+
+    /// <summary>A boot snapshot's id (<see cref="BootSnapshotKey"/>): <c>boot-</c> and 16 hex digits.</summary>
+    public static bool IsBootId(string s) => BootIdPattern().IsMatch(s);
 
     public static void ValidateName(string name)
     {
@@ -43,6 +49,28 @@ internal sealed partial class SnapshotStore(VmsanPaths paths)
         }
         return list.OrderBy(m => m.CreatedAt).ToList();
     }
+
+    /// <summary>
+    /// The boot snapshots warm creates resume from (<c>snapshots/boot-KEY/</c>): never in <see cref="List"/>, so never
+    /// in <c>snapshot list</c>; <c>snapshot prune</c> removes stale ones.
+    /// </summary>
+    public IReadOnlyList<SnapshotManifest> ListBoot()
+    {
+        var list = new List<SnapshotManifest>();
+        if (!Directory.Exists(paths.SnapshotsDir))
+            return list;
+        foreach (var dir in Directory.EnumerateDirectories(paths.SnapshotsDir))
+            if (IsBootId(Path.GetFileName(dir)) && TryLoad(dir) is { } m)
+                list.Add(m);
+        return list.OrderBy(m => m.CreatedAt).ToList();
+    }
+
+    /// <summary>The complete boot snapshot with this id, or null (none yet, or one left half-written is never renamed into place).</summary>
+    public SnapshotManifest? FindBoot(string bootId) =>
+        IsBootId(bootId) && TryLoad(paths.SnapshotDir(bootId)) is { } m && m.Id == bootId ? m : null;
+
+    /// <summary>Held by the one create that builds a boot snapshot; others boot cold meanwhile instead of waiting.</summary>
+    public string BootLockPath(string bootId) => Path.Combine(paths.SnapshotsDir, $".{bootId}.lock");
 
     private static SnapshotManifest? TryLoad(string dir)
     {

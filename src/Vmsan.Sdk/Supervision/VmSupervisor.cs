@@ -84,6 +84,17 @@ internal sealed class VmSupervisor
                         ["--sparse=always", Path.Combine(vmDir, VmsanClient.PersistDir, "memory"), memoryFile], ct: ct).ConfigureAwait(false);
                     File.SetUnixFileMode(memoryFile, UnixFileMode.UserRead | UnixFileMode.UserWrite); // guest RAM: root's alone
                 }
+                else if (restoring && rec.Boot == "warm")
+                {
+                    // A warm create: the boot snapshot's RAM becomes this VM's own shared RAM file (a copy, sparse), so
+                    // the VM is like any booted one afterwards (it can be snapshotted and persisted, and it does not
+                    // depend on the boot snapshot once running); its device state loads below.
+                    memoryFile = paths.MemoryFile(_id);
+                    await _client.Options.Commands.RunCheckedAsync(ErrorCode.Internal, "cp",
+                        ["--sparse=always", Path.Combine(paths.SnapshotDir(rec.RestoreFrom!), "memory"), memoryFile], ct: ct).ConfigureAwait(false);
+                    File.SetUnixFileMode(memoryFile, UnixFileMode.UserRead | UnixFileMode.UserWrite); // guest RAM: root's alone
+                    Log($"boot snapshot {rec.RestoreFrom} RAM copied after {sw.ElapsedMilliseconds} ms");
+                }
                 else if (restoring)
                 {
                     // A clone: the guest already booted; it maps the snapshot's RAM privately and loads its device state.
@@ -110,7 +121,7 @@ internal sealed class VmSupervisor
                 // A restored VM gets the devices its state was saved with; a booting one today's set (QEMU only:
                 // Firecracker's devices are its own).
                 var devices = restoring ? VmDevices.Of(rec.Devices) : VmDevices.Current;
-                rec = rec with { Confinement = confined, Devices = firecracker ? null : devices };
+                rec = rec with { Confinement = confined, Devices = firecracker ? null : devices, Boot = restoring ? rec.Boot : "cold" };
                 store.Save(rec);
                 // QEMU: attached here (root, in the VM's namespace) and inherited by the VMM, which then
                 // needs no network privilege at all; closed on our side once it has started.

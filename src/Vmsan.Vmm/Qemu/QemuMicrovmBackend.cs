@@ -17,7 +17,9 @@ public sealed class QemuMicrovmBackend : IVmmBackend
 
     public QemuMicrovmBackend(string? binary = null) => _binary = binary ?? DefaultBinary;
 
-    public string Name => "qemu-microvm";
+    public const string BackendName = "qemu-microvm";
+
+    public string Name => BackendName;
 
     /// <summary>Translation cache size under TCG. Bigger caches stop QEMU re-translating the agent's start-up code.</summary>
     public static int TcgTbSizeMib => int.TryParse(Environment.GetEnvironmentVariable("VMSAN_TCG_TB_SIZE"), out var v) && v > 0 ? v : 64;
