@@ -64,7 +64,7 @@ public static class SnapshotCommands
         cmd.Aliases.Add("ls");
         cmd.SetAction((p, ct) => ctx.RunAsync(() =>
         {
-            var all = ctx.Client.Snapshots.List().ToList();
+            var all = ctx.Client.Lifecycle.Snapshots.List().ToList();
             if (ctx.Console.Json)
             {
                 ctx.Console.WriteJson(all, CliJsonContext.Default.ListSnapshotManifest);
@@ -90,7 +90,7 @@ public static class SnapshotCommands
         {
             var all = p.GetValue(names)!;
             foreach (var n in all)
-                ctx.Client.Snapshots.Find(n);
+                ctx.Client.Lifecycle.Snapshots.Find(n);
             foreach (var n in all)
                 ctx.Client.RemoveSnapshot(n);
             if (ctx.Console.Json)

@@ -40,7 +40,7 @@ public sealed class Doctor(VmsanClient client)
         }
         var tun = File.Exists("/dev/net/tun") || Directory.Exists("/dev/net");
         checks.Add(new("/dev/net/tun", tun, tun ? "present" : "missing", "modprobe tun"));
-        var accel = client.Options.AccelDetector.Detect("auto");
+        var accel = client.Lifecycle.Options.AccelDetector.Detect("auto");
         checks.Add(new("accelerator", true, $"{accel.Name}: {accel.Reason}" + (accel.TscKhz is { } k ? $" (tsc_early_khz={k})" : "")));
         foreach (var (name, file) in (ReadOnlySpan<(string, string)>)[("kernel", paths.DefaultKernel), ("initrd", paths.DefaultInitrd), ("runtime base", paths.RuntimeRootfs("base"))])
         {
@@ -49,7 +49,7 @@ public sealed class Doctor(VmsanClient client)
         }
         if (LibcPublic.IsRoot() && QemuMicrovmBackend.FindOnPath("nft") is not null)
         {
-            var ruleset = await client.Options.Commands.RunAsync("nft", ["list", "ruleset"], ct: ct).ConfigureAwait(false);
+            var ruleset = await client.Lifecycle.Options.Commands.RunAsync("nft", ["list", "ruleset"], ct: ct).ConfigureAwait(false);
             var blockers = ruleset.Ok ? ForwardDropChains(ruleset.Stdout) : [];
             checks.Add(new("forwarding", blockers.Count == 0,
                 blockers.Count == 0 ? "no other firewall drops forwarded traffic" : $"forward chains with policy drop: {string.Join(", ", blockers)}; guests may have no network",
@@ -67,7 +67,7 @@ public sealed class Doctor(VmsanClient client)
         checks.AddRange(ConfinementChecks());
         checks.Add(new("state directory", homeOk, paths.Home, $"Make {paths.Home} writable or set VMSAN_HOME."));
         if (homeOk)
-            checks.Add(DiskSpace.Check(client.Disks(), client.FreeBytes(), paths.Home));
+            checks.Add(DiskSpace.Check(client.Lifecycle.Disks(), client.Lifecycle.FreeBytes(), paths.Home));
 
         if (homeOk && LibcPublic.IsRoot())
         {
@@ -79,31 +79,31 @@ public sealed class Doctor(VmsanClient client)
                     continue;
                 if (DateTime.UtcNow - Directory.GetLastWriteTimeUtc(dir) < TimeSpan.FromMinutes(1))
                     continue;
-                await client.Network.TeardownAsync(id, ct).ConfigureAwait(false);
+                await client.Lifecycle.Network.TeardownAsync(id, ct).ConfigureAwait(false);
                 Directory.Delete(dir, true);
                 repaired.Add($"removed abandoned reservation {id}");
             }
             var live = new HashSet<string>(StringComparer.Ordinal);
-            foreach (var id in client.Store.ListIds())
+            foreach (var id in client.Lifecycle.Store.ListIds())
             {
-                var before = client.Store.TryLoad(id);
-                var after = await client.ReconcileAsync(id, ct).ConfigureAwait(false);
+                var before = client.Lifecycle.Store.TryLoad(id);
+                var after = await client.Lifecycle.ReconcileAsync(id, ct).ConfigureAwait(false);
                 if (before is not null && after is not null && before.Status != after.Status)
                     repaired.Add($"{id}: {before.Status.ToString().ToLowerInvariant()} -> {after.Status.ToString().ToLowerInvariant()} ({after.StopReason})");
                 if (after is not null && (after.Status is not (VmStatus.Stopped or VmStatus.Error)))
                     live.Add(id);
             }
-            foreach (var leaked in await client.Network.ListLeakedAsync(live, ct).ConfigureAwait(false))
+            foreach (var leaked in await client.Lifecycle.Network.ListLeakedAsync(live, ct).ConfigureAwait(false))
             {
-                if (!client.OwnsNetwork(leaked.VmId))
+                if (!client.Lifecycle.OwnsNetwork(leaked.VmId))
                     continue;
-                await client.Network.TeardownAsync(leaked.VmId, ct).ConfigureAwait(false);
+                await client.Lifecycle.Network.TeardownAsync(leaked.VmId, ct).ConfigureAwait(false);
                 repaired.Add($"removed leaked {leaked.Kind.ToString().ToLowerInvariant()} {leaked.Name}");
             }
             // Cgroups of VMs that are not running (a supervisor killed before it removed them).
             foreach (var (id, dirs) in Vmm.Cgroups.VmCgroup.ListAll())
             {
-                if (live.Contains(id) || !client.OwnsNetwork(id) || !Vmm.Cgroups.VmCgroup.IsEmpty(dirs))
+                if (live.Contains(id) || !client.Lifecycle.OwnsNetwork(id) || !Vmm.Cgroups.VmCgroup.IsEmpty(dirs))
                     continue;
                 if (Vmm.Cgroups.VmCgroup.RemovePaths(dirs))
                     repaired.Add($"removed leaked cgroup {id} ({string.Join(", ", dirs)})");

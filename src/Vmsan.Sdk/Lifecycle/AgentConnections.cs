@@ -32,7 +32,7 @@ internal sealed class AgentConnections : IDisposable
                         return cached.Client;
                     stale = cached.Client;
                 }
-                var client = VmsanClient.AgentFor(rec, token);
+                var client = VmAgent.For(rec, token);
                 _byVm[rec.Id] = (key, client);
                 return client;
             }

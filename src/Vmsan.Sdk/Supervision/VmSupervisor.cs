@@ -15,19 +15,27 @@ using Vmsan.Vmm.Cgroups;
 namespace Vmsan.Supervision;
 
 /// <summary>
-/// The per-VM supervisor (<c>vmsan __supervise ID</c>, detached from the terminal). It brings the
+/// The per-VM supervisor (<c>HOST __supervise ID</c>, detached from the terminal). It brings the
 /// VM's namespace up, runs the VMM, reports readiness in the state file, and when the VMM ends for
 /// any reason (stop, guest power-off, crash, SIGKILL) tears the namespace down and records why.
+/// What it works with is passed in: the state store, the network manager, the options (paths, backends,
+/// timeouts) and the transitions it records its VM's end through (the lifecycle service in production).
 /// </summary>
 internal sealed class VmSupervisor
 {
-    private readonly VmsanClient _client;
     private readonly string _id;
+    private readonly VmStore _store;
+    private readonly IVmNetwork _network;
+    private readonly VmsanClientOptions _options;
+    private readonly IVmTransitions _transitions;
 
-    public VmSupervisor(VmsanClient client, string id)
+    public VmSupervisor(string id, VmStore store, IVmNetwork network, VmsanClientOptions options, IVmTransitions transitions)
     {
-        _client = client;
         _id = id;
+        _store = store;
+        _network = network;
+        _options = options;
+        _transitions = transitions;
     }
 
     private static void Log(string message) =>
@@ -35,8 +43,8 @@ internal sealed class VmSupervisor
 
     public async Task<int> RunAsync(CancellationToken ct = default)
     {
-        var store = _client.Store;
-        var paths = _client.Paths;
+        var store = _store;
+        var paths = _options.Paths;
         var self = ProcessProbe.Ref(Environment.ProcessId);
         var vmDir = paths.VmDir(_id);
         var sw = Stopwatch.StartNew();
@@ -57,12 +65,12 @@ internal sealed class VmSupervisor
             store.Save(rec);
             try
             {
-                var accel = _client.Options.AccelDetector.Detect(rec.Accel);
-                _client.ClaimNetwork(_id);
+                var accel = _options.AccelDetector.Detect(rec.Accel);
+                _transitions.ClaimNetwork(_id);
                 var policy = PolicyOf(rec);
                 // The guest's only resolver is the DNS filter on its gateway, under every policy
                 // (allow-all forwards every name): a host whose resolver is loopback-only works too.
-                await _client.Network.SetupAsync(_id, rec.Network.Slot, policy, Network.VmNetworkPlan.GatewayAddress, ct).ConfigureAwait(false);
+                await _network.SetupAsync(_id, rec.Network.Slot, policy, Network.VmNetworkPlan.GatewayAddress, ct).ConfigureAwait(false);
                 _services = await StartNetworkServicesAsync(rec, policy, ct).ConfigureAwait(false);
                 Log($"network up in {sw.ElapsedMilliseconds} ms ({policy}; DNS upstream {_upstream?.ToString() ?? "none"})");
                 if (rec.Network.PublishedPorts is { Length: > 0 } ports)
@@ -80,8 +88,8 @@ internal sealed class VmSupervisor
                     // `pause --persist` saved this VM's RAM: back onto tmpfs as its shared RAM file (so it can be
                     // snapshotted and persisted again), and its device state loads below.
                     memoryFile = paths.MemoryFile(_id);
-                    await _client.Options.Commands.RunCheckedAsync(ErrorCode.Internal, "cp",
-                        ["--sparse=always", Path.Combine(vmDir, VmsanClient.PersistDir, "memory"), memoryFile], ct: ct).ConfigureAwait(false);
+                    await _options.Commands.RunCheckedAsync(ErrorCode.Internal, "cp",
+                        ["--sparse=always", Path.Combine(vmDir, VmLifecycle.PersistDir, "memory"), memoryFile], ct: ct).ConfigureAwait(false);
                     File.SetUnixFileMode(memoryFile, UnixFileMode.UserRead | UnixFileMode.UserWrite); // guest RAM: root's alone
                 }
                 else if (restoring && rec.Boot == "warm")
@@ -116,7 +124,7 @@ internal sealed class VmSupervisor
                     File.SetUnixFileMode(console, VmStore.PrivateFile);
                 }
                 var (confinement, confined) = VmmConfiner.Prepare(rec, vmDir, accel);
-                var backend = _client.Options.BackendFor(rec.Backend);
+                var backend = _options.BackendFor(rec.Backend);
                 var firecracker = backend.Name == Vmm.Firecracker.FirecrackerBackend.BackendName;
                 // A restored VM gets the devices its state was saved with; a booting one today's set (QEMU only:
                 // Firecracker's devices are its own).
@@ -200,7 +208,7 @@ internal sealed class VmSupervisor
                         store.Save(now with { Status = VmStatus.Running, StartedAt = DateTimeOffset.UtcNow, BootMs = (int)sw.ElapsedMilliseconds, PersistedAt = null });
                         Log($"restored and re-keyed after {sw.ElapsedMilliseconds} ms");
                         if (now.PersistedAt is not null)
-                            Directory.Delete(Path.Combine(vmDir, VmsanClient.PersistDir), true);
+                            Directory.Delete(Path.Combine(vmDir, VmLifecycle.PersistDir), true);
                     }
                 }
             }
@@ -229,7 +237,7 @@ internal sealed class VmSupervisor
             await forwarder.DisposeAsync().ConfigureAwait(false);
         if (Volatile.Read(ref terminating) == 1)
         {
-            await _client.Network.TeardownAsync(_id, CancellationToken.None).ConfigureAwait(false);
+            await _network.TeardownAsync(_id, CancellationToken.None).ConfigureAwait(false);
             Log("terminated: network removed");
             return 0;
         }
@@ -240,7 +248,7 @@ internal sealed class VmSupervisor
                 return 0; // removed under us
             if (now.Status == VmStatus.Paused && now.PersistedAt is not null)
             {
-                await _client.FinishPersistedLockedAsync(now, ct).ConfigureAwait(false);
+                await _transitions.FinishPersistedLockedAsync(now, ct).ConfigureAwait(false);
                 Log("persisted: VMM gone, network removed, the VM stays paused");
                 return 0;
             }
@@ -254,7 +262,7 @@ internal sealed class VmSupervisor
             };
             if (now.Status == VmStatus.Starting)
                 now = now with { Error = now.Error ?? new VmError(ErrorCode.VmBootFailed.ToWire(), reason + "; " + ConsoleTail()) };
-            await _client.FinishStoppedLockedAsync(now, reason, ct).ConfigureAwait(false);
+            await _transitions.FinishStoppedLockedAsync(now, reason, ct).ConfigureAwait(false);
         }
         return 0;
     }
@@ -275,7 +283,7 @@ internal sealed class VmSupervisor
             while (!vmmExited.IsCompleted)
             {
                 var wake = Volatile.Read(ref _wake).Task;
-                var rec = _client.Store.TryLoad(_id);
+                var rec = _store.TryLoad(_id);
                 if (rec is null)
                     return;
                 var wait = TimeSpan.FromMinutes(1);
@@ -302,35 +310,29 @@ internal sealed class VmSupervisor
     private async Task FireTimeoutAsync()
     {
         string action;
-        using (_client.Store.LockVm(_id))
+        using (_store.LockVm(_id))
         {
-            var rec = _client.Store.Load(_id);
+            var rec = _store.Load(_id);
             if (rec.ExpiresAt is not { } at || at > DateTimeOffset.UtcNow || rec.Status is not (VmStatus.Running or VmStatus.Paused))
                 return; // changed under us
             action = rec.OnTimeout ?? TimeoutAction.Stop;
             // Cleared before acting, so it fires once; TimedOutAt says it did (and why a stop happened).
-            _client.Store.Save(rec with { ExpiresAt = null, TimedOutAt = DateTimeOffset.UtcNow });
+            _store.Save(rec with { ExpiresAt = null, TimedOutAt = DateTimeOffset.UtcNow });
         }
         Log($"timeout: {action}");
         switch (action)
         {
             case TimeoutAction.Pause:
-                await _client.PauseAsync(_id).ConfigureAwait(false);
+                await _transitions.PauseAsync(_id).ConfigureAwait(false);
                 break;
             case TimeoutAction.Remove:
-                // `rm -f` signals this supervisor and waits for it: run it as its own process.
-                var psi = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
-                foreach (var a in (string[])["-c", "exec setsid -f \"$0\" rm -f \"$1\" </dev/null >/dev/null 2>&1", Environment.ProcessPath ?? "vmsan", _id])
-                    psi.ArgumentList.Add(a);
-                psi.Environment["VMSAN_HOME"] = _client.Paths.Home;
-                psi.Environment["VMSAN_ASSETS"] = _client.Paths.Assets;
-                using (var p = Process.Start(psi))
-                    if (p is not null)
-                        await p.WaitForExitAsync().ConfigureAwait(false);
+                // Removing signals this supervisor and waits for it to end: it runs in a process of its own, the
+                // supervisor host's remove verb (this program again; no vmsan CLI needed).
+                await VmsanSupervisorHost.StartDetachedAsync(_options, VmsanSupervisorHost.RemoveVerb, _id, "/dev/null", CancellationToken.None).ConfigureAwait(false);
                 break;
             default:
                 _timedOut = true;
-                await _client.StopAsync(_id).ConfigureAwait(false);
+                await _transitions.StopAsync(_id).ConfigureAwait(false);
                 break;
         }
     }
@@ -341,7 +343,7 @@ internal sealed class VmSupervisor
 
     private async Task<VmNetworkServices> StartNetworkServicesAsync(VmRecord rec, NetworkPolicy policy, CancellationToken ct)
     {
-        var manager = _client.Network as VmNetworkManager
+        var manager = _network as VmNetworkManager
             ?? throw new VmsanException(ErrorCode.Internal, "The DNS filter needs the nftables network manager.");
         // This process runs in the namespace vmsan runs in: its resolver (loopback included) is the upstream.
         _upstream = HostResolver.FirstUpstream() is { } ns ? new System.Net.IPEndPoint(ns, 53) : null;
@@ -349,14 +351,14 @@ internal sealed class VmSupervisor
             Log("no nameserver in /etc/resolv.conf: allowed names will get SERVFAIL");
         var hostAddresses = await manager.HostAddressesAsync().ConfigureAwait(false);
         return await VmNetworkServices.StartAsync(rec.Network.Netns, policy, _upstream, hostAddresses,
-            new NftPinSink(manager, _id, rec.Network.Netns), Path.Combine(_client.Paths.VmDir(_id), NetworkLog.FileName), ct).ConfigureAwait(false);
+            new NftPinSink(manager, _id, rec.Network.Netns), Path.Combine(_options.Paths.VmDir(_id), NetworkLog.FileName), ct).ConfigureAwait(false);
     }
 
     private async Task ReloadPolicyAsync()
     {
         try
         {
-            if (_services is not { } services || _client.Store.TryLoad(_id) is not { } rec)
+            if (_services is not { } services || _store.TryLoad(_id) is not { } rec)
                 return;
             var policy = PolicyOf(rec);
             await services.ApplyAsync(policy).ConfigureAwait(false);
@@ -383,8 +385,8 @@ internal sealed class VmSupervisor
         var persisted = rec.PersistedAt is not null;
         try
         {
-            var stateFile = persisted ? Path.Combine(_client.Paths.VmDir(_id), VmsanClient.PersistDir, "state") : Path.Combine(_client.Paths.SnapshotDir(rec.RestoreFrom!), "state");
-            await using (var control = await _client.Options.BackendFor(rec.Backend).ConnectAsync(Path.Combine(_client.Paths.VmDir(_id), "qmp.sock"), ct).ConfigureAwait(false))
+            var stateFile = persisted ? Path.Combine(_options.Paths.VmDir(_id), VmLifecycle.PersistDir, "state") : Path.Combine(_options.Paths.SnapshotDir(rec.RestoreFrom!), "state");
+            await using (var control = await _options.BackendFor(rec.Backend).ConnectAsync(Path.Combine(_options.Paths.VmDir(_id), "qmp.sock"), ct).ConfigureAwait(false))
             {
                 var netns = $"/proc/{rec.Vmm!.Pid}/ns/net";
                 await control.LoadStateAsync($"tcp:127.0.0.1:{StateChannel.IncomingPort}",
@@ -392,15 +394,15 @@ internal sealed class VmSupervisor
                 Log($"device state loaded after {sw.ElapsedMilliseconds} ms");
                 await control.ResumeAsync(ct).ConfigureAwait(false);
             }
-            var newToken = _client.Store.LoadSecrets(_id).Token;
+            var newToken = _store.LoadSecrets(_id).Token;
             // A clone holds its snapshot's token until re-keyed; a persisted VM its own (re-keyed to itself: clock and entropy).
-            var oldToken = persisted ? newToken : SnapshotStore.LoadToken(_client.Paths.SnapshotDir(rec.RestoreFrom!));
+            var oldToken = persisted ? newToken : SnapshotStore.LoadToken(_options.Paths.SnapshotDir(rec.RestoreFrom!));
             var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
             while (true)
             {
                 try
                 {
-                    using var agent = VmsanClient.AgentFor(rec, oldToken);
+                    using var agent = Lifecycle.VmAgent.For(rec, oldToken);
                     using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
                     cts.CancelAfter(TimeSpan.FromSeconds(3));
                     await agent.RekeyAsync(new Agent.Protocol.RekeyRequest(newToken, _id,
@@ -420,11 +422,11 @@ internal sealed class VmSupervisor
         catch (Exception ex)
         {
             Log($"restore failed: {ex}");
-            using (_client.Store.LockVm(_id))
+            using (_store.LockVm(_id))
             {
-                var now = _client.Store.Load(_id);
+                var now = _store.Load(_id);
                 // A persisted VM whose restore failed is an ordinary failed VM from here on (its disk is intact).
-                _client.Store.Save(now with { PersistedAt = null, Error = new VmError(ErrorCode.VmBootFailed.ToWire(), persisted ? $"restoring the persisted VM failed: {ex.Message}" : $"restoring from snapshot {rec.RestoreFrom} failed: {ex.Message}") });
+                _store.Save(now with { PersistedAt = null, Error = new VmError(ErrorCode.VmBootFailed.ToWire(), persisted ? $"restoring the persisted VM failed: {ex.Message}" : $"restoring from snapshot {rec.RestoreFrom} failed: {ex.Message}") });
             }
             ProcessProbe.Kill(rec.Vmm, LibcPublic.SIGKILL);
             return false;
@@ -448,13 +450,13 @@ internal sealed class VmSupervisor
     /// <summary>True once the agent answers; false when the VMM died first or the boot timed out (the VMM is then killed).</summary>
     private async Task<bool> WaitForAgentAsync(VmRecord rec, VmmProcess vmm, CancellationToken ct)
     {
-        using var agent = VmsanClient.AgentFor(rec, _client.Store.LoadSecrets(_id).Token);
+        using var agent = Lifecycle.VmAgent.For(rec, _store.LoadSecrets(_id).Token);
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
         using var pollCts = CancellationTokenSource.CreateLinkedTokenSource(cts.Token);
         // Two ways to learn the agent is up: its console marker (fast path) and health polling
         // (fallback for agents that print nothing, e.g. a custom rootfs's own agent build).
-        var marker = ConsoleWatcher.WaitForAsync(Path.Combine(_client.Paths.VmDir(_id), "console.log"), ConsoleWatcher.AgentReady, cts.Token);
-        var health = agent.WaitUntilHealthyAsync(_client.Options.BootTimeout, pollCts.Token);
+        var marker = ConsoleWatcher.WaitForAsync(Path.Combine(_options.Paths.VmDir(_id), "console.log"), ConsoleWatcher.AgentReady, cts.Token);
+        var health = agent.WaitUntilHealthyAsync(_options.BootTimeout, pollCts.Token);
         var first = await Task.WhenAny(health, marker, vmm.Exited).ConfigureAwait(false);
         if (first == marker && await marker.ConfigureAwait(false))
         {
@@ -463,7 +465,7 @@ internal sealed class VmSupervisor
             // A fresh client: the poller's pool may hold a connection attempt whose SYN went out
             // before the guest NIC was up; a new request would queue behind it until the next SYN
             // retransmit (a constant ~2.2 s boot, whatever the guest did).
-            using var fresh = VmsanClient.AgentFor(rec, _client.Store.LoadSecrets(_id).Token);
+            using var fresh = Lifecycle.VmAgent.For(rec, _store.LoadSecrets(_id).Token);
             health = fresh.WaitUntilHealthyAsync(TimeSpan.FromSeconds(30), cts.Token);
             first = await Task.WhenAny(health, vmm.Exited).ConfigureAwait(false);
         }
@@ -477,10 +479,10 @@ internal sealed class VmSupervisor
             catch (Exception ex)
             {
                 Log($"agent never answered: {ex.Message}; killing the VMM");
-                using (_client.Store.LockVm(_id))
+                using (_store.LockVm(_id))
                 {
-                    var now = _client.Store.Load(_id);
-                    _client.Store.Save(now with { Error = new VmError(ErrorCode.VmBootFailed.ToWire(), $"the agent did not answer within {_client.Options.BootTimeout.TotalSeconds:0} s; {ConsoleTail()}") });
+                    var now = _store.Load(_id);
+                    _store.Save(now with { Error = new VmError(ErrorCode.VmBootFailed.ToWire(), $"the agent did not answer within {_options.BootTimeout.TotalSeconds:0} s; {ConsoleTail()}") });
                 }
                 ProcessProbe.Kill(rec.Vmm, LibcPublic.SIGKILL);
                 return false;
@@ -494,7 +496,7 @@ internal sealed class VmSupervisor
     {
         try
         {
-            var lines = File.ReadAllLines(Path.Combine(_client.Paths.VmDir(_id), "console.log"));
+            var lines = File.ReadAllLines(Path.Combine(_options.Paths.VmDir(_id), "console.log"));
             return "console: " + string.Join(" | ", lines.Where(l => l.Trim().Length > 0).TakeLast(3));
         }
         catch (IOException)
@@ -506,6 +508,6 @@ internal sealed class VmSupervisor
     private async Task FailAsync(VmRecord rec, Exception ex, CancellationToken ct)
     {
         var error = ex is VmsanException v ? new VmError(v.Code.ToWire(), v.Message) : new VmError(ErrorCode.Internal.ToWire(), ex.Message);
-        await _client.FinishStoppedLockedAsync(rec with { Error = error }, "boot failed", ct).ConfigureAwait(false);
+        await _transitions.FinishStoppedLockedAsync(rec with { Error = error }, "boot failed", ct).ConfigureAwait(false);
     }
 }

@@ -90,18 +90,40 @@ public class SdkBoundaryTests
     public void The_supervisor_runs_in_the_named_program_else_in_this_program_when_it_hosts_supervisors()
     {
         Assert.Equal(["/opt/vmsan", "__supervise", "vm-00000001"],
-            VmsanSupervisorHost.CommandFor("/opt/vmsan", "vm-00000001", hosting: true, "/usr/bin/app", () => "/app.dll"));
+            VmsanSupervisorHost.CommandFor("/opt/vmsan", VmsanSupervisorHost.Verb, "vm-00000001", hosting: true, "/usr/bin/app", () => "/app.dll"));
         Assert.Equal(["/usr/bin/app", "__supervise", "vm-00000001"],
-            VmsanSupervisorHost.CommandFor(null, "vm-00000001", hosting: true, "/usr/bin/app", () => "/app.dll"));
+            VmsanSupervisorHost.CommandFor(null, VmsanSupervisorHost.Verb, "vm-00000001", hosting: true, "/usr/bin/app", () => "/app.dll"));
         Assert.Equal(["/usr/share/dotnet/dotnet", "/srv/app/App.dll", "__supervise", "vm-00000001"],
-            VmsanSupervisorHost.CommandFor("", "vm-00000001", hosting: true, "/usr/share/dotnet/dotnet", () => "/srv/app/App.dll"));
+            VmsanSupervisorHost.CommandFor("", VmsanSupervisorHost.Verb, "vm-00000001", hosting: true, "/usr/share/dotnet/dotnet", () => "/srv/app/App.dll"));
+    }
+
+    [Fact]
+    public void A_timeouts_remove_runs_in_the_supervisor_host_too_not_in_a_vmsan_cli()
+    {
+        // Run inside the supervisor (which this program hosts), the remove is this program again with the remove verb.
+        Assert.Equal(["/usr/share/dotnet/dotnet", "/srv/app/App.dll", "__remove", "vm-00000001"],
+            VmsanSupervisorHost.CommandFor(null, VmsanSupervisorHost.RemoveVerb, "vm-00000001", hosting: true, "/usr/share/dotnet/dotnet", () => "/srv/app/App.dll"));
+    }
+
+    [Fact]
+    public void The_client_is_a_facade_over_the_lifecycle_and_the_supervisor_gets_its_parts_not_the_client()
+    {
+        const System.Reflection.BindingFlags all = System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.NonPublic;
+        var fields = typeof(VmsanClient).GetFields(all);
+        Assert.Equal([typeof(VmLifecycle)], fields.Select(f => f.FieldType));
+
+        var supervisorParts = typeof(Supervision.VmSupervisor).GetConstructors().Single().GetParameters().Select(p => p.ParameterType).ToList();
+        Assert.DoesNotContain(typeof(VmsanClient), supervisorParts);
+        Assert.DoesNotContain(typeof(VmLifecycle), supervisorParts);
+        Assert.Contains(typeof(Supervision.IVmTransitions), supervisorParts);
+        Assert.DoesNotContain(typeof(Supervision.VmSupervisor).GetFields(all), f => f.FieldType == typeof(VmsanClient) || f.FieldType == typeof(VmLifecycle));
     }
 
     [Fact]
     public void Without_a_supervisor_host_creating_a_vm_is_DEPENDENCY_MISSING_with_the_fix()
     {
         var e = Assert.Throws<VmsanException>(() =>
-            VmsanSupervisorHost.CommandFor(null, "vm-00000001", hosting: false, "/usr/bin/app", () => "/app.dll"));
+            VmsanSupervisorHost.CommandFor(null, VmsanSupervisorHost.Verb, "vm-00000001", hosting: false, "/usr/bin/app", () => "/app.dll"));
 
         Assert.Equal(ErrorCode.DependencyMissing, e.Code);
         Assert.Contains("RunIfRequestedAsync", e.Fix ?? "", StringComparison.Ordinal);

@@ -4,12 +4,8 @@ using Vmsan.Core.State;
 
 namespace Vmsan;
 
-public sealed partial class VmsanClient
+internal sealed partial class VmLifecycle
 {
-    /// <summary>
-    /// Sets the VM's timeout to <paramref name="timeout"/> from now (null clears it), optionally with a new action.
-    /// The VM's supervisor is woken (SIGHUP) and acts at the new time; a stopped VM keeps it for its next start.
-    /// </summary>
     public async Task<VmInfo> SetTimeoutAsync(string id, TimeSpan? timeout, string? onTimeout = null, CancellationToken ct = default)
     {
         TimeoutAction.Validate(timeout, onTimeout ?? TimeoutAction.Stop, explicitAction: onTimeout is not null);

@@ -4,12 +4,8 @@ using Vmsan.Core.State;
 
 namespace Vmsan;
 
-public sealed partial class VmsanClient
+internal sealed partial class VmLifecycle
 {
-    /// <summary>
-    /// Stops a VM gracefully: the agent syncs and powers the guest off; after
-    /// <see cref="VmsanClientOptions.StopTimeout"/> QMP quit; then SIGKILL. Stopping a stopped VM is a no-op.
-    /// </summary>
     public async Task<VmInfo> StopAsync(string id, CancellationToken ct = default)
     {
         RequireRoot();
@@ -51,7 +47,7 @@ public sealed partial class VmsanClient
             return;
         try
         {
-            using var agent = AgentFor(rec, _store.LoadSecrets(rec.Id).Token);
+            using var agent = Lifecycle.VmAgent.For(rec, _store.LoadSecrets(rec.Id).Token);
             using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
             cts.CancelAfter(TimeSpan.FromSeconds(5));
             await agent.ShutdownAsync(cts.Token).ConfigureAwait(false);
@@ -98,10 +94,6 @@ public sealed partial class VmsanClient
         return true;
     }
 
-    /// <summary>
-    /// Removes a VM and everything it owns. A running VM needs <paramref name="force"/> (it is killed
-    /// at once, like <c>docker rm -f</c>).
-    /// </summary>
     public async Task RemoveAsync(string id, bool force, CancellationToken ct = default)
     {
         RequireRoot();
@@ -198,7 +190,7 @@ public sealed partial class VmsanClient
     }
 
     /// <summary>Tear down the network and mark stopped. Call with the VM lock held.</summary>
-    internal async Task<VmRecord> FinishStoppedLockedAsync(VmRecord rec, string reason, CancellationToken ct)
+    public async Task<VmRecord> FinishStoppedLockedAsync(VmRecord rec, string reason, CancellationToken ct)
     {
         ProcessProbe.Kill(rec.Vmm, LibcPublic.SIGKILL);
         // A supervisor killed between spawning the VMM and recording its pid leaves one nobody knows: find it by its
@@ -234,7 +226,7 @@ public sealed partial class VmsanClient
     }
 
     /// <summary>The VMM of a VM being persisted ended: network down, RAM freed, the VM stays paused. Call with the VM lock held.</summary>
-    internal async Task<VmRecord> FinishPersistedLockedAsync(VmRecord rec, CancellationToken ct)
+    public async Task<VmRecord> FinishPersistedLockedAsync(VmRecord rec, CancellationToken ct)
     {
         await _network.TeardownAsync(rec.Id, ct).ConfigureAwait(false);
         ReleaseNetwork(rec.Id);

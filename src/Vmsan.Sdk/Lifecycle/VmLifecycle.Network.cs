@@ -36,9 +36,8 @@ public sealed record NetworkStatus
     public int? ConnectionsCut { get; init; }
 }
 
-public sealed partial class VmsanClient
+internal sealed partial class VmLifecycle
 {
-    /// <summary>The policy stored for (and, when running, in force in) <paramref name="id"/>, with refusal counters.</summary>
     public async Task<NetworkStatus> GetNetworkAsync(string id, CancellationToken ct = default)
     {
         RequireRoot();
@@ -48,13 +47,6 @@ public sealed partial class VmsanClient
         return Status(rec, NetworkPolicyState.PolicyOf(rec.Network), counters);
     }
 
-    /// <summary>
-    /// Changes a VM's policy, live when it runs: <paramref name="change"/> computes the new policy
-    /// from the one in force (and throws INVALID_ARGUMENT for bad input before anything changes);
-    /// the whole table is swapped in one transaction (a failure leaves the old policy), established
-    /// connections the new policy denies are cut, then the state file is updated and the supervisor
-    /// told (SIGHUP) so the DNS filter and proxy follow.
-    /// </summary>
     public async Task<NetworkStatus> ChangeNetworkPolicyAsync(string id, Func<NetworkPolicy, NetworkPolicy> change, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(change);

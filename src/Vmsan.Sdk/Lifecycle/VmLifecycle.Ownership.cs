@@ -1,12 +1,12 @@
 namespace Vmsan;
 
-public sealed partial class VmsanClient
+internal sealed partial class VmLifecycle
 {
     // Network namespaces are machine-wide while VM state is per VMSAN_HOME. Each home marks the
     // namespaces it creates so `doctor` in one home never tears down another home's live VMs.
     private const string OwnersDir = "/run/vmsan/owners";
 
-    internal void ClaimNetwork(string id)
+    public void ClaimNetwork(string id)
     {
         Directory.CreateDirectory(OwnersDir);
         File.WriteAllText(Path.Combine(OwnersDir, id), _options.Paths.Home);

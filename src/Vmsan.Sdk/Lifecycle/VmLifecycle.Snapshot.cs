@@ -12,19 +12,12 @@ using Vmsan.Vmm.Qemu;
 
 namespace Vmsan;
 
-public sealed partial class VmsanClient
+internal sealed partial class VmLifecycle
 {
     internal SnapshotStore Snapshots => new(_options.Paths);
 
-    /// <summary>Every complete snapshot (name, id, source VM, runtime, size, QEMU build).</summary>
     public IReadOnlyList<SnapshotManifest> ListSnapshots() => Snapshots.List();
 
-    /// <summary>
-    /// Snapshots a running VM's memory and disk at one instant and lets it continue. The VM is paused for the
-    /// capture: the running disk layer is frozen (it becomes the snapshot's read-only layer, the VM continues on a
-    /// new one), the device state is saved (guest RAM is a shared file, so not in the stream), and the RAM file is
-    /// copied sparsely into the snapshot. Everything is written to a temp directory renamed into place at the end.
-    /// </summary>
     public async Task<SnapshotManifest> CreateSnapshotAsync(string id, string? name, CancellationToken ct = default)
     {
         RequireRoot();
@@ -198,7 +191,6 @@ public sealed partial class VmsanClient
         return rec;
     }
 
-    /// <summary>Removes a snapshot no VM depends on (clones' disks layer on it): SNAPSHOT_IN_USE otherwise.</summary>
     public void RemoveSnapshot(string nameOrId)
     {
         RequireRoot();
@@ -214,16 +206,6 @@ public sealed partial class VmsanClient
         Directory.Delete(trash, true);
     }
 
-    /// <summary>
-    /// A new VM resumed from a snapshot: its own id, namespace, token, hostname, entropy, clock and an empty exec table.
-    /// Its network policy and published ports are the source's, re-applied in its own namespace, unless
-    /// <paramref name="options"/> replaces them. A published port another VM or process holds is PORT_IN_USE before
-    /// anything is created.
-    /// </summary>
-    /// <param name="nameOrId">The snapshot.</param>
-    /// <param name="options">Timeout, and the policy and ports that replace the source's (null: none, the source's).</param>
-    /// <param name="ct">Cancels the wait (the clone may still come up).</param>
-    /// <exception cref="VmsanException">SNAPSHOT_NOT_FOUND, SNAPSHOT_INCOMPATIBLE, PORT_IN_USE, INVALID_ARGUMENT, VM_BOOT_FAILED, ...</exception>
     public async Task<VmInfo> CreateFromSnapshotAsync(string nameOrId, CloneOptions? options = null, CancellationToken ct = default)
     {
         options ??= new CloneOptions();

@@ -15,32 +15,32 @@ using Vmsan.Vmm;
 namespace Vmsan;
 
 /// <summary>
-/// The vmsan library: create, start, stop, remove and exec into microVMs. The CLI is a thin layer
-/// over this class; C# programs can call it directly (see samples/Vmsan.Sample). Every failure is a
-/// <see cref="VmsanException"/> with the same stable code the CLI prints. One agent connection per VM is kept
-/// and reused across calls until the client is disposed. Creating or starting VMs needs a supervisor process:
-/// see <see cref="VmsanSupervisorHost"/>.
+/// What <see cref="VmsanClient"/> does, behind its public façade: VM state transitions (create, start, stop,
+/// pause, snapshot, remove, reconcile), exec and file transfers through the VM's agent, images and runtimes. It is
+/// also the <see cref="Supervision.IVmTransitions"/> a VM's supervisor records its VM's end through. The state,
+/// network and options it works with are passed in, so the supervisor and the tests build theirs from the same parts.
 /// </summary>
-public sealed partial class VmsanClient : IDisposable
+internal sealed partial class VmLifecycle : Supervision.IVmTransitions, IDisposable
 {
     private readonly VmsanClientOptions _options;
     private readonly VmStore _store;
     private readonly IVmNetwork _network;
     private readonly Lifecycle.AgentConnections _agents = new();
 
-    /// <summary>Creates a client; <paramref name="options"/> null: state in <c>VMSAN_HOME</c> (default ~/.vmsan), assets in <c>VMSAN_ASSETS</c> (default /var/lib/vmsan).</summary>
-    /// <param name="options">Where state and assets live, timeouts, logging.</param>
-    public VmsanClient(VmsanClientOptions? options = null)
+    public VmLifecycle(VmsanClientOptions options, VmStore store, IVmNetwork network)
     {
-        _options = options ?? new VmsanClientOptions();
-        _store = new VmStore(_options.Paths);
-        _network = new VmNetworkManager(_options.Commands);
+        _options = options;
+        _store = store;
+        _network = network;
     }
 
-    /// <summary>Where this client keeps VM state and finds the installed assets.</summary>
+    /// <summary>The production parts for <paramref name="options"/>: the state directory's store and the nftables network manager.</summary>
+    public static VmLifecycle For(VmsanClientOptions options) =>
+        new(options, new VmStore(options.Paths), new VmNetworkManager(options.Commands));
+
     public VmsanPaths Paths => _options.Paths;
 
-    /// <summary>Closes the agent connections this client keeps (VMs keep running).</summary>
+    /// <summary>Closes the agent connections kept (VMs keep running).</summary>
     public void Dispose() => _agents.Dispose();
 
     internal VmStore Store => _store;
@@ -51,10 +51,6 @@ public sealed partial class VmsanClient : IDisposable
 
     private void Log(string message) => _options.Log?.Invoke(message);
 
-    /// <summary>Creates a VM and boots it; returns once its agent answers (status <c>running</c>).</summary>
-    /// <param name="options">What to boot; every value is checked before anything is created.</param>
-    /// <param name="ct">Cancels waiting (the VM's supervisor, already detached, may still finish booting it).</param>
-    /// <exception cref="VmsanException">INVALID_ARGUMENT, PERMISSION_DENIED, ASSETS_MISSING, RUNTIME_NOT_FOUND, VM_BOOT_FAILED, TIMEOUT, ...</exception>
     public async Task<VmInfo> CreateAsync(CreateOptions options, CancellationToken ct = default)
     {
         options.Validate();
@@ -252,10 +248,6 @@ public sealed partial class VmsanClient : IDisposable
             PortSpec.CheckFree(p);
     }
 
-    /// <summary>Boots a stopped VM again, with its disk as it was.</summary>
-    /// <param name="id">The VM id.</param>
-    /// <param name="ct">Cancels waiting.</param>
-    /// <exception cref="VmsanException">VM_NOT_FOUND, VM_BOOT_FAILED, TIMEOUT, ...</exception>
     public async Task<VmInfo> StartAsync(string id, CancellationToken ct = default)
     {
         RequireRoot();
@@ -271,19 +263,8 @@ public sealed partial class VmsanClient : IDisposable
 
     private async Task<VmInfo> LaunchSupervisorAndWaitAsync(string id, CancellationToken ct)
     {
-        var command = VmsanSupervisorHost.CommandFor(_options.SupervisorExecutable, id);
         var log = Path.Combine(_options.Paths.VmDir(id), "supervisor.log");
-        // setsid: the supervisor must outlive this command and not get the terminal's Ctrl-C.
-        // Its stdio goes to a file so a caller reading our stdout (e.g. $(vmsan create)) sees EOF.
-        var psi = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
-        // umask 077: whatever the supervisor and its QEMU create in the VM directory (its log, the console, the QMP
-        // socket, the network log) is theirs alone.
-        foreach (var a in (string[])["-c", "umask 077; log=$1; shift; exec setsid -f \"$@\" </dev/null >>\"$log\" 2>&1", "sh", log, .. command])
-            psi.ArgumentList.Add(a);
-        psi.Environment["VMSAN_HOME"] = _options.Paths.Home;
-        psi.Environment["VMSAN_ASSETS"] = _options.Paths.Assets;
-        using (var p = Process.Start(psi) ?? throw new VmsanException(ErrorCode.Internal, "Cannot start the supervisor."))
-            await p.WaitForExitAsync(ct).ConfigureAwait(false);
+        await VmsanSupervisorHost.StartDetachedAsync(_options, VmsanSupervisorHost.Verb, id, log, ct).ConfigureAwait(false);
 
         var deadline = DateTime.UtcNow + _options.BootTimeout + TimeSpan.FromSeconds(10);
         var sawSupervisor = false;
@@ -318,8 +299,6 @@ public sealed partial class VmsanClient : IDisposable
         }
     }
 
-    /// <summary>All VMs, each reconciled with reality (a VM whose VMM died is never reported running).</summary>
-    /// <param name="ct">Cancels the call.</param>
     public async Task<IReadOnlyList<VmInfo>> ListAsync(CancellationToken ct = default)
     {
         var list = new List<VmInfo>();
@@ -332,26 +311,15 @@ public sealed partial class VmsanClient : IDisposable
         return list.OrderBy(v => v.CreatedAt).ToList();
     }
 
-    /// <summary>One VM, reconciled with reality.</summary>
-    /// <param name="id">The VM id.</param>
-    /// <param name="ct">Cancels the call.</param>
-    /// <exception cref="VmsanException">VM_NOT_FOUND.</exception>
     public async Task<VmInfo> GetAsync(string id, CancellationToken ct = default) =>
         VmInfo.From(await ReconcileAsync(RequireId(id), ct).ConfigureAwait(false) ?? throw VmsanException.NotFound(id));
 
-    /// <summary>The path of the guest's serial console log.</summary>
-    /// <param name="id">The VM id.</param>
     public string ConsoleLogPath(string id)
     {
         _store.Load(RequireId(id));
         return Path.Combine(_options.Paths.VmDir(id), "console.log");
     }
 
-    /// <summary>
-    /// The VM's network log (JSON lines, <see cref="Vmsan.Network.Logging.NetworkLog"/>): DNS answers
-    /// and refusals, connections the proxy refused, and nftables refusals.
-    /// </summary>
-    /// <param name="id">The VM id.</param>
     public string NetworkLogPath(string id)
     {
         _store.Load(RequireId(id));
@@ -371,17 +339,6 @@ public sealed partial class VmsanClient : IDisposable
         return _agents.Get(rec, _store.LoadSecrets(id).Token);
     }
 
-    internal static AgentClient AgentFor(VmRecord rec, string token)
-    {
-        var endpoint = new IPEndPoint(IPAddress.Parse(rec.Network.GuestIp), AgentProtocol.Port);
-        // Through the VMM's own namespace handle: /run/netns/NAME exists only in the mount
-        // namespace of the supervisor that created it (they differ under `ip netns exec`).
-        var netns = ProcessProbe.IsAlive(rec.Vmm) ? $"/proc/{rec.Vmm!.Pid}/ns/net" : rec.Network.Netns;
-        return new AgentClient(NamespaceSocket.StreamFactory(netns, endpoint), token);
-    }
-
-    /// <summary>Throws VM_NOT_FOUND for anything that is not shaped like a VM id (before any work starts).</summary>
-    /// <param name="id">What the caller says is a VM id.</param>
     public static void ValidateId(string id) => RequireId(id);
 
     internal static string RequireId(string id)

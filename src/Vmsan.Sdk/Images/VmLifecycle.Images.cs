@@ -44,14 +44,13 @@ public sealed record ImageInfo
 /// <summary>What <c>images prune</c> deleted.</summary>
 public sealed record PruneResult(int Blobs, int Rootfs, long Bytes);
 
-public sealed partial class VmsanClient
+internal sealed partial class VmLifecycle
 {
     private ImageService? _imageCache;
 
     /// <summary>The image cache under <c>~/.vmsan/images</c>.</summary>
     internal ImageService ImageCache => _imageCache ??= new ImageService(_options.Paths.ImagesDir, _options.Commands);
 
-    /// <summary>Pulls an image (registry reference or archive) into the cache, fetching only the blobs it lacks.</summary>
     public async Task<ImageInfo> PullImageAsync(string spec, PullOptions options, IPullProgress? progress, CancellationToken ct = default)
     {
         ImageSources.CanonicalName(spec);
@@ -59,11 +58,6 @@ public sealed partial class VmsanClient
         return ImageInfo.From(rec, ImageCache);
     }
 
-    /// <summary>
-    /// The cached record for a registry reference pulled for the same platform (like Docker's
-    /// "missing" pull policy), else a pull. Archives and layouts are always read again (they are
-    /// local files that may have changed; their blobs are still fetched only once).
-    /// </summary>
     public async Task<ImageRecord> ResolveImageAsync(string spec, PullOptions options, IPullProgress? progress, CancellationToken ct = default)
     {
         if (!ImageSources.IsTransport(spec) && ImageCache.Find(spec) is { } cached && cached.Platform == options.Platform.ToString()
@@ -75,17 +69,12 @@ public sealed partial class VmsanClient
         return await ImageCache.PullAsync(spec, options, progress, ct).ConfigureAwait(false);
     }
 
-    /// <summary>Every cached image.</summary>
     public IReadOnlyList<ImageInfo> ListImages() => ImageCache.List().Select(r => ImageInfo.From(r, ImageCache)).ToList();
 
-    /// <summary>A cached image by name or digest, or null.</summary>
-    /// <param name="spec">An image reference or digest.</param>
     public ImageInfo? FindImage(string spec) => ImageCache.Find(spec) is { } r ? ImageInfo.From(r, ImageCache) : null;
 
-    /// <summary>Forgets an image's name; its blobs and ext4 root go at the next prune (VMs may boot from it).</summary>
     public string RemoveImage(string spec) => ImageCache.Remove(spec).Name;
 
-    /// <summary>Deletes blobs and ext4 roots no cached name refers to, keeping the roots of existing VMs.</summary>
     public PruneResult PruneImages()
     {
         var inUse = new HashSet<string>(StringComparer.Ordinal);

@@ -5,20 +5,8 @@ using Vmsan.Files;
 
 namespace Vmsan;
 
-public sealed partial class VmsanClient
+internal sealed partial class VmLifecycle
 {
-    /// <summary>
-    /// Uploads local files and directories (recursively; symlinks stay symlinks; modes and mtimes kept) into
-    /// <paramref name="remoteDirectory"/>, like <c>docker cp</c>: <c>./dir</c> lands as <c>remoteDirectory/dir</c>,
-    /// <c>./dir/.</c> puts the directory's content there. Each file is written atomically in the guest.
-    /// </summary>
-    /// <param name="id">The VM id.</param>
-    /// <param name="localSources">Local files and directories (<c>DIR/.</c>: the directory's content).</param>
-    /// <param name="remoteDirectory">The directory in the guest they land in.</param>
-    /// <param name="user">Owner in the guest; null: <c>user</c> when the guest has it, else root.</param>
-    /// <param name="ct">Cancels the transfer (nothing half-written is left: files are renamed into place when complete).</param>
-    /// <param name="progress">Receives the bytes sent so far (the tar stream: content plus headers).</param>
-    /// <exception cref="VmsanException">PATH_NOT_FOUND (a local source), TRANSFER_FAILED (refused or broken), VM errors.</exception>
     public async Task<TransferSummary> UploadAsync(string id, IReadOnlyList<string> localSources, string remoteDirectory, string? user = null,
         IProgress<long>? progress = null, CancellationToken ct = default)
     {
@@ -28,14 +16,6 @@ public sealed partial class VmsanClient
         return await Transfer(async () => TransferSummary.From(await agent.UploadAsync(remoteDirectory, sources, user, ct, progress).ConfigureAwait(false)), "upload").ConfigureAwait(false);
     }
 
-    /// <summary>Uploads a tar stream (e.g. stdin) and extracts it under <paramref name="remoteDirectory"/>.</summary>
-    /// <param name="id">The VM id.</param>
-    /// <param name="tar">A tar stream (ustar, pax or GNU).</param>
-    /// <param name="remoteDirectory">The directory in the guest it is extracted under.</param>
-    /// <param name="user">Owner in the guest; null: the default user.</param>
-    /// <param name="ct">Cancels the transfer.</param>
-    /// <param name="progress">Receives the tar bytes moved so far.</param>
-    /// <exception cref="VmsanException">TRANSFER_FAILED (refused, e.g. an unsafe entry, or broken), VM errors.</exception>
     public async Task<TransferSummary> UploadTarAsync(string id, Stream tar, string remoteDirectory, string? user = null, IProgress<long>? progress = null,
         CancellationToken ct = default)
     {
@@ -43,17 +23,6 @@ public sealed partial class VmsanClient
         return await Transfer(async () => TransferSummary.From(await agent.UploadTarAsync(remoteDirectory, tar, user, ct, progress).ConfigureAwait(false)), "upload").ConfigureAwait(false);
     }
 
-    /// <summary>
-    /// Downloads a remote file or directory like <c>docker cp</c>: into <paramref name="localPath"/> when it is a directory,
-    /// else as that name. Entries the guest sends that would land outside are refused.
-    /// </summary>
-    /// <param name="id">The VM id.</param>
-    /// <param name="remotePath">A file or directory in the guest.</param>
-    /// <param name="localPath">Where it lands on this host.</param>
-    /// <param name="user">Who reads it in the guest; null: the default user.</param>
-    /// <param name="ct">Cancels the transfer.</param>
-    /// <param name="progress">Receives the tar bytes moved so far.</param>
-    /// <exception cref="VmsanException">PATH_NOT_FOUND, TRANSFER_FAILED, VM errors.</exception>
     public async Task<TransferSummary> DownloadAsync(string id, string remotePath, string localPath, string? user = null, IProgress<long>? progress = null,
         CancellationToken ct = default)
     {
@@ -61,14 +30,6 @@ public sealed partial class VmsanClient
         return await Transfer(async () => TransferSummary.From(await agent.DownloadAsync(remotePath, localPath, user, ct, progress).ConfigureAwait(false)), "download").ConfigureAwait(false);
     }
 
-    /// <summary>Writes the tar stream of a remote file or directory to <paramref name="output"/>; returns its size in bytes.</summary>
-    /// <param name="id">The VM id.</param>
-    /// <param name="remotePath">A file or directory in the guest.</param>
-    /// <param name="output">Receives the tar stream.</param>
-    /// <param name="user">Who reads it in the guest; null: the default user.</param>
-    /// <param name="ct">Cancels the transfer.</param>
-    /// <param name="progress">Receives the tar bytes moved so far.</param>
-    /// <exception cref="VmsanException">PATH_NOT_FOUND, TRANSFER_FAILED, VM errors.</exception>
     public async Task<long> DownloadTarAsync(string id, string remotePath, Stream output, string? user = null, IProgress<long>? progress = null,
         CancellationToken ct = default)
     {

@@ -6,17 +6,11 @@ using Vmsan.Snapshots;
 
 namespace Vmsan;
 
-public sealed partial class VmsanClient
+internal sealed partial class VmLifecycle
 {
     /// <summary>Where <c>pause --persist</c> keeps a VM's memory and device state while its VMM is gone.</summary>
     internal const string PersistDir = "persisted";
 
-    /// <summary>
-    /// Stops the VM's vCPUs (QMP <c>stop</c>); memory, devices and disk stay in the live VMM, so
-    /// <see cref="ResumeAsync"/> continues exactly where it was. Pausing a paused VM is a no-op. With <paramref name="persist"/>, also writes its memory and device state to its directory
-    /// (the disk is flushed by the migration's end) and ends the VMM: its RAM is freed, and
-    /// <see cref="ResumeAsync"/> restores the same VM (id, token, disk, policy, ports, timeout) in a new VMM.
-    /// </summary>
     public async Task<VmInfo> PauseAsync(string id, bool persist = false, CancellationToken ct = default)
     {
         RequireRoot();
@@ -95,10 +89,6 @@ public sealed partial class VmsanClient
         }
     }
 
-    /// <summary>
-    /// Continues a paused VM (QMP <c>cont</c>); a persisted one is restored in a new VMM from its saved memory and
-    /// device state. Resuming a running VM is a no-op.
-    /// </summary>
     public async Task<VmInfo> ResumeAsync(string id, CancellationToken ct = default)
     {
         RequireRoot();

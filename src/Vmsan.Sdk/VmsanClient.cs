@@ -1,0 +1,333 @@
+using Vmsan.Core;
+using Vmsan.Core.Errors;
+using Vmsan.Core.State;
+using Vmsan.Images;
+using Vmsan.Images.Cache;
+using Vmsan.Network.Policy;
+using Vmsan.Runtimes;
+
+namespace Vmsan;
+
+/// <summary>
+/// The vmsan library: create, start, stop, remove and exec into microVMs. The CLI is a thin layer
+/// over this class; C# programs can call it directly (see samples/Vmsan.Sample). Every failure is a
+/// <see cref="VmsanException"/> with the same stable code the CLI prints. One agent connection per VM is kept
+/// and reused across calls until the client is disposed. Creating or starting VMs needs a supervisor process:
+/// see <see cref="VmsanSupervisorHost"/>.
+/// </summary>
+/// <remarks>
+/// A thin façade: every call is forwarded to the internal lifecycle service, which holds the state store, the
+/// network manager and the options this client was made with.
+/// </remarks>
+public sealed class VmsanClient : IDisposable
+{
+    private readonly VmLifecycle _vms;
+
+    /// <summary>Creates a client; <paramref name="options"/> null: state in <c>VMSAN_HOME</c> (default ~/.vmsan), assets in <c>VMSAN_ASSETS</c> (default /var/lib/vmsan).</summary>
+    /// <param name="options">Where state and assets live, timeouts, logging.</param>
+    public VmsanClient(VmsanClientOptions? options = null) => _vms = VmLifecycle.For(options ?? new VmsanClientOptions());
+
+    /// <summary>The lifecycle service behind this façade (the CLI and the tests reach the internals through it).</summary>
+    internal VmLifecycle Lifecycle => _vms;
+
+    /// <summary>Where this client keeps VM state and finds the installed assets.</summary>
+    public VmsanPaths Paths => _vms.Paths;
+
+    /// <summary>Closes the agent connections this client keeps (VMs keep running).</summary>
+    public void Dispose() => _vms.Dispose();
+
+    // VmLifecycle.cs
+
+    /// <summary>Creates a VM and boots it; returns once its agent answers (status <c>running</c>).</summary>
+    /// <param name="options">What to boot; every value is checked before anything is created.</param>
+    /// <param name="ct">Cancels waiting (the VM's supervisor, already detached, may still finish booting it).</param>
+    /// <exception cref="VmsanException">INVALID_ARGUMENT, PERMISSION_DENIED, ASSETS_MISSING, RUNTIME_NOT_FOUND, VM_BOOT_FAILED, TIMEOUT, ...</exception>
+    public Task<VmInfo> CreateAsync(CreateOptions options, CancellationToken ct = default) =>
+        _vms.CreateAsync(options, ct);
+
+    /// <summary>Boots a stopped VM again, with its disk as it was.</summary>
+    /// <param name="id">The VM id.</param>
+    /// <param name="ct">Cancels waiting.</param>
+    /// <exception cref="VmsanException">VM_NOT_FOUND, VM_BOOT_FAILED, TIMEOUT, ...</exception>
+    public Task<VmInfo> StartAsync(string id, CancellationToken ct = default) =>
+        _vms.StartAsync(id, ct);
+
+    /// <summary>All VMs, each reconciled with reality (a VM whose VMM died is never reported running).</summary>
+    /// <param name="ct">Cancels the call.</param>
+    public Task<IReadOnlyList<VmInfo>> ListAsync(CancellationToken ct = default) =>
+        _vms.ListAsync(ct);
+
+    /// <summary>One VM, reconciled with reality.</summary>
+    /// <param name="id">The VM id.</param>
+    /// <param name="ct">Cancels the call.</param>
+    /// <exception cref="VmsanException">VM_NOT_FOUND.</exception>
+    public Task<VmInfo> GetAsync(string id, CancellationToken ct = default) =>
+        _vms.GetAsync(id, ct);
+
+    /// <summary>The path of the guest's serial console log.</summary>
+    /// <param name="id">The VM id.</param>
+    public string ConsoleLogPath(string id) =>
+        _vms.ConsoleLogPath(id);
+
+    /// <summary>
+    /// The VM's network log (JSON lines, <see cref="Vmsan.Network.Logging.NetworkLog"/>): DNS answers
+    /// and refusals, connections the proxy refused, and nftables refusals.
+    /// </summary>
+    /// <param name="id">The VM id.</param>
+    public string NetworkLogPath(string id) =>
+        _vms.NetworkLogPath(id);
+
+    /// <summary>Throws VM_NOT_FOUND for anything that is not shaped like a VM id (before any work starts).</summary>
+    /// <param name="id">What the caller says is a VM id.</param>
+    public static void ValidateId(string id) =>
+        VmLifecycle.ValidateId(id);
+
+    // VmLifecycle.Exec.cs
+
+    /// <summary>
+    /// Runs a command in the VM, streaming its stdout and stderr (null discards) as it runs; returns how it ended. It
+    /// never hangs: a VM removed or stopped meanwhile ends it at once with VM_NOT_FOUND / VM_NOT_RUNNING, an agent
+    /// that stops answering with AGENT_UNREACHABLE (the exec stream's ping/pong).
+    /// </summary>
+    /// <param name="id">The VM id.</param>
+    /// <param name="request">The command.</param>
+    /// <param name="stdout">Receives the command's stdout bytes.</param>
+    /// <param name="stderr">Receives the command's stderr bytes.</param>
+    /// <param name="ct">Cancels the call (the remote process group is then killed).</param>
+    /// <exception cref="Core.Errors.VmsanException">VM_NOT_FOUND, VM_NOT_RUNNING, VM_PAUSED, USER_NOT_FOUND, AGENT_UNREACHABLE, AGENT_ERROR.</exception>
+    public Task<ExecResult> ExecAsync(string id, ExecRequest request, Stream? stdout, Stream? stderr, CancellationToken ct = default) =>
+        _vms.ExecAsync(id, request, stdout, stderr, ct);
+
+    /// <summary>
+    /// Starts a command over a WebSocket: stdin, TTY, signals and resizes go through the returned stream. A named
+    /// <see cref="ExecRequest.Session"/> that is running is attached instead. The stream watches the VM as
+    /// <see cref="ExecAsync"/> does.
+    /// </summary>
+    /// <param name="id">The VM id.</param>
+    /// <param name="request">The command.</param>
+    /// <param name="ct">Cancels opening the stream.</param>
+    /// <exception cref="Core.Errors.VmsanException">VM errors, AGENT_UNREACHABLE, AGENT_ERROR.</exception>
+    public Task<ExecStream> OpenExecAsync(string id, ExecRequest request, CancellationToken ct = default) =>
+        _vms.OpenExecAsync(id, request, ct);
+
+    /// <summary>Attaches to an exec (by exec id or session name): its buffered output, then live output until it exits.</summary>
+    /// <param name="id">The VM id.</param>
+    /// <param name="execIdOrSession">An exec id (<c>e-…</c>) or a session name.</param>
+    /// <param name="ct">Cancels attaching.</param>
+    /// <exception cref="Core.Errors.VmsanException">VM errors, AGENT_ERROR (no such exec).</exception>
+    public Task<ExecStream> AttachExecAsync(string id, string execIdOrSession, CancellationToken ct = default) =>
+        _vms.AttachExecAsync(id, execIdOrSession, ct);
+
+    /// <summary>Starts a detached exec; returns at once with its id.</summary>
+    /// <param name="id">The VM id.</param>
+    /// <param name="request">The command (runs detached whatever <see cref="ExecRequest.Detach"/> says).</param>
+    /// <param name="ct">Cancels the call.</param>
+    /// <exception cref="Core.Errors.VmsanException">VM errors, AGENT_ERROR.</exception>
+    public Task<ExecInfo> StartDetachedAsync(string id, ExecRequest request, CancellationToken ct = default) =>
+        _vms.StartDetachedAsync(id, request, ct);
+
+    /// <summary>Lists the VM's execs and sessions.</summary>
+    /// <param name="id">The VM id.</param>
+    /// <param name="ct">Cancels the call.</param>
+    /// <exception cref="Core.Errors.VmsanException">VM errors, AGENT_ERROR.</exception>
+    public Task<IReadOnlyList<ExecInfo>> ListExecsAsync(string id, CancellationToken ct = default) =>
+        _vms.ListExecsAsync(id, ct);
+
+    /// <summary>Sends a signal to an exec's process group.</summary>
+    /// <param name="id">The VM id.</param>
+    /// <param name="execIdOrSession">An exec id or a session name.</param>
+    /// <param name="signal">The signal number (15: SIGTERM).</param>
+    /// <param name="ct">Cancels the call.</param>
+    /// <exception cref="Core.Errors.VmsanException">VM errors, AGENT_ERROR (no such exec).</exception>
+    public Task<ExecInfo> SignalExecAsync(string id, string execIdOrSession, int signal, CancellationToken ct = default) =>
+        _vms.SignalExecAsync(id, execIdOrSession, signal, ct);
+
+    // VmLifecycle.Files.cs
+
+    /// <summary>
+    /// Uploads local files and directories (recursively; symlinks stay symlinks; modes and mtimes kept) into
+    /// <paramref name="remoteDirectory"/>, like <c>docker cp</c>: <c>./dir</c> lands as <c>remoteDirectory/dir</c>,
+    /// <c>./dir/.</c> puts the directory's content there. Each file is written atomically in the guest.
+    /// </summary>
+    /// <param name="id">The VM id.</param>
+    /// <param name="localSources">Local files and directories (<c>DIR/.</c>: the directory's content).</param>
+    /// <param name="remoteDirectory">The directory in the guest they land in.</param>
+    /// <param name="user">Owner in the guest; null: <c>user</c> when the guest has it, else root.</param>
+    /// <param name="ct">Cancels the transfer (nothing half-written is left: files are renamed into place when complete).</param>
+    /// <param name="progress">Receives the bytes sent so far (the tar stream: content plus headers).</param>
+    /// <exception cref="VmsanException">PATH_NOT_FOUND (a local source), TRANSFER_FAILED (refused or broken), VM errors.</exception>
+    public Task<TransferSummary> UploadAsync(string id, IReadOnlyList<string> localSources, string remoteDirectory, string? user = null, IProgress<long>? progress = null, CancellationToken ct = default) =>
+        _vms.UploadAsync(id, localSources, remoteDirectory, user, progress, ct);
+
+    /// <summary>Uploads a tar stream (e.g. stdin) and extracts it under <paramref name="remoteDirectory"/>.</summary>
+    /// <param name="id">The VM id.</param>
+    /// <param name="tar">A tar stream (ustar, pax or GNU).</param>
+    /// <param name="remoteDirectory">The directory in the guest it is extracted under.</param>
+    /// <param name="user">Owner in the guest; null: the default user.</param>
+    /// <param name="ct">Cancels the transfer.</param>
+    /// <param name="progress">Receives the tar bytes moved so far.</param>
+    /// <exception cref="VmsanException">TRANSFER_FAILED (refused, e.g. an unsafe entry, or broken), VM errors.</exception>
+    public Task<TransferSummary> UploadTarAsync(string id, Stream tar, string remoteDirectory, string? user = null, IProgress<long>? progress = null, CancellationToken ct = default) =>
+        _vms.UploadTarAsync(id, tar, remoteDirectory, user, progress, ct);
+
+    /// <summary>
+    /// Downloads a remote file or directory like <c>docker cp</c>: into <paramref name="localPath"/> when it is a directory,
+    /// else as that name. Entries the guest sends that would land outside are refused.
+    /// </summary>
+    /// <param name="id">The VM id.</param>
+    /// <param name="remotePath">A file or directory in the guest.</param>
+    /// <param name="localPath">Where it lands on this host.</param>
+    /// <param name="user">Who reads it in the guest; null: the default user.</param>
+    /// <param name="ct">Cancels the transfer.</param>
+    /// <param name="progress">Receives the tar bytes moved so far.</param>
+    /// <exception cref="VmsanException">PATH_NOT_FOUND, TRANSFER_FAILED, VM errors.</exception>
+    public Task<TransferSummary> DownloadAsync(string id, string remotePath, string localPath, string? user = null, IProgress<long>? progress = null, CancellationToken ct = default) =>
+        _vms.DownloadAsync(id, remotePath, localPath, user, progress, ct);
+
+    /// <summary>Writes the tar stream of a remote file or directory to <paramref name="output"/>; returns its size in bytes.</summary>
+    /// <param name="id">The VM id.</param>
+    /// <param name="remotePath">A file or directory in the guest.</param>
+    /// <param name="output">Receives the tar stream.</param>
+    /// <param name="user">Who reads it in the guest; null: the default user.</param>
+    /// <param name="ct">Cancels the transfer.</param>
+    /// <param name="progress">Receives the tar bytes moved so far.</param>
+    /// <exception cref="VmsanException">PATH_NOT_FOUND, TRANSFER_FAILED, VM errors.</exception>
+    public Task<long> DownloadTarAsync(string id, string remotePath, Stream output, string? user = null, IProgress<long>? progress = null, CancellationToken ct = default) =>
+        _vms.DownloadTarAsync(id, remotePath, output, user, progress, ct);
+
+    // VmLifecycle.Network.cs
+
+    /// <summary>The policy stored for (and, when running, in force in) <paramref name="id"/>, with refusal counters.</summary>
+    public Task<NetworkStatus> GetNetworkAsync(string id, CancellationToken ct = default) =>
+        _vms.GetNetworkAsync(id, ct);
+
+    /// <summary>
+    /// Changes a VM's policy, live when it runs: <paramref name="change"/> computes the new policy
+    /// from the one in force (and throws INVALID_ARGUMENT for bad input before anything changes);
+    /// the whole table is swapped in one transaction (a failure leaves the old policy), established
+    /// connections the new policy denies are cut, then the state file is updated and the supervisor
+    /// told (SIGHUP) so the DNS filter and proxy follow.
+    /// </summary>
+    public Task<NetworkStatus> ChangeNetworkPolicyAsync(string id, Func<NetworkPolicy, NetworkPolicy> change, CancellationToken ct = default) =>
+        _vms.ChangeNetworkPolicyAsync(id, change, ct);
+
+    // VmLifecycle.Pause.cs
+
+    /// <summary>
+    /// Stops the VM's vCPUs (QMP <c>stop</c>); memory, devices and disk stay in the live VMM, so
+    /// <see cref="ResumeAsync"/> continues exactly where it was. Pausing a paused VM is a no-op. With <paramref name="persist"/>, also writes its memory and device state to its directory
+    /// (the disk is flushed by the migration's end) and ends the VMM: its RAM is freed, and
+    /// <see cref="ResumeAsync"/> restores the same VM (id, token, disk, policy, ports, timeout) in a new VMM.
+    /// </summary>
+    public Task<VmInfo> PauseAsync(string id, bool persist = false, CancellationToken ct = default) =>
+        _vms.PauseAsync(id, persist, ct);
+
+    /// <summary>
+    /// Continues a paused VM (QMP <c>cont</c>); a persisted one is restored in a new VMM from its saved memory and
+    /// device state. Resuming a running VM is a no-op.
+    /// </summary>
+    public Task<VmInfo> ResumeAsync(string id, CancellationToken ct = default) =>
+        _vms.ResumeAsync(id, ct);
+
+    // VmLifecycle.Snapshot.cs
+
+    /// <summary>Every complete snapshot (name, id, source VM, runtime, size, QEMU build).</summary>
+    public IReadOnlyList<SnapshotManifest> ListSnapshots() =>
+        _vms.ListSnapshots();
+
+    /// <summary>
+    /// Snapshots a running VM's memory and disk at one instant and lets it continue. The VM is paused for the
+    /// capture: the running disk layer is frozen (it becomes the snapshot's read-only layer, the VM continues on a
+    /// new one), the device state is saved (guest RAM is a shared file, so not in the stream), and the RAM file is
+    /// copied sparsely into the snapshot. Everything is written to a temp directory renamed into place at the end.
+    /// </summary>
+    public Task<SnapshotManifest> CreateSnapshotAsync(string id, string? name, CancellationToken ct = default) =>
+        _vms.CreateSnapshotAsync(id, name, ct);
+
+    /// <summary>Removes a snapshot no VM depends on (clones' disks layer on it): SNAPSHOT_IN_USE otherwise.</summary>
+    public void RemoveSnapshot(string nameOrId) =>
+        _vms.RemoveSnapshot(nameOrId);
+
+    /// <summary>
+    /// A new VM resumed from a snapshot: its own id, namespace, token, hostname, entropy, clock and an empty exec table.
+    /// Its network policy and published ports are the source's, re-applied in its own namespace, unless
+    /// <paramref name="options"/> replaces them. A published port another VM or process holds is PORT_IN_USE before
+    /// anything is created.
+    /// </summary>
+    /// <param name="nameOrId">The snapshot.</param>
+    /// <param name="options">Timeout, and the policy and ports that replace the source's (null: none, the source's).</param>
+    /// <param name="ct">Cancels the wait (the clone may still come up).</param>
+    /// <exception cref="VmsanException">SNAPSHOT_NOT_FOUND, SNAPSHOT_INCOMPATIBLE, PORT_IN_USE, INVALID_ARGUMENT, VM_BOOT_FAILED, ...</exception>
+    public Task<VmInfo> CreateFromSnapshotAsync(string nameOrId, CloneOptions? options = null, CancellationToken ct = default) =>
+        _vms.CreateFromSnapshotAsync(nameOrId, options, ct);
+
+    // VmLifecycle.Stop.cs
+
+    /// <summary>
+    /// Stops a VM gracefully: the agent syncs and powers the guest off; after
+    /// <see cref="VmsanClientOptions.StopTimeout"/> QMP quit; then SIGKILL. Stopping a stopped VM is a no-op.
+    /// </summary>
+    public Task<VmInfo> StopAsync(string id, CancellationToken ct = default) =>
+        _vms.StopAsync(id, ct);
+
+    /// <summary>
+    /// Removes a VM and everything it owns. A running VM needs <paramref name="force"/> (it is killed
+    /// at once, like <c>docker rm -f</c>).
+    /// </summary>
+    public Task RemoveAsync(string id, bool force, CancellationToken ct = default) =>
+        _vms.RemoveAsync(id, force, ct);
+
+    // VmLifecycle.Timeout.cs
+
+    /// <summary>
+    /// Sets the VM's timeout to <paramref name="timeout"/> from now (null clears it), optionally with a new action.
+    /// The VM's supervisor is woken (SIGHUP) and acts at the new time; a stopped VM keeps it for its next start.
+    /// </summary>
+    public Task<VmInfo> SetTimeoutAsync(string id, TimeSpan? timeout, string? onTimeout = null, CancellationToken ct = default) =>
+        _vms.SetTimeoutAsync(id, timeout, onTimeout, ct);
+
+    // VmLifecycle.Images.cs
+
+    /// <summary>Pulls an image (registry reference or archive) into the cache, fetching only the blobs it lacks.</summary>
+    public Task<ImageInfo> PullImageAsync(string spec, PullOptions options, IPullProgress? progress, CancellationToken ct = default) =>
+        _vms.PullImageAsync(spec, options, progress, ct);
+
+    /// <summary>
+    /// The cached record for a registry reference pulled for the same platform (like Docker's
+    /// "missing" pull policy), else a pull. Archives and layouts are always read again (they are
+    /// local files that may have changed; their blobs are still fetched only once).
+    /// </summary>
+    public Task<ImageRecord> ResolveImageAsync(string spec, PullOptions options, IPullProgress? progress, CancellationToken ct = default) =>
+        _vms.ResolveImageAsync(spec, options, progress, ct);
+
+    /// <summary>Every cached image.</summary>
+    public IReadOnlyList<ImageInfo> ListImages() =>
+        _vms.ListImages();
+
+    /// <summary>A cached image by name or digest, or null.</summary>
+    /// <param name="spec">An image reference or digest.</param>
+    public ImageInfo? FindImage(string spec) =>
+        _vms.FindImage(spec);
+
+    /// <summary>Forgets an image's name; its blobs and ext4 root go at the next prune (VMs may boot from it).</summary>
+    public string RemoveImage(string spec) =>
+        _vms.RemoveImage(spec);
+
+    /// <summary>Deletes blobs and ext4 roots no cached name refers to, keeping the roots of existing VMs.</summary>
+    public PruneResult PruneImages() =>
+        _vms.PruneImages();
+
+    // VmLifecycle.Runtimes.cs
+
+    /// <summary>The runtimes this installation has recipes for, with their build state.</summary>
+    public IReadOnlyList<RuntimeInfo> ListRuntimes() =>
+        _vms.ListRuntimes();
+
+    /// <summary>
+    /// Builds runtime <paramref name="name"/> from its recipe (Debian packages, npm packages), unless the
+    /// image was built from the same recipe, agent and base. Atomic: a failed or killed build leaves the
+    /// previous image in use. The build's log lines go to <paramref name="progress"/>.
+    /// </summary>
+    public Task<RuntimeInfo> BuildRuntimeAsync(string name, Action<string>? progress = null, CancellationToken ct = default) =>
+        _vms.BuildRuntimeAsync(name, progress, ct);
+}
