@@ -261,6 +261,15 @@ public sealed class VmsanClient : IDisposable
     public Task<VmInfo> CreateFromSnapshotAsync(string nameOrId, CloneOptions? options = null, CancellationToken ct = default) =>
         _vms.CreateFromSnapshotAsync(nameOrId, options, ct);
 
+    /// <summary>
+    /// Removes boot snapshots whose inputs changed (a rebuilt kernel, agent, image or vmsan, another QEMU build), or
+    /// every one with <paramref name="all"/>. A boot snapshot a VM is being restored from right now is kept; VMs made
+    /// from one earlier do not depend on it (their disk is a hard link, their RAM their own copy).
+    /// </summary>
+    /// <returns>The ids removed.</returns>
+    public Task<IReadOnlyList<string>> PruneBootSnapshotsAsync(bool all = false, CancellationToken ct = default) =>
+        _vms.PruneBootSnapshotsAsync(all, ct);
+
     // VmLifecycle.Stop.cs
 
     /// <summary>

@@ -98,7 +98,7 @@ internal sealed class VmSupervisor
                     // the VM is like any booted one afterwards (it can be snapshotted and persisted, and it does not
                     // depend on the boot snapshot once running); its device state loads below.
                     memoryFile = paths.MemoryFile(_id);
-                    await _client.Options.Commands.RunCheckedAsync(ErrorCode.Internal, "cp",
+                    await _options.Commands.RunCheckedAsync(ErrorCode.Internal, "cp",
                         ["--sparse=always", Path.Combine(paths.SnapshotDir(rec.RestoreFrom!), "memory"), memoryFile], ct: ct).ConfigureAwait(false);
                     File.SetUnixFileMode(memoryFile, UnixFileMode.UserRead | UnixFileMode.UserWrite); // guest RAM: root's alone
                     Log($"boot snapshot {rec.RestoreFrom} RAM copied after {sw.ElapsedMilliseconds} ms");

@@ -89,13 +89,13 @@ public sealed class BootSnapshotKeyTests : IDisposable
         var i = Inputs();
         var key = BootSnapshotKey.Describe(i);
         var manifest = Manifest(BootSnapshotKey.IdFor(key), key);
-        Assert.False(VmsanClient.IsStaleBoot(manifest, manifest.VmmVersion));
+        Assert.False(VmLifecycle.IsStaleBoot(manifest, manifest.VmmVersion));
 
         var path = Path.Combine(_dir, file);
         System.IO.File.SetLastWriteTimeUtc(path, System.IO.File.GetLastWriteTimeUtc(path).AddSeconds(-5));
 
         Assert.NotEqual(manifest.Id, BootSnapshotKey.IdFor(i));
-        Assert.True(VmsanClient.IsStaleBoot(manifest, manifest.VmmVersion));
+        Assert.True(VmLifecycle.IsStaleBoot(manifest, manifest.VmmVersion));
     }
 
     [Fact]
@@ -114,11 +114,11 @@ public sealed class BootSnapshotKeyTests : IDisposable
     {
         var key = BootSnapshotKey.Describe(Inputs());
         var m = Manifest(BootSnapshotKey.IdFor(key), key);
-        Assert.True(VmsanClient.IsStaleBoot(m, "8.2.0"));
-        Assert.False(VmsanClient.IsStaleBoot(m, null)); // unreadable build: judged by the files alone
-        Assert.True(VmsanClient.IsStaleBoot(m with { BootKey = null }, m.VmmVersion));
+        Assert.True(VmLifecycle.IsStaleBoot(m, "8.2.0"));
+        Assert.False(VmLifecycle.IsStaleBoot(m, null)); // unreadable build: judged by the files alone
+        Assert.True(VmLifecycle.IsStaleBoot(m with { BootKey = null }, m.VmmVersion));
         System.IO.File.Delete(Path.Combine(_dir, "vmlinux"));
-        Assert.True(VmsanClient.IsStaleBoot(m, m.VmmVersion));
+        Assert.True(VmLifecycle.IsStaleBoot(m, m.VmmVersion));
     }
 
     [Fact]

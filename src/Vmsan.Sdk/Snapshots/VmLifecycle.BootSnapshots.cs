@@ -8,7 +8,7 @@ using Vmsan.Vmm.Qemu;
 
 namespace Vmsan;
 
-public sealed partial class VmsanClient
+internal sealed partial class VmLifecycle
 {
     /// <summary>The clone's hard link to its boot snapshot's disk layer, in the VM directory (its top, disk.qcow2, layers on it).</summary>
     internal const string WarmLayer = "disk-boot.qcow2";
@@ -44,7 +44,7 @@ public sealed partial class VmsanClient
         string[] vmsan;
         try
         {
-            vmsan = [.. VmsanSupervisorHost.CommandFor(_options.SupervisorExecutable, "vm-00000000").SkipLast(2)];
+            vmsan = [.. VmsanSupervisorHost.CommandFor(_options.SupervisorExecutable, VmsanSupervisorHost.Verb, "vm-00000000").SkipLast(2)];
         }
         catch (Core.Errors.VmsanException)
         {
@@ -136,12 +136,6 @@ public sealed partial class VmsanClient
         File.SetUnixFileMode(overlay, VmStore.PrivateFile);
     }
 
-    /// <summary>
-    /// Removes boot snapshots whose inputs changed (a rebuilt kernel, agent, image or vmsan, another QEMU build), or
-    /// every one with <paramref name="all"/>. A boot snapshot a VM is being restored from right now is kept; VMs made
-    /// from one earlier do not depend on it (their disk is a hard link, their RAM their own copy).
-    /// </summary>
-    /// <returns>The ids removed.</returns>
     public async Task<IReadOnlyList<string>> PruneBootSnapshotsAsync(bool all = false, CancellationToken ct = default)
     {
         RequireRoot();
