@@ -84,7 +84,7 @@ internal static class Program
         try
         {
             // /init exports its uptime right before exec'ing us (PID 1 keeps the kernel's start time).
-            if (!double.TryParse(Environment.GetEnvironmentVariable("VMSAN_T0"), NumberStyles.Float, CultureInfo.InvariantCulture, out var t0))
+            if (!double.TryParse(AgentEnvironment.T0, NumberStyles.Float, CultureInfo.InvariantCulture, out var t0))
                 return "";
             var uptimeMs = double.Parse(File.ReadAllText("/proc/uptime").Split(' ')[0], CultureInfo.InvariantCulture) * 1000;
             var sinceMain = HealthEndpoint.UptimeMs;

@@ -36,7 +36,7 @@ public sealed class VmsanPaths
     /// Where running VMs' guest RAM files live (shared, so a snapshot saves only device state): tmpfs, so the
     /// kernel never writes guest memory back to a disk. <c>VMSAN_SHM</c> overrides.
     /// </summary>
-    public static string MemoryDir => Environment.GetEnvironmentVariable("VMSAN_SHM") is { Length: > 0 } shm ? shm : "/dev/shm";
+    public static string MemoryDir => Vmsan.Core.VmsanEnvironment.Current.Shm is { Length: > 0 } shm ? shm : "/dev/shm";
 
     /// <summary>One flat name per VM, prefixed by a hash of the state home (homes share /dev/shm; no directory to leak).</summary>
     public string MemoryFile(string vmId) => Path.Combine(MemoryDir,
@@ -57,16 +57,16 @@ public sealed class VmsanPaths
 
     public static VmsanPaths FromEnvironment()
     {
-        var home = Environment.GetEnvironmentVariable("VMSAN_HOME");
+        var home = Vmsan.Core.VmsanEnvironment.Current.Home;
         if (string.IsNullOrWhiteSpace(home))
         {
-            var user = Environment.GetEnvironmentVariable("HOME");
+            var user = Vmsan.Core.VmsanEnvironment.Current.UserHome;
             if (string.IsNullOrWhiteSpace(user))
                 user = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
             home = Path.Combine(user, ".vmsan");
         }
 
-        var assets = Environment.GetEnvironmentVariable("VMSAN_ASSETS");
+        var assets = Vmsan.Core.VmsanEnvironment.Current.Assets;
         if (string.IsNullOrWhiteSpace(assets))
             assets = "/var/lib/vmsan";
         return new VmsanPaths(home, assets);

@@ -19,7 +19,7 @@ public sealed class VmsanClientOptions
     /// Defaults to <c>VMSAN_CLI</c>; when null, the current program is re-executed if it hosts supervisors
     /// (<see cref="VmsanSupervisorHost.RunIfRequestedAsync"/>).
     /// </summary>
-    public string? SupervisorExecutable { get; init; } = Environment.GetEnvironmentVariable("VMSAN_CLI") is { Length: > 0 } cli ? cli : null;
+    public string? SupervisorExecutable { get; init; } = Vmsan.Core.VmsanEnvironment.Current.Cli is { Length: > 0 } cli ? cli : null;
 
     /// <summary>The default VMM (<c>--vmm qemu</c>).</summary>
     internal IVmmBackend Backend { get; init; } = new QemuMicrovmBackend();
@@ -40,7 +40,7 @@ public sealed class VmsanClientOptions
     /// (the supervisor, which enforces it, inherits the variable from the CLI).
     /// </summary>
     public TimeSpan BootTimeout { get; init; } =
-        int.TryParse(Environment.GetEnvironmentVariable("VMSAN_BOOT_TIMEOUT"), System.Globalization.NumberStyles.None,
+        int.TryParse(Vmsan.Core.VmsanEnvironment.Current.BootTimeout, System.Globalization.NumberStyles.None,
             System.Globalization.CultureInfo.InvariantCulture, out var s) && s > 0
             ? TimeSpan.FromSeconds(s)
             : TimeSpan.FromSeconds(120);

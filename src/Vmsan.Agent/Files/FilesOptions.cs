@@ -14,12 +14,12 @@ internal sealed record FilesOptions
     public static FilesOptions FromEnvironment()
     {
         var options = new FilesOptions();
-        if (long.TryParse(Environment.GetEnvironmentVariable("VMSAN_FILES_MAX_UPLOAD_BYTES"), NumberStyles.None, CultureInfo.InvariantCulture, out var max) && max > 0)
+        if (long.TryParse(AgentEnvironment.FilesMaxUploadBytes, NumberStyles.None, CultureInfo.InvariantCulture, out var max) && max > 0)
         {
             options = options with { MaxUploadBytes = max };
         }
 
-        if (int.TryParse(Environment.GetEnvironmentVariable("VMSAN_FILES_MAX_TRANSFERS"), NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0)
+        if (int.TryParse(AgentEnvironment.FilesMaxTransfers, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0)
         {
             options = options with { MaxConcurrentTransfers = n };
         }

@@ -45,17 +45,17 @@ internal sealed record HttpLimits
     public static HttpLimits FromEnvironment()
     {
         var limits = new HttpLimits();
-        if (int.TryParse(Environment.GetEnvironmentVariable("VMSAN_AGENT_HEAD_TIMEOUT_MS"), NumberStyles.None, CultureInfo.InvariantCulture, out var ms) && ms > 0)
+        if (int.TryParse(AgentEnvironment.HeadTimeoutMs, NumberStyles.None, CultureInfo.InvariantCulture, out var ms) && ms > 0)
         {
             limits = limits with { HeadTimeout = TimeSpan.FromMilliseconds(ms) };
         }
 
-        if (int.TryParse(Environment.GetEnvironmentVariable("VMSAN_AGENT_MAX_CONNECTIONS"), NumberStyles.None, CultureInfo.InvariantCulture, out var max) && max > 0)
+        if (int.TryParse(AgentEnvironment.MaxConnections, NumberStyles.None, CultureInfo.InvariantCulture, out var max) && max > 0)
         {
             limits = limits with { MaxConnections = max };
         }
 
-        if (IPAddress.TryParse(Environment.GetEnvironmentVariable("VMSAN_AGENT_ALLOWED_PEER"), out var peer))
+        if (IPAddress.TryParse(AgentEnvironment.AllowedPeer, out var peer))
         {
             limits = limits with { AllowedPeer = peer };
         }

@@ -90,7 +90,7 @@ public static class ExecCommands
             var size = RawTerminal.Size();
             var env = new Dictionary<string, string>(request.Env ?? new Dictionary<string, string>(), StringComparer.Ordinal);
             if (!env.ContainsKey("TERM"))
-                env["TERM"] = Environment.GetEnvironmentVariable("TERM") is { Length: > 0 } term ? term : "xterm-256color";
+                env["TERM"] = Vmsan.Core.VmsanEnvironment.Current.Term is { Length: > 0 } term ? term : "xterm-256color";
             request = request with { Env = env, Cols = size?.Cols ?? 80, Rows = size?.Rows ?? 24 };
         }
 

@@ -23,11 +23,11 @@ public static class Table
     /// <summary>Only the process's real stdout, and only when it is a terminal.</summary>
     private static bool IsTerminal(TextWriter w) =>
         ReferenceEquals(w, System.Console.Out) && !System.Console.IsOutputRedirected
-        && Environment.GetEnvironmentVariable("TERM") is not (null or "" or "dumb");
+        && Vmsan.Core.VmsanEnvironment.Current.Term is not (null or "" or "dumb");
 
     private static void WriteFancy(IReadOnlyList<string> headers, List<IReadOnlyList<string>> rows)
     {
-        var noColor = Environment.GetEnvironmentVariable("NO_COLOR") is { Length: > 0 };
+        var noColor = Vmsan.Core.VmsanEnvironment.Current.NoColor;
         var console = AnsiConsole.Create(new AnsiConsoleSettings
         {
             Out = new AnsiConsoleOutput(System.Console.Out),

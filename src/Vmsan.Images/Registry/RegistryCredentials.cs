@@ -28,10 +28,10 @@ public sealed class RegistryCredentials
 
     private static string? DefaultDockerConfig()
     {
-        var dir = Environment.GetEnvironmentVariable("DOCKER_CONFIG");
+        var dir = Vmsan.Core.VmsanEnvironment.Current.DockerConfig;
         if (string.IsNullOrEmpty(dir))
         {
-            var home = Environment.GetEnvironmentVariable("HOME");
+            var home = Vmsan.Core.VmsanEnvironment.Current.UserHome;
             if (string.IsNullOrEmpty(home))
                 return null;
             dir = Path.Combine(home, ".docker");

@@ -106,7 +106,7 @@ internal sealed partial class VmLifecycle
                         // Guest RAM is the VMM's shared file, which it writes again after `cont`: copied (sparse).
                         await _options.Commands.RunCheckedAsync(ErrorCode.Internal, "cp", ["--sparse=always", memory, Path.Combine(tmp, "memory")], ct: ct).ConfigureAwait(false);
                         // Fault injection for the kill-during-snapshot test: hold the VM paused here.
-                        if (int.TryParse(Environment.GetEnvironmentVariable("VMSAN_FAULT_SNAPSHOT_HOLD_MS"), out var hold) && hold > 0)
+                        if (int.TryParse(Vmsan.Core.VmsanEnvironment.Current.FaultSnapshotHoldMs, out var hold) && hold > 0)
                             await Task.Delay(hold, ct).ConfigureAwait(false);
                     }
                     finally

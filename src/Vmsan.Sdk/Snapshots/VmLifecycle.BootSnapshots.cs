@@ -23,7 +23,7 @@ internal sealed partial class VmLifecycle
     /// Warm create is off unless VMSAN_WARM=1 until it has been seen working on real VMs (WarmCreateTests); then it
     /// becomes the default and VMSAN_WARM=0 turns it off.
     /// </summary>
-    internal static bool WarmDisabled => Environment.GetEnvironmentVariable("VMSAN_WARM") != "1";
+    internal static bool WarmDisabled => Vmsan.Core.VmsanEnvironment.Current.Warm != "1";
 
     /// <summary>The key inputs of a plain create, or null with the reason warm create does not apply to it.</summary>
     private async Task<(BootKeyInputs? Inputs, string Reason)> BootInputsAsync(CreateOptions options, IVmmBackend backend, AccelChoice accel, string kernel, string initrd, string baseImage, int diskMib, CancellationToken ct)

@@ -16,7 +16,7 @@ public sealed record CgroupLimits(long MemoryMaxBytes, long CpuQuotaUs, long Cpu
     /// default) and the translator's own tables. Under KVM there is no translation cache.
     /// </summary>
     public static int OverheadMib(AccelKind accel, int tcgTbSizeMib) =>
-        Environment.GetEnvironmentVariable("VMSAN_VMM_MEMORY_OVERHEAD_MIB") is { Length: > 0 } s
+        Vmsan.Core.VmsanEnvironment.Current.VmmMemoryOverheadMib is { Length: > 0 } s
         && int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out var v)
             ? v
             : accel == AccelKind.Kvm ? 64 : 96 + tcgTbSizeMib;

@@ -52,7 +52,7 @@ public sealed class VmCgroup
     /// <summary>The directory under which VM cgroups live, per hierarchy (the key is the controller, "" for v2).</summary>
     public static IReadOnlyDictionary<string, string> Parents(int version, string root = Root)
     {
-        var custom = Environment.GetEnvironmentVariable("VMSAN_CGROUP_PARENT")?.Trim('/');
+        var custom = Vmsan.Core.VmsanEnvironment.Current.CgroupParent?.Trim('/');
         if (version == 2)
             return new Dictionary<string, string> { [""] = Path.Combine(root, custom is { Length: > 0 } ? custom : "vmsan") };
         var own = OwnV1Cgroups();

@@ -18,7 +18,7 @@ public static class VmmIdentity
     /// steps of 65536); <c>VMSAN_VMM_UID_BASE</c> moves it.
     /// </summary>
     public static int UidBase =>
-        int.TryParse(Environment.GetEnvironmentVariable("VMSAN_VMM_UID_BASE"), NumberStyles.None, CultureInfo.InvariantCulture, out var b) && b > 0
+        int.TryParse(Vmsan.Core.VmsanEnvironment.Current.VmmUidBase, NumberStyles.None, CultureInfo.InvariantCulture, out var b) && b > 0
             ? b
             : 1_900_000_000;
 

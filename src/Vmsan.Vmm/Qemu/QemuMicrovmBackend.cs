@@ -22,10 +22,10 @@ public sealed class QemuMicrovmBackend : IVmmBackend
     public string Name => BackendName;
 
     /// <summary>Translation cache size under TCG. Bigger caches stop QEMU re-translating the agent's start-up code.</summary>
-    public static int TcgTbSizeMib => int.TryParse(Environment.GetEnvironmentVariable("VMSAN_TCG_TB_SIZE"), out var v) && v > 0 ? v : 64;
+    public static int TcgTbSizeMib => int.TryParse(Vmsan.Core.VmsanEnvironment.Current.TcgTbSize, out var v) && v > 0 ? v : 64;
 
     /// <summary>CPU model under TCG (VMSAN_TCG_CPU overrides).</summary>
-    public static string TcgCpu => Environment.GetEnvironmentVariable("VMSAN_TCG_CPU") is { Length: > 0 } c ? c : "max";
+    public static string TcgCpu => Vmsan.Core.VmsanEnvironment.Current.TcgCpu is { Length: > 0 } c ? c : "max";
 
     public string? CheckAvailable() =>
         FindOnPath(_binary) is null ? $"{_binary} not found on PATH" : null;
@@ -34,7 +34,7 @@ public sealed class QemuMicrovmBackend : IVmmBackend
     {
         if (binary.Contains('/', StringComparison.Ordinal))
             return File.Exists(binary) ? binary : null;
-        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "/usr/bin:/bin").Split(':'))
+        foreach (var dir in (Vmsan.Core.VmsanEnvironment.Current.SearchPath ?? "/usr/bin:/bin").Split(':'))
         {
             var p = Path.Combine(dir, binary);
             if (File.Exists(p))
