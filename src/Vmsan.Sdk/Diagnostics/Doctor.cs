@@ -88,6 +88,8 @@ public sealed class Doctor(VmsanClient client)
             {
                 var before = client.Lifecycle.Store.TryLoad(id);
                 var after = await client.Lifecycle.ReconcileAsync(id, ct).ConfigureAwait(false);
+                if (before is { OnTimeout: TimeoutAction.Remove, ExpiresAt: { } expired } && expired <= DateTimeOffset.UtcNow && after is null)
+                    repaired.Add($"{id}: removed (its remove-timeout had expired while its supervisor was dead)");
                 if (before is not null && after is not null && before.Status != after.Status)
                     repaired.Add($"{id}: {before.Status.ToString().ToLowerInvariant()} -> {after.Status.ToString().ToLowerInvariant()} ({after.StopReason})");
                 if (after is not null && (after.Status is not (VmStatus.Stopped or VmStatus.Error)))

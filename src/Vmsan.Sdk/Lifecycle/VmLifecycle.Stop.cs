@@ -109,24 +109,36 @@ internal sealed partial class VmLifecycle
                 _store.Delete(id);
                 return;
             }
-            rec = await ReconcileLockedAsync(rec, ct).ConfigureAwait(false);
+            // A dead supervisor's expired remove-timeout may remove it right here: then there is nothing left to do.
+            if (await ReconcileOrRemoveLockedAsync(rec, ct).ConfigureAwait(false) is not { } reconciled)
+                return;
+            rec = reconciled;
             if (rec.Status is not (VmStatus.Stopped or VmStatus.Error) && !force)
                 throw new VmsanException(ErrorCode.VmAlreadyRunning, $"VM {id} is {rec.Status.ToString().ToLowerInvariant()}.",
                     $"Stop it first (`vmsan stop {id}`) or force removal with `vmsan rm -f {id}`.");
-            // The supervisor kills the VMM and removes the network on SIGTERM (it can: the
-            // namespace is mounted in its mount namespace); SIGKILL whatever is left after that.
-            ProcessProbe.Kill(rec.Supervisor, LibcPublic.SIGTERM);
-            await WaitDeadAsync(rec.Supervisor, TimeSpan.FromSeconds(10), ct).ConfigureAwait(false);
-            ProcessProbe.Kill(rec.Supervisor, LibcPublic.SIGKILL);
-            ProcessProbe.Kill(rec.Vmm, LibcPublic.SIGKILL);
-            await WaitDeadAsync(rec.Vmm, TimeSpan.FromSeconds(10), ct).ConfigureAwait(false);
-            await WaitDeadAsync(rec.Supervisor, TimeSpan.FromSeconds(5), ct).ConfigureAwait(false);
-            await _network.TeardownAsync(id, ct).ConfigureAwait(false);
-            ReleaseNetwork(id);
-            await Supervision.VmmConfiner.RemoveCgroupAsync(rec.Confinement.Cgroups).ConfigureAwait(false);
-            DeleteMemoryFile(id);
-            _store.Delete(id);
+            await RemoveLockedAsync(rec, ct).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>Kills whatever runs of the VM and deletes it with everything it owns. Call with the VM lock held.</summary>
+    private async Task RemoveLockedAsync(VmRecord rec, CancellationToken ct)
+    {
+        var id = rec.Id;
+        // The supervisor kills the VMM and removes the network on SIGTERM (it can: the
+        // namespace is mounted in its mount namespace); SIGKILL whatever is left after that.
+        ProcessProbe.Kill(rec.Supervisor, LibcPublic.SIGTERM);
+        await WaitDeadAsync(rec.Supervisor, TimeSpan.FromSeconds(10), ct).ConfigureAwait(false);
+        ProcessProbe.Kill(rec.Supervisor, LibcPublic.SIGKILL);
+        ProcessProbe.Kill(rec.Vmm, LibcPublic.SIGKILL);
+        foreach (var orphan in OrphanedVmms(id))
+            ProcessProbe.Kill(orphan, LibcPublic.SIGKILL);
+        await WaitDeadAsync(rec.Vmm, TimeSpan.FromSeconds(10), ct).ConfigureAwait(false);
+        await WaitDeadAsync(rec.Supervisor, TimeSpan.FromSeconds(5), ct).ConfigureAwait(false);
+        await _network.TeardownAsync(id, ct).ConfigureAwait(false);
+        ReleaseNetwork(id);
+        await Supervision.VmmConfiner.RemoveCgroupAsync(rec.Confinement.Cgroups).ConfigureAwait(false);
+        DeleteMemoryFile(id);
+        _store.Delete(id);
     }
 
     /// <summary>Loads and reconciles a VM under its lock; null when it does not exist.</summary>
@@ -145,7 +157,7 @@ internal sealed partial class VmLifecycle
         using (_store.LockVm(id))
         {
             rec = _store.TryLoad(id);
-            return rec is null ? null : await ReconcileLockedAsync(rec, ct).ConfigureAwait(false);
+            return rec is null ? null : await ReconcileOrRemoveLockedAsync(rec, ct).ConfigureAwait(false);
         }
     }
 
@@ -167,10 +179,20 @@ internal sealed partial class VmLifecycle
         && (rec.Supervisor is not null || !ProcessProbe.IsAlive(rec.Vmm));
 
     /// <summary>
-    /// A VM said to be alive whose VMM and supervisor are both gone crashed (or was SIGKILLed):
-    /// clean up what it left and record it as stopped.
+    /// <see cref="ReconcileOrRemoveLockedAsync"/> for callers that go on with the VM: one removed by its timeout
+    /// is VM_NOT_FOUND, saying so.
     /// </summary>
-    private async Task<VmRecord> ReconcileLockedAsync(VmRecord rec, CancellationToken ct)
+    private async Task<VmRecord> ReconcileLockedAsync(VmRecord rec, CancellationToken ct) =>
+        await ReconcileOrRemoveLockedAsync(rec, ct).ConfigureAwait(false)
+        ?? throw new VmsanException(ErrorCode.VmNotFound, $"VM {rec.Id} was removed: its timeout (action remove) had expired while its supervisor was dead.",
+            "Run `vmsan list` to see the VMs that exist.");
+
+    /// <summary>
+    /// A VM said to be alive whose supervisor is gone: its VMM crashed or was SIGKILLed with it, or is an orphan
+    /// nobody serves. An expired timeout is applied now (its action, which may remove the VM: then null);
+    /// otherwise clean up what it left and record it as stopped.
+    /// </summary>
+    private async Task<VmRecord?> ReconcileOrRemoveLockedAsync(VmRecord rec, CancellationToken ct)
     {
         rec = await RecoverSnapshotLockedAsync(rec, ct).ConfigureAwait(false);
         if (!NeedsReconcile(rec))
@@ -180,6 +202,8 @@ internal sealed partial class VmLifecycle
         if (rec.Supervisor is null && rec.Status is VmStatus.Creating or VmStatus.Starting
             && DateTimeOffset.UtcNow - rec.UpdatedAt < TimeSpan.FromSeconds(10))
             return rec;
+        if (TimeoutMissed(rec))
+            return await ApplyMissedTimeoutLockedAsync(rec, ct).ConfigureAwait(false);
         var booting = rec.Status is VmStatus.Creating or VmStatus.Starting;
         var reason = rec.Status == VmStatus.Stopping ? "stopped"
             : ProcessProbe.IsAlive(rec.Vmm) || OrphanedVmms(rec.Id).Count > 0

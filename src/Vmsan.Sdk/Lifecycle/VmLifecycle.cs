@@ -263,6 +263,7 @@ internal sealed partial class VmLifecycle : Supervision.IVmTransitions, IDisposa
 
     private async Task<VmInfo> LaunchSupervisorAndWaitAsync(string id, CancellationToken ct)
     {
+        var launchedAt = DateTimeOffset.UtcNow;
         var log = Path.Combine(_options.Paths.VmDir(id), "supervisor.log");
         await VmsanSupervisorHost.StartDetachedAsync(_options, VmsanSupervisorHost.Verb, id, log, ct).ConfigureAwait(false);
 
@@ -278,6 +279,9 @@ internal sealed partial class VmLifecycle : Supervision.IVmTransitions, IDisposa
                 case VmStatus.Error:
                     throw new VmsanException(Enum.TryParse<ErrorCode>(rec.Error?.Code?.Replace("_", "", StringComparison.Ordinal), true, out var c) ? c : ErrorCode.VmBootFailed,
                         $"VM {id} failed to boot: {rec.Error?.Message}", $"See `vmsan logs {id}` for the guest console; remove it with `vmsan rm {id}`.");
+                // It booted, and its timeout fired before this loop looked (a short timeout on a slow host): created, not failed.
+                case VmStatus.Stopped or VmStatus.Paused when rec.TimedOutAt >= launchedAt && rec.StartedAt >= launchedAt:
+                    return VmInfo.From(rec);
                 case VmStatus.Stopped:
                     throw new VmsanException(ErrorCode.VmBootFailed, $"VM {id} stopped while booting: {rec.StopReason}",
                         $"See `vmsan logs {id}`; remove it with `vmsan rm {id}`.");
