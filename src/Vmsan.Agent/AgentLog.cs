@@ -39,7 +39,7 @@ internal static class AgentLog
         {
             try
             {
-                Interop.Write(fd, bytes);
+                Libc.Write(fd, bytes);
             }
             catch (IOException)
             {

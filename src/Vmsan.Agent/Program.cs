@@ -24,7 +24,7 @@ internal static class Program
     public static async Task<int> Main(string[] args)
     {
         HealthEndpoint.MarkStart();
-        var isInit = Interop.GetPid() == 1;
+        var isInit = Libc.GetPid() == 1;
         try
         {
             return isInit ? await RunAsInitAsync(args).ConfigureAwait(false) : await RunHostedAsync(args).ConfigureAwait(false);
@@ -125,9 +125,9 @@ internal static class Program
 
         var token = File.ReadAllText(tokenFile).Trim();
         // Orphaned grandchildren come back to us to be reaped, as they would to PID 1 in the guest.
-        if (Interop.Prctl(Interop.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == -1)
+        if (Libc.Prctl(Libc.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == -1)
         {
-            AgentLog.Warn($"PR_SET_CHILD_SUBREAPER: {Interop.StrError(Interop.LastErrno)}");
+            AgentLog.Warn($"PR_SET_CHILD_SUBREAPER: {Libc.StrError(Libc.LastErrno)}");
         }
 
         var reaper = new ProcessReaper();

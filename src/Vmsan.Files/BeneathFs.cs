@@ -29,7 +29,7 @@ internal static class BeneathFs
     /// <summary>The root itself: an O_PATH directory fd (the final component is not followed).</summary>
     public static int OpenRoot(string path)
     {
-        var fd = Interop.OpenAt(AtFdCwd, path, OPath | ODirectory | ONoFollow | OCloexec, 0);
+        var fd = Libc.OpenAt(AtFdCwd, path, OPath | ODirectory | ONoFollow | OCloexec, 0);
         return fd >= 0 ? fd : throw new IOException($"open {path}: {Marshal.GetPInvokeErrorMessage(Errno)}");
     }
 
@@ -49,7 +49,7 @@ internal static class BeneathFs
             {
                 do
                 {
-                    r = Interop.Syscall(SysOpenat2, rootFd, (long)p, (long)how, 24);
+                    r = Libc.Syscall(SysOpenat2, rootFd, (long)p, (long)how, 24);
                 }
                 while (r < 0 && Errno == EIntr);
             }
@@ -74,11 +74,11 @@ internal static class BeneathFs
         for (var i = 0; i < parts.Length; i++)
         {
             var last = i == parts.Length - 1;
-            var next = Interop.OpenAt(current, parts[i], (last && readable ? ORdonly : OPath) | ODirectory | ONoFollow | OCloexec, 0);
+            var next = Libc.OpenAt(current, parts[i], (last && readable ? ORdonly : OPath) | ODirectory | ONoFollow | OCloexec, 0);
             var errno = Errno;
             if (current != rootFd)
             {
-                Interop.CloseFd(current);
+                Libc.CloseFd(current);
             }
 
             if (next < 0)
@@ -89,16 +89,16 @@ internal static class BeneathFs
             current = next;
         }
 
-        return current == rootFd ? Interop.OpenAt(rootFd, ".", (readable ? ORdonly : OPath) | ODirectory | OCloexec, 0) : current;
+        return current == rootFd ? Libc.OpenAt(rootFd, ".", (readable ? ORdonly : OPath) | ODirectory | OCloexec, 0) : current;
     }
 
     /// <summary>mkdirat; 0 or -errno.</summary>
-    public static int MkdirAt(int dirFd, string name, int mode) => Interop.MkdirAt(dirFd, name, mode) == 0 ? 0 : -Errno;
+    public static int MkdirAt(int dirFd, string name, int mode) => Libc.MkdirAt(dirFd, name, mode) == 0 ? 0 : -Errno;
 
     /// <summary>fchownat without following a symlink.</summary>
     public static void LChownAt(int dirFd, string name, int uid, int gid, string display)
     {
-        if (Interop.FchownAt(dirFd, name, uid, gid, AtSymlinkNoFollow) != 0)
+        if (Libc.FchownAt(dirFd, name, uid, gid, AtSymlinkNoFollow) != 0)
         {
             throw new IOException($"lchown {display}: {Marshal.GetPInvokeErrorMessage(Errno)}");
         }
@@ -110,7 +110,7 @@ internal static class BeneathFs
         int fd;
         do
         {
-            fd = Interop.OpenAt(dirFd, name, OWronly | OCreat | OExcl | ONoFollow | OCloexec, mode);
+            fd = Libc.OpenAt(dirFd, name, OWronly | OCreat | OExcl | ONoFollow | OCloexec, mode);
         }
         while (fd < 0 && Errno == EIntr);
 
@@ -120,7 +120,7 @@ internal static class BeneathFs
     /// <summary>renameat within one directory; false when a directory is in the way (EISDIR).</summary>
     public static bool TryRenameAt(int dirFd, string from, string to, string display)
     {
-        if (Interop.RenameAt(dirFd, from, dirFd, to) == 0)
+        if (Libc.RenameAt(dirFd, from, dirFd, to) == 0)
         {
             return true;
         }
@@ -132,7 +132,7 @@ internal static class BeneathFs
     /// <summary>symlinkat.</summary>
     public static void SymlinkAt(string target, int dirFd, string name, string display)
     {
-        if (Interop.SymlinkAt(target, dirFd, name) != 0)
+        if (Libc.SymlinkAt(target, dirFd, name) != 0)
         {
             throw new IOException($"symlink {display}: {Marshal.GetPInvokeErrorMessage(Errno)}");
         }
@@ -141,12 +141,12 @@ internal static class BeneathFs
     /// <summary>linkat (no symlink following).</summary>
     public static void LinkAt(int fromDirFd, string fromName, int toDirFd, string toName, string display)
     {
-        if (Interop.LinkAt(fromDirFd, fromName, toDirFd, toName, 0) != 0)
+        if (Libc.LinkAt(fromDirFd, fromName, toDirFd, toName, 0) != 0)
         {
             throw new IOException($"link {display}: {Marshal.GetPInvokeErrorMessage(Errno)}");
         }
     }
 
     /// <summary>unlinkat of a non-directory, errors ignored (cleanup).</summary>
-    public static void UnlinkQuietly(int dirFd, string name) => Interop.UnlinkAt(dirFd, name, 0);
+    public static void UnlinkQuietly(int dirFd, string name) => Libc.UnlinkAt(dirFd, name, 0);
 }

@@ -8,7 +8,7 @@ public static partial class FileSystemInterop
     /// <summary>The canonical path (every symlink resolved), or null when it does not exist.</summary>
     public static string? RealPath(string path)
     {
-        var p = RealPathNative(path, 0);
+        var p = Libc.RealPath(path, 0);
         if (p == 0)
         {
             return null;
@@ -20,14 +20,14 @@ public static partial class FileSystemInterop
         }
         finally
         {
-            Free(p);
+            Libc.Free(p);
         }
     }
 
     /// <summary>rename(2): atomic; replaces a file or symlink at <paramref name="newPath"/> without following it.</summary>
     public static void Rename(string oldPath, string newPath)
     {
-        if (RenameNative(oldPath, newPath) != 0)
+        if (Libc.Rename(oldPath, newPath) != 0)
         {
             throw new IOException($"rename {newPath}: {Marshal.GetLastPInvokeErrorMessage()}");
         }
@@ -36,7 +36,7 @@ public static partial class FileSystemInterop
     /// <summary>link(2).</summary>
     public static void Link(string existing, string newPath)
     {
-        if (LinkNative(existing, newPath) != 0)
+        if (Libc.Link(existing, newPath) != 0)
         {
             throw new IOException($"link {newPath}: {Marshal.GetLastPInvokeErrorMessage()}");
         }
@@ -45,7 +45,7 @@ public static partial class FileSystemInterop
     /// <summary>lchown(2): changes the owner of a path, not of what a symlink points at.</summary>
     public static void LChown(string path, int uid, int gid)
     {
-        if (LChownNative(path, uid, gid) != 0)
+        if (Libc.Lchown(path, uid, gid) != 0)
         {
             throw new IOException($"lchown {path}: {Marshal.GetLastPInvokeErrorMessage()}");
         }
@@ -63,7 +63,7 @@ public static partial class FileSystemInterop
         int fd;
         do
         {
-            fd = OpenNative(path, OWronly | OCreat | OExcl | ONoFollow | OCloexec, mode);
+            fd = Libc.OpenNative(path, OWronly | OCreat | OExcl | ONoFollow | OCloexec, mode);
         }
         while (fd < 0 && Marshal.GetLastPInvokeError() == EIntr);
 
@@ -78,7 +78,7 @@ public static partial class FileSystemInterop
             var done = 0;
             while (done < data.Length)
             {
-                var n = WriteNative(fd, p + done, (nuint)(data.Length - done));
+                var n = Libc.WriteNative(fd, p + done, (nuint)(data.Length - done));
                 if (n < 0)
                 {
                     if (Marshal.GetLastPInvokeError() == EIntr)
@@ -102,7 +102,7 @@ public static partial class FileSystemInterop
             var done = 0;
             while (done < data.Length)
             {
-                var n = PWriteNative(fd, p + done, (nuint)(data.Length - done), offset + done);
+                var n = Libc.PWrite(fd, p + done, (nuint)(data.Length - done), offset + done);
                 if (n < 0)
                 {
                     if (Marshal.GetLastPInvokeError() == EIntr)
@@ -121,7 +121,7 @@ public static partial class FileSystemInterop
     /// <summary>ftruncate(2): sets the length (a trailing hole costs no disk).</summary>
     public static void FTruncate(int fd, long length, string pathForErrors)
     {
-        if (FTruncateNative(fd, length) != 0)
+        if (Libc.FTruncate(fd, length) != 0)
         {
             throw new IOException($"truncate {pathForErrors}: {Marshal.GetLastPInvokeErrorMessage()}");
         }
@@ -130,19 +130,19 @@ public static partial class FileSystemInterop
     /// <summary>fchown(2), fchmod(2) and futimens(2) (mtime only; atime left alone) on an open fd, in that order (chown clears set-id bits).</summary>
     public static unsafe void SetOwnerModeTime(int fd, int? uid, int? gid, int? mode, long mtimeSeconds, long mtimeNanos, string pathForErrors)
     {
-        if (uid is not null && FChownNative(fd, uid.Value, gid ?? -1) != 0)
+        if (uid is not null && Libc.FChown(fd, uid.Value, gid ?? -1) != 0)
         {
             throw new IOException($"chown {pathForErrors}: {Marshal.GetLastPInvokeErrorMessage()}");
         }
 
-        if (mode is { } m && FChmodNative(fd, m) != 0)
+        if (mode is { } m && Libc.FChmod(fd, m) != 0)
         {
             throw new IOException($"chmod {pathForErrors}: {Marshal.GetLastPInvokeErrorMessage()}");
         }
 
         const long UtimeOmit = (1L << 30) - 2;
         var times = stackalloc long[4] { 0, UtimeOmit, mtimeSeconds, mtimeNanos };
-        if (FutimensNative(fd, times) != 0)
+        if (Libc.Futimens(fd, times) != 0)
         {
             throw new IOException($"utimens {pathForErrors}: {Marshal.GetLastPInvokeErrorMessage()}");
         }
@@ -151,7 +151,7 @@ public static partial class FileSystemInterop
     /// <summary>close(2); a failure is reported (a write error may only show here on some file systems).</summary>
     public static void Close(int fd, string pathForErrors)
     {
-        if (CloseNative(fd) != 0 && Marshal.GetLastPInvokeError() != EIntr)
+        if (Libc.CloseFd(fd) != 0 && Marshal.GetLastPInvokeError() != EIntr)
         {
             throw new IOException($"close {pathForErrors}: {Marshal.GetLastPInvokeErrorMessage()}");
         }
@@ -163,7 +163,7 @@ public static partial class FileSystemInterop
         int fd;
         do
         {
-            fd = OpenNative(path, ORdonly | ONoFollow | OCloexec, 0);
+            fd = Libc.OpenNative(path, ORdonly | ONoFollow | OCloexec, 0);
         }
         while (fd < 0 && Marshal.GetLastPInvokeError() == EIntr);
 
@@ -187,7 +187,7 @@ public static partial class FileSystemInterop
     public static unsafe bool IsOnPseudoFileSystem(int fd)
     {
         var buffer = stackalloc long[32];
-        if (FStatFsNative(fd, buffer) != 0)
+        if (Libc.FStatFs(fd, buffer) != 0)
         {
             return false;
         }
@@ -203,7 +203,7 @@ public static partial class FileSystemInterop
         {
             while (true)
             {
-                var n = PReadNative(fd, p, (nuint)buffer.Length, offset);
+                var n = Libc.PRead(fd, p, (nuint)buffer.Length, offset);
                 if (n >= 0)
                 {
                     return (int)n;
@@ -218,13 +218,13 @@ public static partial class FileSystemInterop
     }
 
     /// <summary>close(2), errors ignored (cleanup after a failure).</summary>
-    public static void CloseQuietly(int fd) => CloseNative(fd);
+    public static void CloseQuietly(int fd) => Libc.CloseFd(fd);
 
     /// <summary>geteuid(2).</summary>
-    public static int GetEUid() => (int)GetEUidNative();
+    public static int GetEUid() => (int)Libc.GetEuid();
 
     /// <summary>getegid(2).</summary>
-    public static int GetEGid() => (int)GetEGidNative();
+    public static int GetEGid() => (int)Libc.GetEgid();
 
     /// <summary>The process umask (from /proc/self/status: umask(2) cannot read it without changing it); 0777 when unknown.</summary>
     public static int ProcessUmask => LazyUmask.Value;
@@ -252,7 +252,7 @@ public static partial class FileSystemInterop
     internal static bool TryRename(string oldPath, string newPath, out bool directoryInTheWay)
     {
         directoryInTheWay = false;
-        if (RenameNative(oldPath, newPath) == 0)
+        if (Libc.Rename(oldPath, newPath) == 0)
         {
             return true;
         }
@@ -267,56 +267,6 @@ public static partial class FileSystemInterop
         throw new IOException($"rename {newPath}: {Marshal.GetPInvokeErrorMessage(errno)}");
     }
 
-    [LibraryImport("libc", EntryPoint = "geteuid")]
-    private static partial uint GetEUidNative();
-
-    [LibraryImport("libc", EntryPoint = "getegid")]
-    private static partial uint GetEGidNative();
-
-    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int OpenNative(string path, int flags, int mode);
-
-    [LibraryImport("libc", EntryPoint = "write", SetLastError = true)]
-    private static unsafe partial nint WriteNative(int fd, byte* buffer, nuint count);
-
-    [LibraryImport("libc", EntryPoint = "fstatfs64", SetLastError = true)]
-    private static unsafe partial int FStatFsNative(int fd, long* buffer);
-
-    [LibraryImport("libc", EntryPoint = "pwrite64", SetLastError = true)]
-    private static unsafe partial nint PWriteNative(int fd, byte* buffer, nuint count, long offset);
-
-    [LibraryImport("libc", EntryPoint = "ftruncate64", SetLastError = true)]
-    private static partial int FTruncateNative(int fd, long length);
-
-    [LibraryImport("libc", EntryPoint = "pread64", SetLastError = true)]
-    private static unsafe partial nint PReadNative(int fd, byte* buffer, nuint count, long offset);
-
-    [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
-    private static partial int CloseNative(int fd);
-
-    [LibraryImport("libc", EntryPoint = "fchown", SetLastError = true)]
-    private static partial int FChownNative(int fd, int uid, int gid);
-
-    [LibraryImport("libc", EntryPoint = "fchmod", SetLastError = true)]
-    private static partial int FChmodNative(int fd, int mode);
-
-    [LibraryImport("libc", EntryPoint = "futimens", SetLastError = true)]
-    private static unsafe partial int FutimensNative(int fd, long* times);
-
-    [LibraryImport("libc", EntryPoint = "realpath", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    private static partial nint RealPathNative(string path, nint resolved);
-
-    [LibraryImport("libc", EntryPoint = "free")]
-    private static partial void Free(nint p);
-
-    [LibraryImport("libc", EntryPoint = "rename", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int RenameNative(string oldPath, string newPath);
-
-    [LibraryImport("libc", EntryPoint = "link", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int LinkNative(string existing, string newPath);
-
-    [LibraryImport("libc", EntryPoint = "lchown", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int LChownNative(string path, int uid, int gid);
 }
 
 /// <summary>What is at a path, without following a final symlink.</summary>
@@ -358,7 +308,7 @@ public readonly partial record struct PathStat(PathKind Kind, int Mode, long Siz
     {
         var path = name;
         var buffer = stackalloc byte[256];
-        if (StatxNative(dirFd, name, AtSymlinkNoFollow, StatxBasicStats, buffer) != 0)
+        if (Libc.Statx(dirFd, name, AtSymlinkNoFollow, StatxBasicStats, buffer) != 0)
         {
             var errno = Marshal.GetLastPInvokeError();
             if (errno is 2 or 20)
@@ -384,6 +334,4 @@ public readonly partial record struct PathStat(PathKind Kind, int Mode, long Siz
     /// <summary>The modification time.</summary>
     public DateTimeOffset Mtime => DateTimeOffset.FromUnixTimeSeconds(MtimeSeconds).AddTicks(MtimeNanos / 100);
 
-    [LibraryImport("libc", EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    private static unsafe partial int StatxNative(int dirfd, string path, int flags, uint mask, byte* buffer);
 }

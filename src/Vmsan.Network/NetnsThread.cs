@@ -1,7 +1,6 @@
 using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 using Vmsan.Core.Errors;
-using Vmsan.Network.Interop;
 
 namespace Vmsan.Network;
 
@@ -80,7 +79,7 @@ internal static class NetnsThread
     {
         while (true)
         {
-            var fd = Libc.Open(path, Libc.O_RDONLY | Libc.O_CLOEXEC, 0);
+            var fd = Libc.OpenHandle(path, Libc.O_RDONLY | Libc.O_CLOEXEC, 0);
             if (!fd.IsInvalid)
                 return fd;
             var errno = Marshal.GetLastPInvokeError();

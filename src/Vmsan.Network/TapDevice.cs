@@ -2,7 +2,6 @@ using System.Runtime.InteropServices;
 using System.Text;
 using Microsoft.Win32.SafeHandles;
 using Vmsan.Core.Errors;
-using Vmsan.Network.Interop;
 
 namespace Vmsan.Network;
 
@@ -53,7 +52,7 @@ public static class TapDevice
         while (true)
         {
             // /dev/net/tun belongs to the namespace of the thread that opens it: this one.
-            fd = Libc.Open("/dev/net/tun", O_RDWR, 0);
+            fd = Libc.OpenHandle("/dev/net/tun", O_RDWR, 0);
             if (!fd.IsInvalid)
                 break;
             var errno = Marshal.GetLastPInvokeError();

@@ -44,8 +44,8 @@ internal sealed class RekeyEndpoint(TokenAuthenticator auth, HealthEndpoint heal
 
         if (request.UnixTimeNs > 0)
         {
-            var ts = new Interop.TimeSpec { Seconds = request.UnixTimeNs / 1_000_000_000, Nanoseconds = request.UnixTimeNs % 1_000_000_000 };
-            Interop.Check(Interop.ClockSetTime(Interop.CLOCK_REALTIME, ts), "clock_settime");
+            var ts = new Libc.TimeSpec { Seconds = request.UnixTimeNs / 1_000_000_000, Nanoseconds = request.UnixTimeNs % 1_000_000_000 };
+            Libc.Check(Libc.ClockSetTime(Libc.CLOCK_REALTIME, ts), "clock_settime");
         }
 
         AddEntropy(entropy);
@@ -67,14 +67,14 @@ internal sealed class RekeyEndpoint(TokenAuthenticator auth, HealthEndpoint heal
         BitConverter.TryWriteBytes(info.AsSpan(0, 4), bytes.Length * 8);
         BitConverter.TryWriteBytes(info.AsSpan(4, 4), bytes.Length);
         bytes.CopyTo(info, 8);
-        using var fd = Interop.Open("/dev/urandom", Interop.O_RDWR);
+        using var fd = Libc.Open("/dev/urandom", Libc.O_RDWR);
         var raw = (int)fd.DangerousGetHandle();
         fixed (byte* p = info)
         {
-            Interop.Check(Interop.Ioctl(raw, Interop.RNDADDENTROPY, p), "ioctl(RNDADDENTROPY)");
+            Libc.Check(Libc.Ioctl(raw, Libc.RNDADDENTROPY, p), "ioctl(RNDADDENTROPY)");
         }
 
-        Interop.Check(Interop.Ioctl(raw, Interop.RNDRESEEDCRNG, null), "ioctl(RNDRESEEDCRNG)");
+        Libc.Check(Libc.Ioctl(raw, Libc.RNDRESEEDCRNG, null), "ioctl(RNDRESEEDCRNG)");
     }
 
     private static unsafe void SetHostname(string name)
@@ -82,7 +82,7 @@ internal sealed class RekeyEndpoint(TokenAuthenticator auth, HealthEndpoint heal
         var bytes = Encoding.ASCII.GetBytes(name);
         fixed (byte* p = bytes)
         {
-            Interop.Check(Interop.SetHostname(p, (nuint)bytes.Length), "sethostname");
+            Libc.Check(Libc.SetHostname(p, (nuint)bytes.Length), "sethostname");
         }
     }
 }

@@ -44,10 +44,10 @@ internal static class GuestClock
     private static bool Adjust(long adjustNs)
     {
         var target = ((DateTime.UtcNow - DateTime.UnixEpoch).Ticks * 100) + adjustNs;
-        var time = new Interop.TimeSpec { Seconds = target / 1_000_000_000, Nanoseconds = target % 1_000_000_000 };
-        if (Interop.ClockSetTime(Interop.CLOCK_REALTIME, time) != 0)
+        var time = new Libc.TimeSpec { Seconds = target / 1_000_000_000, Nanoseconds = target % 1_000_000_000 };
+        if (Libc.ClockSetTime(Libc.CLOCK_REALTIME, time) != 0)
         {
-            AgentLog.Info($"clock: could not step the wall clock: {Interop.StrError(Interop.LastErrno)}");
+            AgentLog.Info($"clock: could not step the wall clock: {Libc.StrError(Libc.LastErrno)}");
             return false;
         }
 

@@ -27,7 +27,7 @@ internal static class CommandResolver
                 continue;
             }
 
-            if (Interop.Access(absolute, Interop.X_OK) == 0)
+            if (Libc.Access(absolute, Libc.X_OK) == 0)
             {
                 return new Resolution(absolute, 0, null);
             }
@@ -42,7 +42,7 @@ internal static class CommandResolver
 
     /// <summary>Maps a posix_spawn error to a shell-like exit code and message.</summary>
     public static (int ExitCode, string Message) FromSpawnError(string command, int errno) =>
-        errno == Interop.ENOENT
-            ? (127, $"{command}: {Interop.StrError(errno)}")
-            : (126, $"{command}: {Interop.StrError(errno)}");
+        errno == Libc.ENOENT
+            ? (127, $"{command}: {Libc.StrError(errno)}")
+            : (126, $"{command}: {Libc.StrError(errno)}");
 }

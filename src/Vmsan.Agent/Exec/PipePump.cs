@@ -33,16 +33,16 @@ internal sealed class PipePump
         {
             _pipe.DangerousAddRef(ref addedPipe);
             _cancel.DangerousAddRef(ref addedCancel);
-            Span<Interop.PollFd> fds =
+            Span<Libc.PollFd> fds =
             [
-                new() { Fd = (int)_pipe.DangerousGetHandle(), Events = Interop.POLLIN },
-                new() { Fd = (int)_cancel.DangerousGetHandle(), Events = Interop.POLLIN },
+                new() { Fd = (int)_pipe.DangerousGetHandle(), Events = Libc.POLLIN },
+                new() { Fd = (int)_cancel.DangerousGetHandle(), Events = Libc.POLLIN },
             ];
             var buffer = new byte[64 * 1024];
             while (true)
             {
                 fds[0].REvents = fds[1].REvents = 0;
-                Interop.Poll(fds, -1);
+                Libc.Poll(fds, -1);
                 if (fds[1].REvents != 0)
                 {
                     break;
@@ -56,9 +56,9 @@ internal sealed class PipePump
                 int n;
                 try
                 {
-                    n = Interop.Read(_pipe, buffer);
+                    n = Libc.Read(_pipe, buffer);
                 }
-                catch (ErrnoException e) when (e.Errno == Interop.EIO)
+                catch (ErrnoException e) when (e.Errno == Libc.EIO)
                 {
                     // Linux returns EIO on a PTY master once the last slave fd is closed: that is EOF.
                     break;

@@ -59,20 +59,20 @@ internal sealed class ProcessReaper
             }
 
             int status;
-            var pid = Interop.WaitPid(-1, &status, 0);
+            var pid = Libc.WaitPid(-1, &status, 0);
             if (pid > 0)
             {
                 Dispatch(pid, status);
                 continue;
             }
 
-            var errno = Interop.LastErrno;
-            if (errno == Interop.EINTR)
+            var errno = Libc.LastErrno;
+            if (errno == Libc.EINTR)
             {
                 continue;
             }
 
-            if (errno == Interop.ECHILD)
+            if (errno == Libc.ECHILD)
             {
                 lock (_gate)
                 {
@@ -88,7 +88,7 @@ internal sealed class ProcessReaper
                 continue;
             }
 
-            AgentLog.Error($"waitpid failed: {Interop.StrError(errno)}");
+            AgentLog.Error($"waitpid failed: {Libc.StrError(errno)}");
             Thread.Sleep(100);
         }
     }

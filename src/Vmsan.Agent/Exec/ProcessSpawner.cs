@@ -29,44 +29,44 @@ internal static unsafe class ProcessSpawner
         var refs = new List<SafeHandle>(3);
         try
         {
-            Check(Interop.PosixSpawnAttrInit(attr), "posix_spawnattr_init");
-            Check(Interop.PosixSpawnAttrSetFlags(attr,
-                Interop.POSIX_SPAWN_SETSID | Interop.POSIX_SPAWN_SETSIGMASK | Interop.POSIX_SPAWN_SETSIGDEF), "posix_spawnattr_setflags");
-            Interop.SigEmptySet(sigset);
-            Check(Interop.PosixSpawnAttrSetSigMask(attr, sigset), "posix_spawnattr_setsigmask");
+            Check(Libc.PosixSpawnAttrInit(attr), "posix_spawnattr_init");
+            Check(Libc.PosixSpawnAttrSetFlags(attr,
+                Libc.POSIX_SPAWN_SETSID | Libc.POSIX_SPAWN_SETSIGMASK | Libc.POSIX_SPAWN_SETSIGDEF), "posix_spawnattr_setflags");
+            Libc.SigEmptySet(sigset);
+            Check(Libc.PosixSpawnAttrSetSigMask(attr, sigset), "posix_spawnattr_setsigmask");
             // Every signal 1..64 back to SIG_DFL, glibc's internal 32 and 33 included: sigfillset leaves those out, and
             // glibc's spawn child then sets them to SIG_IGN (the agent has handlers for them), which survives exec.
             // setsigdefault copies the set as it is, so the bits are set by hand.
             new Span<byte>(sigset, 8).Fill(0xFF);
-            Check(Interop.PosixSpawnAttrSetSigDefault(attr, sigset), "posix_spawnattr_setsigdefault");
+            Check(Libc.PosixSpawnAttrSetSigDefault(attr, sigset), "posix_spawnattr_setsigdefault");
 
-            Check(Interop.PosixSpawnFileActionsInit(actions), "posix_spawn_file_actions_init");
+            Check(Libc.PosixSpawnFileActionsInit(actions), "posix_spawn_file_actions_init");
             if (tty is not null)
             {
                 // glibc applies SETSID before the file actions, so this open acquires the controlling terminal.
-                Check(Interop.PosixSpawnFileActionsAddOpen(actions, 0, tty, Interop.O_RDWR, 0), "posix_spawn_file_actions_addopen");
-                Check(Interop.PosixSpawnFileActionsAddDup2(actions, 0, 1), "posix_spawn_file_actions_adddup2");
-                Check(Interop.PosixSpawnFileActionsAddDup2(actions, 0, 2), "posix_spawn_file_actions_adddup2");
+                Check(Libc.PosixSpawnFileActionsAddOpen(actions, 0, tty, Libc.O_RDWR, 0), "posix_spawn_file_actions_addopen");
+                Check(Libc.PosixSpawnFileActionsAddDup2(actions, 0, 1), "posix_spawn_file_actions_adddup2");
+                Check(Libc.PosixSpawnFileActionsAddDup2(actions, 0, 2), "posix_spawn_file_actions_adddup2");
             }
             else if (stdin is null)
             {
-                Check(Interop.PosixSpawnFileActionsAddOpen(actions, 0, "/dev/null", Interop.O_RDONLY, 0), "posix_spawn_file_actions_addopen");
+                Check(Libc.PosixSpawnFileActionsAddOpen(actions, 0, "/dev/null", Libc.O_RDONLY, 0), "posix_spawn_file_actions_addopen");
             }
             else
             {
-                Check(Interop.PosixSpawnFileActionsAddDup2(actions, Fd(stdin, refs), 0), "posix_spawn_file_actions_adddup2");
+                Check(Libc.PosixSpawnFileActionsAddDup2(actions, Fd(stdin, refs), 0), "posix_spawn_file_actions_adddup2");
             }
 
             if (tty is null)
             {
-                Check(Interop.PosixSpawnFileActionsAddDup2(actions, Fd(stdout!, refs), 1), "posix_spawn_file_actions_adddup2");
-                Check(Interop.PosixSpawnFileActionsAddDup2(actions, Fd(stderr!, refs), 2), "posix_spawn_file_actions_adddup2");
+                Check(Libc.PosixSpawnFileActionsAddDup2(actions, Fd(stdout!, refs), 1), "posix_spawn_file_actions_adddup2");
+                Check(Libc.PosixSpawnFileActionsAddDup2(actions, Fd(stderr!, refs), 2), "posix_spawn_file_actions_adddup2");
             }
 
-            Check(Interop.PosixSpawnFileActionsAddChdir(actions, cwd), "posix_spawn_file_actions_addchdir_np");
+            Check(Libc.PosixSpawnFileActionsAddChdir(actions, cwd), "posix_spawn_file_actions_addchdir_np");
 
             int pid;
-            var error = Interop.PosixSpawn(&pid, pathBytes, actions, attr, (byte**)argvBlock, (byte**)envBlock);
+            var error = Libc.PosixSpawn(&pid, pathBytes, actions, attr, (byte**)argvBlock, (byte**)envBlock);
             return error == 0 ? pid : -error;
         }
         finally
@@ -76,8 +76,8 @@ internal static unsafe class ProcessSpawner
                 handle.DangerousRelease();
             }
 
-            Interop.PosixSpawnFileActionsDestroy(actions);
-            Interop.PosixSpawnAttrDestroy(attr);
+            Libc.PosixSpawnFileActionsDestroy(actions);
+            Libc.PosixSpawnAttrDestroy(attr);
             NativeMemory.Free(attr);
             NativeMemory.Free(actions);
             NativeMemory.Free(sigset);

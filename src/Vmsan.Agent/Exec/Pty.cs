@@ -11,24 +11,24 @@ internal static class Pty
     /// non-root child can open it.</summary>
     public static unsafe (SafeFileHandle Master, string SlavePath) Open(int cols, int rows, UserAccount owner)
     {
-        var fd = Interop.Check(Interop.PosixOpenpt(Interop.O_RDWR | Interop.O_NOCTTY | Interop.O_CLOEXEC), "posix_openpt");
+        var fd = Libc.Check(Libc.PosixOpenpt(Libc.O_RDWR | Libc.O_NOCTTY | Libc.O_CLOEXEC), "posix_openpt");
         var master = new SafeFileHandle(fd, ownsHandle: true);
         try
         {
-            Interop.Check(Interop.Grantpt(fd), "grantpt");
-            Interop.Check(Interop.Unlockpt(fd), "unlockpt");
+            Libc.Check(Libc.Grantpt(fd), "grantpt");
+            Libc.Check(Libc.Unlockpt(fd), "unlockpt");
             var buffer = stackalloc byte[128];
-            var error = Interop.PtsnameR(fd, buffer, 128);
+            var error = Libc.PtsnameR(fd, buffer, 128);
             if (error != 0)
             {
                 throw new ErrnoException("ptsname_r", error, null);
             }
 
             var path = Encoding.UTF8.GetString(buffer, IndexOfNul(buffer));
-            Interop.SetWindowSize(fd, cols, rows);
+            Libc.SetWindowSize(fd, cols, rows);
             if (owner.Uid != 0 && ThreadCredentials.IsRoot)
             {
-                Interop.Check(Interop.Chown(path, owner.Uid, owner.Gid), "chown", path);
+                Libc.Check(Libc.Chown(path, owner.Uid, owner.Gid), "chown", path);
                 File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupWrite);
             }
 

@@ -217,7 +217,7 @@ internal sealed class FilesEndpoint
         {
             return fd == -FileSystemInterop.EAccess
                 ? (409, FilesProtocol.Errors.PermissionDenied, $"{path}: permission denied")
-                : (409, FilesProtocol.Errors.PermissionDenied, $"{path}: cannot be opened: {Interop.StrError(-fd)}");
+                : (409, FilesProtocol.Errors.PermissionDenied, $"{path}: cannot be opened: {Libc.StrError(-fd)}");
         }
 
         try

@@ -20,7 +20,7 @@ internal sealed class UserFileAccess(UserAccount user) : IFileAccess
         });
         if (rc < 0)
         {
-            throw new UnauthorizedAccessException($"cannot act as {user.Name}: {Interop.StrError(-rc)}");
+            throw new UnauthorizedAccessException($"cannot act as {user.Name}: {Libc.StrError(-rc)}");
         }
 
         return result;

@@ -11,16 +11,16 @@ internal static class OpenFilesLimit
 
     public static void Raise(bool asInit)
     {
-        if (Interop.GetRlimit(Interop.RLIMIT_NOFILE, out var current) != 0)
+        if (Libc.GetRlimit(Libc.RLIMIT_NOFILE, out var current) != 0)
         {
             return;
         }
 
-        var wanted = asInit ? new Interop.RLimit { Soft = Math.Max(GuestLimit, current.Hard), Hard = Math.Max(GuestLimit, current.Hard) }
-            : new Interop.RLimit { Soft = current.Hard, Hard = current.Hard };
-        if (wanted.Soft != current.Soft && Interop.SetRlimit(Interop.RLIMIT_NOFILE, wanted) != 0)
+        var wanted = asInit ? new Libc.RLimit { Soft = Math.Max(GuestLimit, current.Hard), Hard = Math.Max(GuestLimit, current.Hard) }
+            : new Libc.RLimit { Soft = current.Hard, Hard = current.Hard };
+        if (wanted.Soft != current.Soft && Libc.SetRlimit(Libc.RLIMIT_NOFILE, wanted) != 0)
         {
-            AgentLog.Warn($"RLIMIT_NOFILE {wanted.Soft}: {Interop.StrError(Interop.LastErrno)}");
+            AgentLog.Warn($"RLIMIT_NOFILE {wanted.Soft}: {Libc.StrError(Libc.LastErrno)}");
         }
     }
 }

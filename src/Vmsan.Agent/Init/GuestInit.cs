@@ -12,13 +12,13 @@ internal static class GuestInit
     public static GuestConfig Run()
     {
         var config = GuestConfig.ReadAndDelete(GuestConfig.DefaultPath);
-        const ulong NoSuidDevExec = Interop.MS_NOSUID | Interop.MS_NODEV | Interop.MS_NOEXEC;
+        const ulong NoSuidDevExec = Libc.MS_NOSUID | Libc.MS_NODEV | Libc.MS_NOEXEC;
         Step("mount /proc", () => Mount("proc", "/proc", "proc", NoSuidDevExec, null));
         Step("mount /sys", () => Mount("sysfs", "/sys", "sysfs", NoSuidDevExec, null));
-        Step("mount /dev", () => Mount("devtmpfs", "/dev", "devtmpfs", Interop.MS_NOSUID, "mode=0755"));
-        Step("mount /dev/pts", () => Mount("devpts", "/dev/pts", "devpts", Interop.MS_NOSUID | Interop.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5"));
-        Step("mount /dev/shm", () => Mount("tmpfs", "/dev/shm", "tmpfs", Interop.MS_NOSUID | Interop.MS_NODEV, "mode=1777"));
-        Step("mount /tmp", () => Mount("tmpfs", "/tmp", "tmpfs", Interop.MS_NOSUID | Interop.MS_NODEV, "mode=1777"));
+        Step("mount /dev", () => Mount("devtmpfs", "/dev", "devtmpfs", Libc.MS_NOSUID, "mode=0755"));
+        Step("mount /dev/pts", () => Mount("devpts", "/dev/pts", "devpts", Libc.MS_NOSUID | Libc.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5"));
+        Step("mount /dev/shm", () => Mount("tmpfs", "/dev/shm", "tmpfs", Libc.MS_NOSUID | Libc.MS_NODEV, "mode=1777"));
+        Step("mount /tmp", () => Mount("tmpfs", "/tmp", "tmpfs", Libc.MS_NOSUID | Libc.MS_NODEV, "mode=1777"));
         Step("/dev links", DevLinks);
         if (config.Id is { Length: > 0 } id)
         {
@@ -51,12 +51,12 @@ internal static class GuestInit
     private static void Mount(string source, string target, string type, ulong flags, string? data)
     {
         Directory.CreateDirectory(target);
-        if (Interop.Mount(source, target, type, flags, data) == -1)
+        if (Libc.Mount(source, target, type, flags, data) == -1)
         {
-            var errno = Interop.LastErrno;
-            if (errno != Interop.EBUSY)
+            var errno = Libc.LastErrno;
+            if (errno != Libc.EBUSY)
             {
-                throw Interop.ErrnoException("mount", errno, target);
+                throw Libc.ErrnoException("mount", errno, target);
             }
         }
     }
@@ -86,21 +86,21 @@ internal static class GuestInit
         var bytes = Encoding.ASCII.GetBytes(name);
         fixed (byte* p = bytes)
         {
-            Interop.Check(Interop.SetHostname(p, (nuint)bytes.Length), "sethostname");
+            Libc.Check(Libc.SetHostname(p, (nuint)bytes.Length), "sethostname");
         }
     }
 
     /// <summary>SIOCSIFFLAGS IFF_UP on lo; the kernel then gives it 127.0.0.1/8 by itself.</summary>
     private static unsafe void LoopbackUp()
     {
-        using var socket = Interop.Socket(Interop.AF_INET, Interop.SOCK_DGRAM, 0);
+        using var socket = Libc.Socket(Libc.AF_INET, Libc.SOCK_DGRAM, 0);
         var ifreq = stackalloc byte[40];
         new Span<byte>(ifreq, 40).Clear();
         "lo"u8.CopyTo(new Span<byte>(ifreq, 16));
         var fd = (int)socket.DangerousGetHandle();
-        Interop.Check(Interop.Ioctl(fd, Interop.SIOCGIFFLAGS, ifreq), "ioctl", "SIOCGIFFLAGS lo");
+        Libc.Check(Libc.Ioctl(fd, Libc.SIOCGIFFLAGS, ifreq), "ioctl", "SIOCGIFFLAGS lo");
         *(short*)(ifreq + 16) |= 0x1; // IFF_UP
-        Interop.Check(Interop.Ioctl(fd, Interop.SIOCSIFFLAGS, ifreq), "ioctl", "SIOCSIFFLAGS lo");
+        Libc.Check(Libc.Ioctl(fd, Libc.SIOCSIFFLAGS, ifreq), "ioctl", "SIOCSIFFLAGS lo");
     }
 
     /// <summary>
@@ -116,7 +116,7 @@ internal static class GuestInit
 
         using var disk = File.OpenHandle(device, FileMode.Open, FileAccess.Read);
         ulong diskBytes;
-        Interop.Check(Interop.Ioctl((int)disk.DangerousGetHandle(), Interop.BLKGETSIZE64, &diskBytes), "ioctl", "BLKGETSIZE64");
+        Libc.Check(Libc.Ioctl((int)disk.DangerousGetHandle(), Libc.BLKGETSIZE64, &diskBytes), "ioctl", "BLKGETSIZE64");
 
         var superblock = new byte[1024];
         if (RandomAccess.Read(disk, superblock, 1024) != superblock.Length ||
@@ -139,8 +139,8 @@ internal static class GuestInit
             return;
         }
 
-        using var root = Interop.Open("/", Interop.O_DIRECTORY);
-        Interop.Check(Interop.Ioctl((int)root.DangerousGetHandle(), Interop.EXT4_IOC_RESIZE_FS, &target), "ioctl", "EXT4_IOC_RESIZE_FS");
+        using var root = Libc.Open("/", Libc.O_DIRECTORY);
+        Libc.Check(Libc.Ioctl((int)root.DangerousGetHandle(), Libc.EXT4_IOC_RESIZE_FS, &target), "ioctl", "EXT4_IOC_RESIZE_FS");
         AgentLog.Info($"root filesystem grown from {blocks} to {target} blocks of {blockSize} bytes");
     }
 
@@ -166,25 +166,25 @@ internal static class GuestInit
     public static void PowerOff(Exec.ProcessReaper reaper)
     {
         AgentLog.Info("shutting down: SIGTERM to all processes");
-        Interop.Kill(-1, Interop.SIGTERM);
+        Libc.Kill(-1, Libc.SIGTERM);
         WaitForNoChildren(reaper, TimeSpan.FromSeconds(2));
         if (!reaper.NoChildren)
         {
             AgentLog.Info("shutting down: SIGKILL to the remaining processes");
-            Interop.Kill(-1, Interop.SIGKILL);
+            Libc.Kill(-1, Libc.SIGKILL);
             WaitForNoChildren(reaper, TimeSpan.FromSeconds(1));
         }
 
-        Interop.Sync();
-        if (Interop.Mount(null, "/", null, Interop.MS_REMOUNT | Interop.MS_RDONLY, null) == -1)
+        Libc.Sync();
+        if (Libc.Mount(null, "/", null, Libc.MS_REMOUNT | Libc.MS_RDONLY, null) == -1)
         {
-            AgentLog.Warn($"remount / read-only: {Interop.StrError(Interop.LastErrno)}");
+            AgentLog.Warn($"remount / read-only: {Libc.StrError(Libc.LastErrno)}");
         }
 
-        Interop.Sync();
+        Libc.Sync();
         AgentLog.Info("powering off");
-        Interop.Reboot(Interop.RB_POWER_OFF);
-        AgentLog.Error($"reboot(RB_POWER_OFF) failed: {Interop.StrError(Interop.LastErrno)}");
+        Libc.Reboot(Libc.RB_POWER_OFF);
+        AgentLog.Error($"reboot(RB_POWER_OFF) failed: {Libc.StrError(Libc.LastErrno)}");
         Thread.Sleep(Timeout.Infinite);
     }
 

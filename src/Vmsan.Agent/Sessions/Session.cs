@@ -135,7 +135,7 @@ internal sealed class Session
         if (kill)
         {
             AgentLog.Debug($"exec {Id}: last viewer gone; killing process group {Pid}");
-            KillGroup(Interop.SIGKILL);
+            KillGroup(Libc.SIGKILL);
         }
     }
 
@@ -144,7 +144,7 @@ internal sealed class Session
         if (Pid > 0 && Running)
         {
             // The child leads its own session: -pid is the whole group, grandchildren included.
-            Interop.Kill(-Pid, signal);
+            Libc.Kill(-Pid, signal);
         }
     }
 
@@ -160,9 +160,9 @@ internal sealed class Session
 
             try
             {
-                Interop.Write(target, data);
+                Libc.Write(target, data);
             }
-            catch (ErrnoException e) when (e.Errno is Interop.EPIPE or Interop.EIO)
+            catch (ErrnoException e) when (e.Errno is Libc.EPIPE or Libc.EIO)
             {
                 // The process no longer reads stdin; like a shell pipeline, the rest is dropped.
             }
@@ -188,9 +188,9 @@ internal sealed class Session
     {
         try
         {
-            Interop.Write(target, data);
+            Libc.Write(target, data);
         }
-        catch (ErrnoException e) when (e.Errno is Interop.EPIPE or Interop.EIO)
+        catch (ErrnoException e) when (e.Errno is Libc.EPIPE or Libc.EIO)
         {
         }
     }
@@ -201,7 +201,7 @@ internal sealed class Session
         {
             if (_master is { IsClosed: false } master && cols > 0 && rows > 0)
             {
-                Interop.SetWindowSize((int)master.DangerousGetHandle(), cols, rows);
+                Libc.SetWindowSize((int)master.DangerousGetHandle(), cols, rows);
             }
         }
     }
@@ -224,7 +224,7 @@ internal sealed class Session
         if (request.Cmd.Count == 0)
         {
             // connect: the user's login shell, argv[0] "-name" like login(1) does.
-            path = File.Exists(User.Shell) && Interop.Access(User.Shell, Interop.X_OK) == 0 ? User.Shell : "/bin/sh";
+            path = File.Exists(User.Shell) && Libc.Access(User.Shell, Libc.X_OK) == 0 ? User.Shell : "/bin/sh";
             Argv = ["-" + Path.GetFileName(path)];
         }
         else
@@ -251,11 +251,11 @@ internal sealed class Session
             }
             else
             {
-                (stdoutRead, stdoutWrite) = Interop.Pipe();
-                (stderrRead, stderrWrite) = Interop.Pipe();
+                (stdoutRead, stdoutWrite) = Libc.Pipe();
+                (stderrRead, stderrWrite) = Libc.Pipe();
                 if (request.Stdin)
                 {
-                    (stdinRead, _stdin) = Interop.Pipe();
+                    (stdinRead, _stdin) = Libc.Pipe();
                 }
             }
 
@@ -296,7 +296,7 @@ internal sealed class Session
 
     private async Task SuperviseAsync(Task<int> exitStatus, SafeFileHandle output, SafeFileHandle? errors)
     {
-        var (cancelRead, cancelWrite) = Interop.Pipe();
+        var (cancelRead, cancelWrite) = Libc.Pipe();
         using var _1 = cancelRead;
         using var _2 = cancelWrite;
         var pumps = new List<Task> { new PipePump(output, cancelRead, data => Publish(FrameType.Stdout, data), $"exec-{Pid}-out").Completion };
@@ -310,7 +310,7 @@ internal sealed class Session
             if (!exitStatus.IsCompleted)
             {
                 Volatile.Write(ref _timedOut, 1);
-                KillGroup(Interop.SIGKILL);
+                KillGroup(Libc.SIGKILL);
             }
         }, null, TimeSpan.FromMilliseconds(Request.TimeoutMs), Timeout.InfiniteTimeSpan) : null;
 
@@ -319,7 +319,7 @@ internal sealed class Session
         if (await Task.WhenAny(all, Task.Delay(DrainGrace)).ConfigureAwait(false) != all)
         {
             AgentLog.Debug($"exec {Id}: output still open after exit (background process); not waiting for it");
-            Interop.Write(cancelWrite, [1]);
+            Libc.Write(cancelWrite, [1]);
         }
 
         try

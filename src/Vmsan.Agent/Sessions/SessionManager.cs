@@ -114,7 +114,7 @@ internal sealed class SessionManager(ProcessReaper reaper, UserDatabase users, A
             }
             else
             {
-                session.KillGroup(Interop.SIGKILL);
+                session.KillGroup(Libc.SIGKILL);
             }
 
             throw;
@@ -166,7 +166,7 @@ internal sealed class SessionManager(ProcessReaper reaper, UserDatabase users, A
         {
             foreach (var session in _sessions)
             {
-                session.KillGroup(Interop.SIGKILL);
+                session.KillGroup(Libc.SIGKILL);
             }
         }
     }

@@ -12,7 +12,7 @@ internal static unsafe class ThreadCredentials
 {
     private static readonly uint[] AgentGroups = ReadAgentGroups();
 
-    public static bool IsRoot { get; } = Interop.GetEuid() == 0;
+    public static bool IsRoot { get; } = Libc.GetEuid() == 0;
 
     /// <summary>
     /// Runs <paramref name="spawn"/> on this thread with <paramref name="account"/>'s credentials. Returns its
@@ -20,7 +20,7 @@ internal static unsafe class ThreadCredentials
     /// </summary>
     public static int Run(UserAccount account, Func<int> spawn)
     {
-        var euid = Interop.GetEuid();
+        var euid = Libc.GetEuid();
         if (account.Uid == euid && (account.Uid != 0 || account.Gid == 0))
         {
             return spawn();
@@ -28,24 +28,24 @@ internal static unsafe class ThreadCredentials
 
         if (!IsRoot)
         {
-            return -Interop.EPERM;
+            return -Libc.EPERM;
         }
 
         var groups = account.Groups.ToArray();
         fixed (uint* g = groups)
         {
-            if (Interop.Syscall(Interop.SysSetgroups, groups.Length, (long)g, 0) == -1)
+            if (Libc.Syscall(Libc.SysSetgroups, groups.Length, (long)g, 0) == -1)
             {
-                var errno = Interop.LastErrno;
+                var errno = Libc.LastErrno;
                 Restore();
                 return -errno;
             }
         }
 
-        if (Interop.Syscall(Interop.SysSetresgid, account.Gid, account.Gid, 0) == -1
-            || Interop.Syscall(Interop.SysSetresuid, account.Uid, account.Uid, 0) == -1)
+        if (Libc.Syscall(Libc.SysSetresgid, account.Gid, account.Gid, 0) == -1
+            || Libc.Syscall(Libc.SysSetresuid, account.Uid, account.Uid, 0) == -1)
         {
-            var errno = Interop.LastErrno;
+            var errno = Libc.LastErrno;
             Restore();
             return -errno;
         }
@@ -63,23 +63,23 @@ internal static unsafe class ThreadCredentials
     private static void Restore()
     {
         // Order matters: uid first (regains the capabilities needed for the gid and group calls).
-        var ok = Interop.Syscall(Interop.SysSetresuid, 0, 0, 0) != -1
-            && Interop.Syscall(Interop.SysSetresgid, 0, 0, 0) != -1;
+        var ok = Libc.Syscall(Libc.SysSetresuid, 0, 0, 0) != -1
+            && Libc.Syscall(Libc.SysSetresgid, 0, 0, 0) != -1;
         fixed (uint* g = AgentGroups)
         {
-            ok = ok && Interop.Syscall(Interop.SysSetgroups, AgentGroups.Length, (long)g, 0) != -1;
+            ok = ok && Libc.Syscall(Libc.SysSetgroups, AgentGroups.Length, (long)g, 0) != -1;
         }
 
         if (!ok)
         {
             // A pool thread left with another user's credentials would run later work as that user.
-            Environment.FailFast($"vmsan-agent: could not restore thread credentials: {Interop.StrError(Interop.LastErrno)}");
+            Environment.FailFast($"vmsan-agent: could not restore thread credentials: {Libc.StrError(Libc.LastErrno)}");
         }
     }
 
     private static uint[] ReadAgentGroups()
     {
-        var n = Interop.GetGroups(0, null);
+        var n = Libc.GetGroups(0, null);
         if (n <= 0)
         {
             return [];
@@ -88,7 +88,7 @@ internal static unsafe class ThreadCredentials
         var groups = new uint[n];
         fixed (uint* g = groups)
         {
-            n = Interop.GetGroups(n, g);
+            n = Libc.GetGroups(n, g);
         }
 
         return n < 0 ? [] : groups[..n];

@@ -20,15 +20,15 @@ internal sealed unsafe partial class RawTerminal : IDisposable
     {
         fixed (byte* saved = _saved)
         {
-            if (TcGetAttr(0, saved) != 0)
+            if (Libc.TcGetAttr(0, saved) != 0)
             {
                 throw new IOException($"tcgetattr: {Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())}");
             }
 
             var raw = stackalloc byte[256];
             new Span<byte>(saved, 256).CopyTo(new Span<byte>(raw, 256));
-            CfMakeRaw(raw);
-            TcSetAttr(0, TCSANOW, raw);
+            Libc.CfMakeRaw(raw);
+            Libc.TcSetAttr(0, TCSANOW, raw);
         }
 
         AppDomain.CurrentDomain.ProcessExit += OnExit;
@@ -36,10 +36,10 @@ internal sealed unsafe partial class RawTerminal : IDisposable
     }
 
     /// <summary>Whether fd 0 and fd 1 are terminals.</summary>
-    public static bool IsInteractive => IsATty(0) == 1 && IsATty(1) == 1;
+    public static bool IsInteractive => Libc.IsATty(0) == 1 && Libc.IsATty(1) == 1;
 
     /// <summary>Raw mode when stdin is a terminal, else null.</summary>
-    public static RawTerminal? TryEnter() => IsATty(0) == 1 ? new RawTerminal() : null;
+    public static RawTerminal? TryEnter() => Libc.IsATty(0) == 1 ? new RawTerminal() : null;
 
     /// <summary>The terminal's size (of stdout, else stdin), or null when neither is a terminal.</summary>
     public static (int Cols, int Rows)? Size()
@@ -47,7 +47,7 @@ internal sealed unsafe partial class RawTerminal : IDisposable
         var size = stackalloc ushort[4];
         foreach (var fd in new[] { 1, 0, 2 })
         {
-            if (Ioctl(fd, TIOCGWINSZ, size) == 0 && size[1] > 0 && size[0] > 0)
+            if (Libc.Ioctl(fd, TIOCGWINSZ, size) == 0 && size[1] > 0 && size[0] > 0)
             {
                 return (size[1], size[0]);
             }
@@ -76,22 +76,7 @@ internal sealed unsafe partial class RawTerminal : IDisposable
 
         fixed (byte* saved = _saved)
         {
-            TcSetAttr(0, TCSANOW, saved);
+            Libc.TcSetAttr(0, TCSANOW, saved);
         }
     }
-
-    [LibraryImport("libc", EntryPoint = "tcgetattr", SetLastError = true)]
-    private static partial int TcGetAttr(int fd, byte* termios);
-
-    [LibraryImport("libc", EntryPoint = "tcsetattr", SetLastError = true)]
-    private static partial int TcSetAttr(int fd, int actions, byte* termios);
-
-    [LibraryImport("libc", EntryPoint = "cfmakeraw")]
-    private static partial void CfMakeRaw(byte* termios);
-
-    [LibraryImport("libc", EntryPoint = "isatty")]
-    private static partial int IsATty(int fd);
-
-    [LibraryImport("libc", EntryPoint = "ioctl", SetLastError = true)]
-    private static partial int Ioctl(int fd, ulong request, void* argument);
 }

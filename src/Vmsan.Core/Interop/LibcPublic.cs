@@ -3,7 +3,7 @@ namespace Vmsan.Core.Interop;
 /// <summary>The few native facts other assemblies need, without exposing the raw imports.</summary>
 public static class LibcPublic
 {
-    public static bool IsRoot() => Libc.Geteuid() == 0;
+    public static bool IsRoot() => Libc.GetEuid() == 0;
 
     /// <summary>Sends a signal to an exact process (pid reuse checked).</summary>
     public static void Signal(State.ProcessRef? process, int signal) => State.ProcessProbe.Kill(process, signal);
@@ -11,7 +11,7 @@ public static class LibcPublic
     /// <summary>chown(2); throws IOException naming the path and the errno.</summary>
     public static void Chown(string path, int uid, int gid)
     {
-        if (Libc.Chown(path, uid, gid) != 0)
+        if (Libc.Chown(path, unchecked((uint)uid), unchecked((uint)gid)) != 0)
         {
             var errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
             throw new IOException($"chown({path}, {uid}, {gid}) failed: {System.Runtime.InteropServices.Marshal.GetPInvokeErrorMessage(errno)}");

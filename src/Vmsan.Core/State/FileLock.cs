@@ -31,7 +31,7 @@ public sealed class FileLock : IDisposable
         SafeFileHandle handle;
         do
         {
-            handle = Libc.Open(path, Libc.O_RDWR | Libc.O_CREAT | Libc.O_CLOEXEC, 0x180 /* 0600: nobody else has any business with it */);
+            handle = Libc.OpenHandle(path, Libc.O_RDWR | Libc.O_CREAT | Libc.O_CLOEXEC, 0x180 /* 0600: nobody else has any business with it */);
         }
         while (handle.IsInvalid && Marshal.GetLastPInvokeError() == Libc.EINTR);
         if (handle.IsInvalid && Marshal.GetLastPInvokeError() == 2 /* ENOENT: no such directory */)

@@ -2,7 +2,6 @@ using System.Formats.Tar;
 using System.IO.Compression;
 using System.Runtime.InteropServices;
 using System.Text;
-using Vmsan.Images.Interop;
 using Vmsan.Images.Model;
 
 namespace Vmsan.Images.Layers;

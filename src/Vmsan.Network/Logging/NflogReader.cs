@@ -1,7 +1,6 @@
 using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 using Vmsan.Core.Errors;
-using Vmsan.Network.Interop;
 
 namespace Vmsan.Network.Logging;
 
@@ -43,7 +42,7 @@ public sealed class NflogReader : IDisposable
         ArgumentNullException.ThrowIfNull(onPacket);
         ArgumentNullException.ThrowIfNull(onError);
         var fd = await NetnsThread.RunAsync(netns, () =>
-            Libc.Socket(Libc.AF_NETLINK, Libc.SOCK_RAW | Libc.SOCK_CLOEXEC, Libc.NETLINK_NETFILTER)).ConfigureAwait(false);
+            Libc.SocketHandle(Libc.AF_NETLINK, Libc.SOCK_RAW | Libc.SOCK_CLOEXEC, Libc.NETLINK_NETFILTER)).ConfigureAwait(false);
         try
         {
             if (fd.IsInvalid)

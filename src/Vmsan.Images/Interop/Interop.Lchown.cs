@@ -1,9 +1,0 @@
-using System.Runtime.InteropServices;
-
-namespace Vmsan.Images.Interop;
-
-internal static partial class Libc
-{
-    [LibraryImport("libc", EntryPoint = "lchown", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    internal static partial int Lchown(string path, int uid, int gid);
-}

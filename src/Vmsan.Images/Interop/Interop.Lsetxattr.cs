@@ -1,9 +1,0 @@
-using System.Runtime.InteropServices;
-
-namespace Vmsan.Images.Interop;
-
-internal static partial class Libc
-{
-    [LibraryImport("libc", EntryPoint = "lsetxattr", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    internal static partial int Lsetxattr(string path, string name, ReadOnlySpan<byte> value, nuint size, int flags);
-}

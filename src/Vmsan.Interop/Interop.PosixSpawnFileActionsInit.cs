@@ -1,0 +1,9 @@
+using System.Runtime.InteropServices;
+
+namespace Vmsan.Interop;
+
+internal static partial class Libc
+{
+    [LibraryImport(Lib, EntryPoint = "posix_spawn_file_actions_init", SetLastError = true)]
+    internal static unsafe partial int PosixSpawnFileActionsInit(void* actions);
+}
