@@ -22,7 +22,14 @@ public sealed class VmsanClientOptions
     public string? SupervisorExecutable { get; init; } = Vmsan.Core.VmsanEnvironment.Current.Cli is { Length: > 0 } cli ? cli : null;
 
     /// <summary>The default VMM (<c>--vmm qemu</c>).</summary>
-    internal IVmmBackend Backend { get; init; } = new QemuMicrovmBackend();
+    internal IVmmBackend Backend
+    {
+        // Its --version output is cached under VMSAN_HOME (a QEMU spawn saved per boot and two per restore).
+        get => _backend ??= new QemuMicrovmBackend(cacheDir: Path.Combine(Paths.Home, "cache"));
+        init => _backend = value;
+    }
+
+    private IVmmBackend? _backend;
 
     /// <summary><c>--vmm firecracker</c>: Firecracker through its jailer, where both are installed (and KVM works).</summary>
     internal IVmmBackend Firecracker { get; init; } = new Vmm.Firecracker.FirecrackerBackend();

@@ -291,18 +291,11 @@ internal sealed partial class VmLifecycle
         return await LaunchSupervisorAndWaitAsync(id, ct).ConfigureAwait(false);
     }
 
-    /// <summary>"7.2.19 (Debian 1:7.2+dfsg-7+deb12u16)" from `qemu-system-x86_64 --version`, or null when it cannot be read.</summary>
-    private async Task<string?> QemuBuildAsync(CancellationToken ct)
+    /// <summary>"7.2.19 (Debian 1:7.2+dfsg-7+deb12u16)" from `qemu-system-x86_64 --version` (cached per binary), or null when it cannot be read.</summary>
+    private Task<string?> QemuBuildAsync(CancellationToken ct)
     {
-        try
-        {
-            var r = await _options.Commands.RunAsync(QemuMicrovmBackend.DefaultBinary, ["--version"], ct: ct).ConfigureAwait(false);
-            return QemuCommandLine.ParseBuild(r.Stdout);
-        }
-        catch (Exception ex) when (ex is VmsanException or IOException or System.ComponentModel.Win32Exception)
-        {
-            return null;
-        }
+        ct.ThrowIfCancellationRequested();
+        return Task.FromResult((_options.Backend as QemuMicrovmBackend)?.VersionOutput() is { } text ? QemuCommandLine.ParseBuild(text) : null);
     }
 
     private static void TryDeleteFile(string path)

@@ -123,7 +123,7 @@ internal sealed class VmSupervisor
                     File.WriteAllBytes(console, []);
                     File.SetUnixFileMode(console, VmStore.PrivateFile);
                 }
-                var (confinement, confined) = VmmConfiner.Prepare(rec, vmDir, accel);
+                var (confinement, confined) = VmmConfiner.Prepare(rec, vmDir, accel, booting: !restoring);
                 var backend = _options.BackendFor(rec.Backend);
                 var firecracker = backend.Name == Vmm.Firecracker.FirecrackerBackend.BackendName;
                 // A restored VM gets the devices its state was saved with; a booting one today's set (QEMU only:
@@ -213,7 +213,7 @@ internal sealed class VmSupervisor
                 }
             }
         }
-        else if (await WaitForAgentAsync(rec, vmm, ct).ConfigureAwait(false))
+        else if (await WaitForAgentAsync(rec, vmm, ct).ConfigureAwait(false) && ApplyDeferredCpuQuota(rec))
         {
             using (store.LockVm(_id))
             {
@@ -490,6 +490,32 @@ internal sealed class VmSupervisor
         }
         await cts.CancelAsync().ConfigureAwait(false);
         return false;
+    }
+
+    /// <summary>
+    /// The boot ran without its cgroup's CPU quota (<see cref="VmmConfiner.Prepare"/>): in force from here, before the
+    /// VM is handed out. Fails closed: a VM whose quota cannot be written is killed, never left running without it.
+    /// </summary>
+    private bool ApplyDeferredCpuQuota(VmRecord rec)
+    {
+        if (rec.Confinement.Cgroups is not { } cg || rec.Backend == Vmm.Firecracker.FirecrackerBackend.BackendName)
+            return true;
+        try
+        {
+            VmCgroup.ApplyCpuQuota(cg);
+            return true;
+        }
+        catch (VmsanException ex)
+        {
+            Log($"{ex.Message}; killing the VMM");
+            using (_store.LockVm(_id))
+            {
+                var now = _store.Load(_id);
+                _store.Save(now with { Error = new VmError(ex.Code.ToWire(), ex.Message) });
+            }
+            ProcessProbe.Kill(rec.Vmm, LibcPublic.SIGKILL);
+            return false;
+        }
     }
 
     private string ConsoleTail()

@@ -19,7 +19,13 @@ internal static class VmmConfiner
 
     public const string JailDir = "jail";
 
-    public static (VmmConfinementSpec Spec, VmConfinement State) Prepare(VmRecord rec, string vmDir, AccelChoice accel)
+    /// <param name="rec">The VM.</param>
+    /// <param name="vmDir">Its directory.</param>
+    /// <param name="accel">The accelerator (the VMM's memory overhead depends on it).</param>
+    /// <param name="booting">A cold boot of a QEMU VM: its cgroup's CPU quota is written once the agent answers
+    /// (<see cref="VmCgroup.ApplyCpuQuota"/>), not before. A restored VM runs its user's code from its first
+    /// instruction, so it gets the quota from the start, as does Firecracker (its jailer writes the cgroup).</param>
+    public static (VmmConfinementSpec Spec, VmConfinement State) Prepare(VmRecord rec, string vmDir, AccelChoice accel, bool booting = false)
     {
         var want = rec.Confinement;
         int? uid = null, gid = null;
@@ -72,7 +78,7 @@ internal static class VmmConfiner
         {
             VmCgroup.Remove(want.Cgroups);
             limits = CgroupLimits.For(rec.Vcpus, rec.MemoryMib, CgroupLimits.OverheadMib(accel.Kind, QemuMicrovmBackend.TcgTbSizeMib));
-            cgroup = VmCgroup.Create(rec.Id, limits).State;
+            cgroup = VmCgroup.Create(rec.Id, limits, deferCpuQuota: booting && rec.Backend != Vmm.Firecracker.FirecrackerBackend.BackendName).State;
         }
         var state = want with { Uid = uid, Gid = gid, Jail = jail, Cgroups = cgroup };
         var spec = new VmmConfinementSpec

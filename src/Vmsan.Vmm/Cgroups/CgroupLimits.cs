@@ -27,6 +27,14 @@ public sealed record CgroupLimits(long MemoryMaxBytes, long CpuQuotaUs, long Cpu
     /// </summary>
     public static int PidsFor(int vcpus) => 128 + 2 * vcpus;
 
+    /// <summary>
+    /// How many runnable tasks' worth of CPU weight the VM's cgroup gets: its vCPU threads plus QEMU's main loop.
+    /// Unconfined, each of those threads competes with every other runnable task of the host on its own; in one
+    /// cgroup with the default weight they would all together weigh one task (under load, measured: a TCG boot
+    /// took 1.8x as long). The weight restores the unconfined share; the quota still caps it.
+    /// </summary>
+    public int WeightTasks { get; init; } = 1;
+
     public static CgroupLimits For(int vcpus, int memoryMib, int overheadMib) =>
-        new(((long)memoryMib + overheadMib) * 1024 * 1024, vcpus * CpuPeriod, CpuPeriod, PidsFor(vcpus));
+        new(((long)memoryMib + overheadMib) * 1024 * 1024, vcpus * CpuPeriod, CpuPeriod, PidsFor(vcpus)) { WeightTasks = vcpus + 1 };
 }

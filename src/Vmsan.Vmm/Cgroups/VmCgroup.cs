@@ -81,8 +81,20 @@ public sealed class VmCgroup
         return rel;
     }
 
-    /// <summary>Creates (or re-creates, after a crash) the VM's cgroup and writes its limits.</summary>
-    public static VmCgroup Create(string vmId, CgroupLimits limits, string root = Root)
+    /// <summary>v1 <c>cpu.shares</c> of one runnable task (the kernel's default) and the largest value it takes.</summary>
+    public const long V1TaskShares = 1024, V1MaxShares = 262_144;
+
+    /// <summary>v2 <c>cpu.weight</c> of one task's worth (the default) and the largest value it takes.</summary>
+    public const long V2TaskWeight = 100, V2MaxWeight = 10_000;
+
+    /// <summary>
+    /// Creates (or re-creates, after a crash) the VM's cgroup and writes its limits. With
+    /// <paramref name="deferCpuQuota"/> the CPU quota is left open (written by <see cref="ApplyCpuQuota"/> once the
+    /// VM is ready): a TCG QEMU booting a 1-vCPU guest needs ~7 % of a core for its main loop on top of its vCPU
+    /// thread, and a quota of exactly <c>vcpus</c> cores throttled every boot. No code of the VM's user runs
+    /// before the agent first answers, and the boot is bounded by the boot timeout.
+    /// </summary>
+    public static VmCgroup Create(string vmId, CgroupLimits limits, string root = Root, bool deferCpuQuota = false)
     {
         var (version, detail) = Probe(root);
         if (version is null)
@@ -104,8 +116,10 @@ public sealed class VmCgroup
                 paths.Add(dir);
                 Write(dir, "memory.max", limits.MemoryMaxBytes.ToString(inv));
                 swapOff = TryWrite(dir, "memory.swap.max", "0");
-                Write(dir, "cpu.max", $"{limits.CpuQuotaUs.ToString(inv)} {limits.CpuPeriodUs.ToString(inv)}");
+                Write(dir, "cpu.max", $"{(deferCpuQuota ? "max" : limits.CpuQuotaUs.ToString(inv))} {limits.CpuPeriodUs.ToString(inv)}");
+                Write(dir, "cpu.weight", Math.Min(V2MaxWeight, V2TaskWeight * limits.WeightTasks).ToString(inv));
                 Write(dir, "pids.max", limits.PidsMax.ToString(inv));
+                RebalanceWeight(parent, 2);
             }
             else
             {
@@ -125,7 +139,9 @@ public sealed class VmCgroup
                             break;
                         case "cpu":
                             Write(dir, "cpu.cfs_period_us", limits.CpuPeriodUs.ToString(inv));
-                            Write(dir, "cpu.cfs_quota_us", limits.CpuQuotaUs.ToString(inv));
+                            Write(dir, "cpu.cfs_quota_us", deferCpuQuota ? "-1" : limits.CpuQuotaUs.ToString(inv));
+                            Write(dir, "cpu.shares", Math.Min(V1MaxShares, V1TaskShares * limits.WeightTasks).ToString(inv));
+                            RebalanceWeight(parent, 1);
                             break;
                         case "pids":
                             Write(dir, "pids.max", limits.PidsMax.ToString(inv));
@@ -150,6 +166,57 @@ public sealed class VmCgroup
             PidsMax = limits.PidsMax,
             SwapOff = swapOff,
         });
+    }
+
+    /// <summary>Writes the CPU quota that <see cref="Create"/> left open (deferred).</summary>
+    public static void ApplyCpuQuota(VmCgroupState state)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        try
+        {
+            foreach (var dir in state.Paths)
+            {
+                if (state.Version == 2)
+                    Write(dir, "cpu.max", $"{state.CpuQuotaUs.ToString(inv)} {state.CpuPeriodUs.ToString(inv)}");
+                else if (File.Exists(Path.Combine(dir, "cpu.cfs_quota_us")))
+                    Write(dir, "cpu.cfs_quota_us", state.CpuQuotaUs.ToString(inv));
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new VmsanException(ErrorCode.PermissionDenied, $"Cannot set the VM's CPU quota: {ex.Message}",
+                "Run vmsan as root on a host whose cgroup filesystem is writable, or create the VM with --no-cgroup.", ex);
+        }
+    }
+
+    /// <summary>
+    /// Gives the directory holding the VM cgroups (one entity to the scheduler, next to every other task and
+    /// cgroup beside it) the sum of its VMs' CPU weights, so that VMs together weigh what their threads would
+    /// unconfined, not one task's worth for all of them. Called whenever a VM cgroup comes or goes, under a lock
+    /// on the directory (two supervisors at once would otherwise write a sum that misses one). Best effort: the
+    /// weight shares CPU under contention, it limits nothing.
+    /// </summary>
+    internal static void RebalanceWeight(string parent, int version)
+    {
+        var file = version == 2 ? "cpu.weight" : "cpu.shares";
+        if (!File.Exists(Path.Combine(parent, file)))
+            return;
+        using var fd = Interop.Libc.Open(parent, Interop.Libc.O_RDONLY | Interop.Libc.O_DIRECTORY | Interop.Libc.O_CLOEXEC, 0);
+        if (fd.IsInvalid)
+            return;
+        while (Interop.Libc.Flock(fd, Interop.Libc.LOCK_EX) != 0)
+        {
+            if (System.Runtime.InteropServices.Marshal.GetLastPInvokeError() != Interop.Libc.EINTR)
+                return;
+        }
+        long sum = 0;
+        foreach (var dir in Directory.EnumerateDirectories(parent, "vm-*"))
+        {
+            if (long.TryParse(TryRead(Path.Combine(dir, file))?.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var w))
+                sum += w;
+        }
+        var (one, max) = version == 2 ? (V2TaskWeight, V2MaxWeight) : (V1TaskShares, V1MaxShares);
+        TryWrite(parent, file, Math.Clamp(sum, one, max).ToString(CultureInfo.InvariantCulture));
     }
 
     /// <summary>How many times the kernel's OOM killer killed a process of this cgroup (v1 memory.oom_control, v2 memory.events).</summary>
@@ -208,7 +275,11 @@ public sealed class VmCgroup
             {
                 // cgroupfs directories hold only control files: rmdir, never a recursive delete.
                 if (Directory.Exists(dir))
+                {
                     Directory.Delete(dir);
+                    var parent = Path.GetDirectoryName(dir)!;
+                    RebalanceWeight(parent, File.Exists(Path.Combine(parent, "cpu.weight")) ? 2 : 1);
+                }
             }
             catch (IOException)
             {

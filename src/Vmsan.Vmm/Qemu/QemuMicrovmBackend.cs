@@ -14,8 +14,15 @@ public sealed class QemuMicrovmBackend : IVmmBackend
     public const string DefaultBinary = "qemu-system-x86_64";
 
     private readonly string _binary;
+    private readonly string? _cacheDir;
 
-    public QemuMicrovmBackend(string? binary = null) => _binary = binary ?? DefaultBinary;
+    /// <param name="binary">The QEMU binary (looked up on PATH when it has no '/').</param>
+    /// <param name="cacheDir">Where its <c>--version</c> output is remembered (<see cref="QemuVersionCache"/>); null: run it each time.</param>
+    public QemuMicrovmBackend(string? binary = null, string? cacheDir = null)
+    {
+        _binary = binary ?? DefaultBinary;
+        _cacheDir = cacheDir;
+    }
 
     public const string BackendName = "qemu-microvm";
 
@@ -46,27 +53,11 @@ public sealed class QemuMicrovmBackend : IVmmBackend
     /// <summary>The full argument vector (without the binary). Pure: unit-tested.</summary>
     public static List<string> BuildArgs(VmLaunchSpec spec) => QemuCommandLine.BuildArgs(spec);
 
+    /// <summary>What this QEMU's <c>--version</c> prints (remembered per binary), or null when it cannot be run.</summary>
+    public string? VersionOutput() => FindOnPath(_binary) is { } qemu ? QemuVersionCache.Output(qemu, _cacheDir) : null;
+
     /// <summary>This QEMU's version (from <c>--version</c>), or null when it cannot be read.</summary>
-    public Version? DetectVersion()
-    {
-        var qemu = FindOnPath(_binary);
-        if (qemu is null)
-            return null;
-        try
-        {
-            var psi = new ProcessStartInfo(qemu, "--version") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-            using var p = Process.Start(psi);
-            if (p is null)
-                return null;
-            var text = p.StandardOutput.ReadToEnd();
-            p.WaitForExit();
-            return QemuCommandLine.ParseVersion(text);
-        }
-        catch (System.ComponentModel.Win32Exception)
-        {
-            return null;
-        }
-    }
+    public Version? DetectVersion() => VersionOutput() is { } text ? QemuCommandLine.ParseVersion(text) : null;
 
     private static int LastCapability() =>
         int.TryParse(File.ReadAllText("/proc/sys/kernel/cap_last_cap").Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n : 40;

@@ -20,6 +20,8 @@ public sealed class VmCgroupTests : IDisposable
         Assert.Equal((416L * 1024 * 1024).ToString(System.Globalization.CultureInfo.InvariantCulture), File.ReadAllText(Path.Combine(dir, "memory.max")));
         Assert.Equal("0", File.ReadAllText(Path.Combine(dir, "memory.swap.max")));
         Assert.Equal("100000 100000", File.ReadAllText(Path.Combine(dir, "cpu.max")));
+        // 1 vCPU thread + QEMU's main loop: two tasks' worth of weight.
+        Assert.Equal("200", File.ReadAllText(Path.Combine(dir, "cpu.weight")));
         Assert.Equal("130", File.ReadAllText(Path.Combine(dir, "pids.max")));
         Assert.Equal("+memory +cpu +pids", File.ReadAllText(Path.Combine(_root, "vmsan", "cgroup.subtree_control")));
         Assert.True(cg.State.SwapOff);
@@ -53,9 +55,64 @@ public sealed class VmCgroupTests : IDisposable
         var cpu = cg.State.Paths.Single(p => p.Contains("/cpu/", StringComparison.Ordinal));
         Assert.Equal("200000", File.ReadAllText(Path.Combine(cpu, "cpu.cfs_quota_us")));
         Assert.Equal("100000", File.ReadAllText(Path.Combine(cpu, "cpu.cfs_period_us")));
+        Assert.Equal("3072", File.ReadAllText(Path.Combine(cpu, "cpu.shares")));
         Assert.Equal(0, VmCgroup.OomKills(cg.State));
         File.WriteAllText(Path.Combine(mem, "memory.oom_control"), "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n");
         Assert.Equal(1, VmCgroup.OomKills(cg.State));
         Assert.Equal(["vm-00000002"], VmCgroup.ListAll(_root).Keys);
+    }
+
+    private void FakeV1()
+    {
+        foreach (var c in (string[])["memory", "cpu", "pids"])
+        {
+            Directory.CreateDirectory(Path.Combine(_root, c));
+            File.WriteAllText(Path.Combine(_root, c, "cgroup.procs"), "");
+        }
+    }
+
+    [Fact]
+    public void A_deferred_cpu_quota_is_open_until_applied_and_then_the_vms_size()
+    {
+        FakeV1();
+        var cg = VmCgroup.Create("vm-00000003", CgroupLimits.For(2, 256, 64), _root, deferCpuQuota: true);
+        var cpu = cg.State.Paths.Single(p => p.Contains("/cpu/", StringComparison.Ordinal));
+        Assert.Equal("-1", File.ReadAllText(Path.Combine(cpu, "cpu.cfs_quota_us")));
+        Assert.Equal(200_000, cg.State.CpuQuotaUs);
+        VmCgroup.ApplyCpuQuota(cg.State);
+        Assert.Equal("200000", File.ReadAllText(Path.Combine(cpu, "cpu.cfs_quota_us")));
+
+        File.Delete(Path.Combine(_root, "cgroup.controllers"));
+        Directory.Delete(Path.Combine(_root, "cpu"), true);
+        Directory.Delete(Path.Combine(_root, "memory"), true);
+        Directory.Delete(Path.Combine(_root, "pids"), true);
+        File.WriteAllText(Path.Combine(_root, "cgroup.controllers"), "cpu memory pids\n");
+        var v2 = VmCgroup.Create("vm-00000004", CgroupLimits.For(1, 256, 64), _root, deferCpuQuota: true);
+        Assert.Equal("max 100000", File.ReadAllText(Path.Combine(v2.State.Paths[0], "cpu.max")));
+        VmCgroup.ApplyCpuQuota(v2.State);
+        Assert.Equal("100000 100000", File.ReadAllText(Path.Combine(v2.State.Paths[0], "cpu.max")));
+    }
+
+    [Fact]
+    public void The_directory_holding_the_vm_cgroups_weighs_what_its_vms_weigh_together_as_they_come_and_go()
+    {
+        FakeV1();
+        var parent = Path.Combine(_root, "cpu", "vmsan");
+        Directory.CreateDirectory(parent);
+        File.WriteAllText(Path.Combine(parent, "cpu.shares"), "1024");
+        var a = VmCgroup.Create("vm-0000000a", CgroupLimits.For(1, 256, 64), _root);
+        Assert.Equal("2048", File.ReadAllText(Path.Combine(parent, "cpu.shares")));
+        var b = VmCgroup.Create("vm-0000000b", CgroupLimits.For(3, 256, 64), _root);
+        Assert.Equal("6144", File.ReadAllText(Path.Combine(parent, "cpu.shares")));
+        // A fake cgroupfs directory holds files: empty them as the kernel would on rmdir.
+        foreach (var f in a.State.Paths.SelectMany(Directory.EnumerateFiles))
+            File.Delete(f);
+        Assert.True(VmCgroup.Remove(a.State));
+        Assert.Equal("4096", File.ReadAllText(Path.Combine(parent, "cpu.shares")));
+        foreach (var f in b.State.Paths.SelectMany(Directory.EnumerateFiles))
+            File.Delete(f);
+        Assert.True(VmCgroup.Remove(b.State));
+        // No VM left: back to one task's worth (the default).
+        Assert.Equal("1024", File.ReadAllText(Path.Combine(parent, "cpu.shares")));
     }
 }
