@@ -201,12 +201,12 @@ public sealed class VmCgroup
         var file = version == 2 ? "cpu.weight" : "cpu.shares";
         if (!File.Exists(Path.Combine(parent, file)))
             return;
-        using var fd = Interop.Libc.Open(parent, Interop.Libc.O_RDONLY | Interop.Libc.O_DIRECTORY | Interop.Libc.O_CLOEXEC, 0);
+        using var fd = Libc.OpenHandle(parent, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
         if (fd.IsInvalid)
             return;
-        while (Interop.Libc.Flock(fd, Interop.Libc.LOCK_EX) != 0)
+        while (Libc.Flock(fd, Libc.LOCK_EX) != 0)
         {
-            if (System.Runtime.InteropServices.Marshal.GetLastPInvokeError() != Interop.Libc.EINTR)
+            if (System.Runtime.InteropServices.Marshal.GetLastPInvokeError() != Libc.EINTR)
                 return;
         }
         long sum = 0;
@@ -318,19 +318,19 @@ public sealed class VmCgroup
         var v1 = lines.Where(p => p[1].Length > 0).Select(p => p[1]).ToList();
         if (v1.Count == 0 && lines.Any(p => p[0] == "0"))
         {
-            _ = Interop.Libc.Mount("cgroup2", Root, "cgroup2", 0, null);
+            _ = Libc.Mount("cgroup2", Root, "cgroup2", 0, null);
             return;
         }
         if (!v1.Any(c => c.Split(',').Contains("memory")))
             return;
-        if (Interop.Libc.Mount("cgroup_root", Root, "tmpfs", 0, "mode=755") != 0)
+        if (Libc.Mount("cgroup_root", Root, "tmpfs", 0, "mode=755") != 0)
             return;
         foreach (var controllers in v1)
         {
             var isNamed = controllers.StartsWith("name=", StringComparison.Ordinal);
             var dir = Path.Combine(Root, isNamed ? controllers[5..] : controllers);
             Directory.CreateDirectory(dir);
-            _ = Interop.Libc.Mount("cgroup", dir, "cgroup", 0, isNamed ? $"none,{controllers}" : controllers);
+            _ = Libc.Mount("cgroup", dir, "cgroup", 0, isNamed ? $"none,{controllers}" : controllers);
         }
     }
 
