@@ -78,7 +78,9 @@ public class AgentStatusTableTests
 
         await stop.CancelAsync();
         listener.Stop();
-        await Assert.ThrowsAnyAsync<Exception>(() => server);
+        // The fake server ends either by its accept being cancelled (an exception) or, when the cancel lands between
+        // two connections, by its loop condition (no exception): how it ends is not what this test checks.
+        _ = await Record.ExceptionAsync(() => server);
         Assert.Empty(disagreements);
     }
 }
