@@ -42,6 +42,13 @@ public sealed record VmLaunchSpec
     public bool Incoming { get; init; }
 
     /// <summary>
+    /// With <see cref="Incoming"/>, for a VMM that loads a snapshot from files at launch (Firecracker's
+    /// <c>PUT /snapshot/load</c>): the device state to load, with <see cref="MemoryFile"/> as its memory. QEMU takes its
+    /// state as a migration stream instead (<see cref="IVmmControl.LoadStateAsync"/>) and ignores this.
+    /// </summary>
+    public string? StateFile { get; init; }
+
+    /// <summary>
     /// The device set to build (<see cref="VmDevices"/>). A device state only loads into the layout that saved it, so
     /// a VM restored from a snapshot or from <c>pause --persist</c> is launched with the set it was saved with.
     /// </summary>

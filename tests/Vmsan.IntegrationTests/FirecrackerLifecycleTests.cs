@@ -80,6 +80,34 @@ public sealed class FirecrackerLifecycleTests(FirecrackerLifecycleTests.Host hos
     }
 
     [Fact]
+    public async Task Snapshot_create_and_a_clone_work_on_firecracker()
+    {
+        RequireFirecracker();
+        Assert.NotEmpty(host.Id);
+        Assert.Equal(0, (await W.Vmsan("exec", host.Id, "sh", "-c", "echo mem > /tmp/t; echo disk > /root/d; sleep 100000 >/dev/null 2>&1 & echo $! > /tmp/bg")).ExitCode);
+        var snap = await W.VmsanJson("snapshot", "create", host.Id, "--name", "fc1");
+        Assert.Equal("firecracker", snap.GetProperty("backend").GetString());
+        Assert.StartsWith("firecracker ", snap.GetProperty("vmmVersion").GetString());
+        Assert.Equal("running", (await W.VmsanJson("get", host.Id)).GetProperty("status").GetString());
+        Assert.Equal(0, (await W.Vmsan("exec", host.Id, "sh", "-c", "echo after > /root/after; sync")).ExitCode);
+
+        var clone = (await W.VmsanJson("create", "--snapshot", "fc1")).GetProperty("id").GetString()!;
+        var r = await W.Vmsan("exec", clone, "sh", "-c", "hostname; cat /tmp/t /root/d; kill -0 $(cat /tmp/bg) && echo bg-alive; ls /root/after 2>&1");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        var lines = r.Stdout.Split('\n');
+        Assert.Equal(clone, lines[0]);
+        Assert.Equal(["mem", "disk", "bg-alive"], lines[1..4]);
+        Assert.Contains("No such file", lines[4]);
+        var pid = (await W.VmsanJson("get", clone)).GetProperty("pid").GetInt32();
+        var status = await File.ReadAllTextAsync($"/proc/{pid}/status", TestContext.Current.CancellationToken);
+        Assert.DoesNotContain("Uid:\t0\t", status);
+        Assert.Contains("Seccomp:\t2", status);
+        Assert.Equal(0, (await W.Vmsan("rm", "-f", clone)).ExitCode);
+        Assert.Equal(0, (await W.Vmsan("snapshot", "rm", "fc1")).ExitCode);
+        Assert.Empty(await W.Leftovers(clone));
+    }
+
+    [Fact]
     public async Task Pause_resume_stop_start_and_rm_work_on_firecracker()
     {
         RequireFirecracker();

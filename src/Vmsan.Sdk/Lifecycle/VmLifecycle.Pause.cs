@@ -44,6 +44,9 @@ internal sealed partial class VmLifecycle
     {
         var id = rec.Id;
         var memory = _options.Paths.MemoryFile(id);
+        if (rec.Backend == Vmm.Firecracker.FirecrackerBackend.BackendName)
+            throw new VmsanException(ErrorCode.SnapshotIncompatible, $"VM {id} runs under Firecracker: pause --persist is not implemented for Firecracker VMs.",
+                $"Pause it without --persist (memory stays in its VMM), or snapshot it (`vmsan snapshot create {id}`).");
         if (!File.Exists(memory))
             throw new VmsanException(ErrorCode.SnapshotIncompatible, $"VM {id} has no shared memory file (it is a snapshot clone: its RAM is private), so it cannot be persisted.",
                 $"Pause it without --persist, or stop it (`vmsan stop {id}`).");

@@ -45,6 +45,8 @@ internal sealed partial class VmLifecycle
             if (rec.Status != VmStatus.Running)
                 throw new VmsanException(ErrorCode.VmNotRunning, $"VM {id} is {rec.Status.ToString().ToLowerInvariant()}, not running.",
                     rec.Status == VmStatus.Paused ? $"Resume it first: `vmsan resume {id}`." : $"Start it with `vmsan start {id}`.");
+            if (rec.Backend == Vmm.Firecracker.FirecrackerBackend.BackendName)
+                return await CreateFirecrackerSnapshotLockedAsync(rec, snapId, name, kind, bootKey, ct).ConfigureAwait(false);
             if (!VmDevices.HasRng(VmDevices.Of(rec.Devices)))
                 throw new VmsanException(ErrorCode.SnapshotIncompatible, $"VM {id} runs without the virtio-rng device (it was started by an older vmsan); its clones could not have one.",
                     $"Restart it (`vmsan stop {id} && vmsan start {id}`) and snapshot again.");
@@ -214,18 +216,36 @@ internal sealed partial class VmLifecycle
         RequireRoot();
         var m = Snapshots.Find(nameOrId);
         var snapDir = _options.Paths.SnapshotDir(m.Id);
-        if (m.Backend != _options.Backend.Name)
-            throw new VmsanException(ErrorCode.SnapshotIncompatible, $"Snapshot {m.Name} was made by the {m.Backend} backend, this host uses {_options.Backend.Name}.");
-        // The clone's QEMU must have the devices the state was saved with; a snapshot from before the virtio-rng
-        // device would also give a clone without one.
+        // A clone runs under the VMM kind that made the snapshot, of the same build: anything else is refused here,
+        // before anything is created.
+        var firecracker = m.Backend == Vmm.Firecracker.FirecrackerBackend.BackendName;
+        var backend = _options.BackendFor(m.Backend);
+        if (backend.Name != m.Backend)
+            throw new VmsanException(ErrorCode.SnapshotIncompatible, $"Snapshot {m.Name} was made by the {m.Backend} backend, which this vmsan does not know.");
+        if (backend.CheckAvailable() is { } unavailable)
+            throw new VmsanException(ErrorCode.SnapshotIncompatible, $"Snapshot {m.Name} was made by {m.VmmVersion} ({m.Backend}); this host cannot run it: {unavailable}.",
+                firecracker ? "Clone it on a host with that Firecracker and its jailer installed, or snapshot a QEMU VM here." : "Install QEMU (./install.sh).");
         var devices = VmDevices.Of(m.Devices);
-        if (!VmDevices.IsKnown(devices) || !VmDevices.HasRng(devices))
-            throw new VmsanException(ErrorCode.SnapshotIncompatible, $"Snapshot {m.Name} was made with the guest devices '{devices}'; clones need '{VmDevices.Current}' (with the virtio-rng device).",
-                $"Start its source with this vmsan and snapshot it again, then remove the old one (`vmsan snapshot rm {m.Name}`).");
-        var build = await QemuBuildAsync(ct).ConfigureAwait(false);
-        if (build is not null && m.VmmVersion != build)
-            throw new VmsanException(ErrorCode.SnapshotIncompatible, $"Snapshot {m.Name} was made by QEMU {m.VmmVersion}; the installed QEMU is {build}.",
-                "A snapshot only loads into the QEMU build that made it: create the snapshot again on this build.");
+        string? build;
+        if (firecracker)
+        {
+            build = await FirecrackerBuildAsync(ct).ConfigureAwait(false);
+            if (build is null || m.VmmVersion != build)
+                throw new VmsanException(ErrorCode.SnapshotIncompatible, $"Snapshot {m.Name} was made by {m.VmmVersion}; the installed Firecracker is {build ?? "of an unknown version"}.",
+                    "A Firecracker snapshot only loads into the Firecracker version that made it: create the snapshot again with this one.");
+        }
+        else
+        {
+            // The clone's QEMU must have the devices the state was saved with; a snapshot from before the virtio-rng
+            // device would also give a clone without one.
+            if (!VmDevices.IsKnown(devices) || !VmDevices.HasRng(devices))
+                throw new VmsanException(ErrorCode.SnapshotIncompatible, $"Snapshot {m.Name} was made with the guest devices '{devices}'; clones need '{VmDevices.Current}' (with the virtio-rng device).",
+                    $"Start its source with this vmsan and snapshot it again, then remove the old one (`vmsan snapshot rm {m.Name}`).");
+            build = await QemuBuildAsync(ct).ConfigureAwait(false);
+            if (build is not null && m.VmmVersion != build)
+                throw new VmsanException(ErrorCode.SnapshotIncompatible, $"Snapshot {m.Name} was made by QEMU {m.VmmVersion}; the installed QEMU is {build}.",
+                    "A snapshot only loads into the QEMU build that made it: create the snapshot again on this build.");
+        }
         string id;
         int slot;
         using (_store.LockGlobal())
@@ -252,8 +272,19 @@ internal sealed partial class VmLifecycle
                 };
                 if (options.NetworkPolicy is { } policy)
                     network = network.WithPolicy(policy);
-                await _options.Commands.RunCheckedAsync(ErrorCode.Internal, "qemu-img",
-                    ["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", Path.Combine(snapDir, m.DiskLayer ?? VmDisk.Qcow2), Path.Combine(vmDir, "disk.qcow2"), $"{m.DiskMib}M"], ct: ct).ConfigureAwait(false);
+                if (firecracker)
+                {
+                    // Firecracker takes raw disks only: the clone's own copy of the snapshot's frozen disk (a reflink
+                    // where the filesystem has them, else a sparse copy of what it holds).
+                    var raw = Path.Combine(vmDir, VmDisk.Raw);
+                    await _options.Commands.RunCheckedAsync(ErrorCode.Internal, "cp", ["--reflink=auto", "--sparse=always", Path.Combine(snapDir, m.DiskLayer ?? VmDisk.Raw), raw], ct: ct).ConfigureAwait(false);
+                    File.SetUnixFileMode(raw, VmStore.PrivateFile);
+                }
+                else
+                {
+                    await _options.Commands.RunCheckedAsync(ErrorCode.Internal, "qemu-img",
+                        ["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", Path.Combine(snapDir, m.DiskLayer ?? VmDisk.Qcow2), Path.Combine(vmDir, "disk.qcow2"), $"{m.DiskMib}M"], ct: ct).ConfigureAwait(false);
+                }
                 _store.SaveSecrets(id, new VmSecrets(Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32))));
                 var createdAt = DateTimeOffset.UtcNow;
                 _store.Save(new VmRecord
@@ -275,7 +306,7 @@ internal sealed partial class VmLifecycle
                     Backend = m.Backend,
                     RestoreFrom = m.Id,
                     Boot = "snapshot",
-                    Devices = devices,
+                    Devices = firecracker ? null : devices,
                     Confinement = m.Confinement,
                     // The source's settings (or the caller's policy and ports), in this VM's own namespace and slot.
                     Network = network,

@@ -151,6 +151,8 @@ internal sealed class VmSupervisor
                     MemoryFile = memoryFile,
                     MemoryShared = shared,
                     Incoming = restoring,
+                    // Firecracker loads the snapshot's files at launch; QEMU gets its state streamed in RestoreAsync.
+                    StateFile = !restoring ? null : persisted ? Path.Combine(vmDir, VmLifecycle.PersistDir, "state") : Path.Combine(paths.SnapshotDir(rec.RestoreFrom!), "state"),
                     Devices = devices,
                     Tap = Network.VmNetworkPlan.TapName,
                     Mac = Network.VmNetworkPlan.GuestMac,
@@ -386,11 +388,17 @@ internal sealed class VmSupervisor
         try
         {
             var stateFile = persisted ? Path.Combine(_options.Paths.VmDir(_id), VmLifecycle.PersistDir, "state") : Path.Combine(_options.Paths.SnapshotDir(rec.RestoreFrom!), "state");
-            await using (var control = await _options.BackendFor(rec.Backend).ConnectAsync(Path.Combine(_options.Paths.VmDir(_id), "qmp.sock"), ct).ConfigureAwait(false))
+            var backend = _options.BackendFor(rec.Backend);
+            await using (var control = await backend.ConnectAsync(Path.Combine(_options.Paths.VmDir(_id), "qmp.sock"), ct).ConfigureAwait(false))
             {
-                var netns = $"/proc/{rec.Vmm!.Pid}/ns/net";
-                await control.LoadStateAsync($"tcp:127.0.0.1:{StateChannel.IncomingPort}",
-                    c => StateChannel.SendFileAsync(netns, StateChannel.IncomingPort, stateFile, c), ct).ConfigureAwait(false);
+                // Firecracker loaded the snapshot's files at launch (snapshot/load) and waits paused; QEMU takes the
+                // device state as a migration stream now.
+                if (backend.Name != Vmm.Firecracker.FirecrackerBackend.BackendName)
+                {
+                    var netns = $"/proc/{rec.Vmm!.Pid}/ns/net";
+                    await control.LoadStateAsync($"tcp:127.0.0.1:{StateChannel.IncomingPort}",
+                        c => StateChannel.SendFileAsync(netns, StateChannel.IncomingPort, stateFile, c), ct).ConfigureAwait(false);
+                }
                 Log($"device state loaded after {sw.ElapsedMilliseconds} ms");
                 await control.ResumeAsync(ct).ConfigureAwait(false);
             }

@@ -44,6 +44,12 @@ public sealed class FirecrackerBackend : IVmmBackend
         return missing.Count == 0 ? null : $"{string.Join(" and ", missing)} not found on PATH";
     }
 
+    /// <summary>The Firecracker binary this backend runs (its full path when it is on PATH).</summary>
+    public string ExecFile => QemuMicrovmBackend.FindOnPath(_firecracker) ?? _firecracker;
+
+    /// <summary>This backend's jail root for a VM whose chroot base is <paramref name="chrootBase"/>.</summary>
+    public string JailRootFor(string chrootBase, string vmId) => JailRoot(chrootBase, ExecFile, vmId);
+
     /// <summary>Where the jailer builds this VM's root: <c>&lt;chrootBase&gt;/&lt;exec file name&gt;/&lt;id&gt;/root</c>.</summary>
     public static string JailRoot(string chrootBase, string firecrackerPath, string vmId) =>
         Path.Combine(chrootBase, Path.GetFileName(firecrackerPath), vmId, "root");
@@ -66,9 +72,13 @@ public sealed class FirecrackerBackend : IVmmBackend
                 "Drop --no-chroot, or use --vmm qemu.");
         if (!string.Equals(spec.DiskFormat, "raw", StringComparison.Ordinal))
             throw VmsanException.Invalid($"Firecracker takes raw disks only, not {spec.DiskFormat}.");
+        if (spec.Incoming && (spec.StateFile is null || spec.MemoryFile is null))
+            throw new VmsanException(ErrorCode.Internal, "A Firecracker restore needs the snapshot's state and memory files.");
 
         var root = JailRoot(c.Jail, firecracker, spec.VmId);
         PrepareJail(root, spec, uid, gid);
+        if (spec.Incoming)
+            FirecrackerSnapshot.LinkIntoJail(root, spec.StateFile!, spec.MemoryFile!, uid, gid);
 
         var args = FirecrackerBoot.JailerArgs(spec, firecracker, c.Jail, uid, gid, c.CgroupVersion ?? 1, c.Limits, c.CgroupParent, c.Seccomp);
         // sh only redirects Firecracker's serial console (its stdout) into the console log and
@@ -121,7 +131,11 @@ public sealed class FirecrackerBackend : IVmmBackend
             File.Delete(spec.ControlSocket); // a previous boot's link (File.Delete removes the link, not its target)
             File.CreateSymbolicLink(spec.ControlSocket, apiSocket);
             using var api = new FirecrackerApiClient(apiSocket);
-            await FirecrackerBoot.ConfigureAndStartAsync(api, spec, ct).ConfigureAwait(false);
+            // A clone (or a restore) loads its snapshot instead of booting; it stays paused for the caller to resume.
+            if (spec.Incoming)
+                await FirecrackerSnapshot.LoadAsync(api, ct).ConfigureAwait(false);
+            else
+                await FirecrackerBoot.ConfigureAndStartAsync(api, spec, ct).ConfigureAwait(false);
         }
         catch
         {

@@ -18,8 +18,7 @@ public static class FirecrackerBoot
 
     public static async Task ConfigureAndStartAsync(FirecrackerApiClient api, VmLaunchSpec spec, CancellationToken ct)
     {
-        await api.PutLoggerAsync(new FcLogger(LogFile, "Warning", ShowLevel: true), ct).ConfigureAwait(false);
-        await api.PutMetricsAsync(new FcMetrics(MetricsFile), ct).ConfigureAwait(false);
+        await ConfigureLoggingAsync(api, ct).ConfigureAwait(false);
         await api.PutMachineConfigAsync(new FcMachineConfig(spec.Vcpus, spec.MemoryMib, Smt: false), ct).ConfigureAwait(false);
         // Firecracker's serial console is ttyS0 on its stdout; reboot=k makes the guest's reset
         // (SendCtrlAltDel, or a guest reboot) end Firecracker instead of looping.
@@ -28,6 +27,13 @@ public static class FirecrackerBoot
         if (spec.Tap is not null)
             await api.PutNetworkInterfaceAsync(new FcNetworkInterface("eth0", spec.Tap, spec.Mac), ct).ConfigureAwait(false);
         await api.InstanceStartAsync(ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Logger and metrics: the only resources Firecracker takes before either a boot or a snapshot load (neither is saved in a snapshot).</summary>
+    public static async Task ConfigureLoggingAsync(FirecrackerApiClient api, CancellationToken ct)
+    {
+        await api.PutLoggerAsync(new FcLogger(LogFile, "Warning", ShowLevel: true), ct).ConfigureAwait(false);
+        await api.PutMetricsAsync(new FcMetrics(MetricsFile), ct).ConfigureAwait(false);
     }
 
     /// <summary>

@@ -23,7 +23,8 @@ public sealed class FirecrackerControl(FirecrackerApiClient api) : IVmmControl
     public Task LoadSnapshotAsync(string snapshotPath, string memFilePath, bool resume, CancellationToken ct) =>
         Api.LoadSnapshotAsync(snapshotPath, memFilePath, resume, ct);
 
-    // vmsan's snapshots are built on QEMU's migration; Firecracker's own snapshot API is not wired to them yet.
+    // QEMU's migration-stream and disk-freeze calls have no Firecracker equivalent: its snapshots are files written
+    // and read by Firecracker itself (FirecrackerSnapshot: snapshot/create, snapshot/load at launch).
     public Task SaveStateAsync(string uri, CancellationToken ct) => throw NotYet();
 
     public Task LoadStateAsync(string uri, Func<CancellationToken, Task> feed, CancellationToken ct) => throw NotYet();
@@ -34,8 +35,8 @@ public sealed class FirecrackerControl(FirecrackerApiClient api) : IVmmControl
     public Task FreezeDiskAsync(string newTop, CancellationToken ct) => throw NotYet();
 
     private static Vmsan.Core.Errors.VmsanException NotYet() =>
-        new(Vmsan.Core.Errors.ErrorCode.SnapshotIncompatible, "Snapshots are not supported on the Firecracker backend yet.",
-            "Use the QEMU backend for snapshots.");
+        new(Vmsan.Core.Errors.ErrorCode.SnapshotIncompatible, "Firecracker has no migration stream or disk freeze: its snapshots go through snapshot/create and snapshot/load.",
+            "Use `vmsan snapshot create` and `vmsan create --snapshot`, which drive Firecracker's own snapshot calls.");
 
     public async Task<string> QueryStatusAsync(CancellationToken ct) =>
         (await Api.DescribeAsync(ct).ConfigureAwait(false)).State switch

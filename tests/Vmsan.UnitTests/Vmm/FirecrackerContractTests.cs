@@ -200,6 +200,168 @@ public sealed class FirecrackerContractTests : IAsyncDisposable
         Assert.Equal(-1, await vmm.Exited.WaitAsync(TimeSpan.FromSeconds(10), ct));
     }
 
+    /// <summary>
+    /// <c>snapshot create</c> on a Firecracker VM: pause, a Full snapshot into the jail's /snapshot (a directory the VM's
+    /// uid owns, since Firecracker writes it as that uid), the disk copied while the vCPUs are still stopped, resume.
+    /// </summary>
+    [Fact]
+    public async Task Snapshot_create_pauses_writes_a_full_snapshot_in_the_jail_copies_the_disk_while_paused_and_resumes()
+    {
+        RequireRoot();
+        var fc = Start();
+        var ct = TestContext.Current.CancellationToken;
+        var jailRoot = Directory.CreateDirectory(Path.Combine(_dir, "root")).FullName;
+        await using var control = new FirecrackerControl(new FirecrackerApiClient(fc.Socket));
+        var requestsAtCopy = -1;
+        var (state, memory, _) = await FirecrackerSnapshot.CreateAsync(control, jailRoot, 1_900_000_042, 4242, _ =>
+        {
+            lock (fc.Requests)
+                requestsAtCopy = fc.Requests.Count;
+            return Task.CompletedTask;
+        }, ct);
+        Assert.Empty(fc.Violations);
+        Assert.Equal(["PATCH /vm", "PUT /snapshot/create", "PATCH /vm"], fc.Requests.Select(r => $"{r.Method} {r.Path}"));
+        Assert.Equal(2, requestsAtCopy); // after snapshot/create, before the resume
+        Assert.Equal("Paused", JsonNode.Parse(fc.Requests[0].Body)!["state"]!.GetValue<string>());
+        var create = JsonNode.Parse(fc.Requests[1].Body)!;
+        Assert.Equal("Full", create["snapshot_type"]!.GetValue<string>());
+        Assert.Equal(FirecrackerSnapshot.StateFile, create["snapshot_path"]!.GetValue<string>());
+        Assert.Equal(FirecrackerSnapshot.MemoryFile, create["mem_file_path"]!.GetValue<string>());
+        Assert.Equal("Resumed", JsonNode.Parse(fc.Requests[2].Body)!["state"]!.GetValue<string>());
+        Assert.Equal(Path.Combine(jailRoot, "snapshot", "vmstate"), state);
+        Assert.Equal(Path.Combine(jailRoot, "snapshot", "memory"), memory);
+        Assert.Equal(1_900_000_042, Owner(Path.Combine(jailRoot, "snapshot")));
+        Assert.Equal("700", Stat(Path.Combine(jailRoot, "snapshot"), "%a"));
+    }
+
+    [Fact]
+    public async Task A_failed_disk_copy_still_resumes_the_source()
+    {
+        RequireRoot();
+        var fc = Start();
+        var ct = TestContext.Current.CancellationToken;
+        var jailRoot = Directory.CreateDirectory(Path.Combine(_dir, "root")).FullName;
+        await using var control = new FirecrackerControl(new FirecrackerApiClient(fc.Socket));
+        await Assert.ThrowsAsync<IOException>(() => FirecrackerSnapshot.CreateAsync(control, jailRoot, 1_900_000_042, 4242, _ => throw new IOException("disk full"), ct));
+        Assert.Empty(fc.Violations);
+        Assert.Equal(["PATCH /vm", "PUT /snapshot/create", "PATCH /vm"], fc.Requests.Select(r => $"{r.Method} {r.Path}"));
+        Assert.Equal("Resumed", JsonNode.Parse(fc.Requests[^1].Body)!["state"]!.GetValue<string>());
+    }
+
+    /// <summary>
+    /// <c>create --snapshot</c> of a Firecracker snapshot: the clone's jailer-started Firecracker gets the snapshot's
+    /// state and memory hard-linked into its jail (the same inodes: clones share the memory file's pages), only its
+    /// logger and metrics configured, then <c>PUT /snapshot/load</c> with a MAP_PRIVATE <c>File</c> backend, left paused
+    /// for the supervisor, which resumes it (<c>PATCH /vm</c>) before the re-key.
+    /// </summary>
+    [Fact]
+    public async Task A_clone_launches_through_the_jailer_and_loads_the_snapshot_over_valid_requests()
+    {
+        RequireSpec();
+        RequireRoot();
+        var ct = TestContext.Current.CancellationToken;
+        var snapDir = Directory.CreateDirectory(Path.Combine(_dir, "snap")).FullName;
+        foreach (var f in (string[])["state", "memory"])
+            await File.WriteAllTextAsync(Path.Combine(snapDir, f), f, ct);
+        var (backend, spec, root, argvFile) = await StandInJailerAsync(ct);
+        spec = spec with { Incoming = true, StateFile = Path.Combine(snapDir, "state"), MemoryFile = Path.Combine(snapDir, "memory"), MemoryShared = false };
+        var launch = backend.LaunchAsync(spec, ct);
+        while (!File.Exists(Path.Combine(root, "firecracker.pid")) && !launch.IsCompleted)
+            await Task.Delay(5, ct);
+        _server = new FakeFirecracker(Path.Combine(root, "run", "firecracker.socket"), OpenApi.Load(SpecPath!));
+        var vmm = await launch;
+        try
+        {
+            Assert.Empty(_server.Violations);
+            Assert.Equal(["PUT /logger", "PUT /metrics", "PUT /snapshot/load"], _server.Requests.Select(r => $"{r.Method} {r.Path}"));
+            var load = JsonNode.Parse(_server.Requests[2].Body)!;
+            Assert.Equal(FirecrackerSnapshot.StateFile, load["snapshot_path"]!.GetValue<string>());
+            Assert.Equal("File", load["mem_backend"]!["backend_type"]!.GetValue<string>());
+            Assert.Equal(FirecrackerSnapshot.MemoryFile, load["mem_backend"]!["backend_path"]!.GetValue<string>());
+            Assert.False(load["resume_vm"]!.GetValue<bool>());
+            Assert.Null(load["mem_file_path"]);
+            Assert.Equal(Inode(spec.StateFile), Inode(Path.Combine(root, "snapshot", "vmstate")));
+            Assert.Equal(Inode(spec.MemoryFile), Inode(Path.Combine(root, "snapshot", "memory")));
+            // The clone's own disk, as at boot: its inode, its uid.
+            Assert.Equal(Inode(spec.Disk), Inode(Path.Combine(root, "rootfs.ext4")));
+            Assert.Equal(1_900_000_042, Owner(Path.Combine(root, "rootfs.ext4")));
+            Assert.Contains("--new-pid-ns", await File.ReadAllLinesAsync(argvFile, ct));
+            await using (var control = await backend.ConnectAsync(spec.ControlSocket, ct))
+                await control.ResumeAsync(ct);
+            Assert.Empty(_server.Violations);
+            Assert.Equal("PATCH /vm", $"{_server.Requests[^1].Method} {_server.Requests[^1].Path}");
+            Assert.Equal("Resumed", JsonNode.Parse(_server.Requests[^1].Body)!["state"]!.GetValue<string>());
+        }
+        finally
+        {
+            System.Diagnostics.Process.GetProcessById(vmm.Pid).Kill();
+        }
+    }
+
+    [Fact]
+    public void The_installed_firecracker_version_is_named_as_the_api_names_it()
+    {
+        Assert.Equal("firecracker 1.17.0", FirecrackerSnapshot.ParseVersion("Firecracker v1.17.0\n\n"));
+        Assert.Null(FirecrackerSnapshot.ParseVersion("QEMU emulator version 7.2.22"));
+        Assert.Null(FirecrackerSnapshot.ParseVersion(""));
+    }
+
+    private static void RequireRoot()
+    {
+        if (!Vmsan.Core.Interop.LibcPublic.IsRoot())
+            Assert.Skip("needs root (the jail's files are chowned to the VM's uid)");
+    }
+
+    /// <summary>
+    /// A stand-in jailer (a script that records its argv, writes the pid file the real one writes and leaves a process
+    /// running as "Firecracker") and a VM directory with its boot files; the caller serves the API in the jail.
+    /// </summary>
+    private async Task<(FirecrackerBackend Backend, VmLaunchSpec Spec, string Root, string ArgvFile)> StandInJailerAsync(CancellationToken ct)
+    {
+        var vmDir = Directory.CreateDirectory(Path.Combine(_dir, "vm")).FullName;
+        foreach (var f in (string[])["vmlinux", "initrd.img", "disk.raw", "console.log"])
+            await File.WriteAllTextAsync(Path.Combine(vmDir, f), f, ct);
+        var firecracker = Path.Combine(_dir, "firecracker");
+        await File.WriteAllTextAsync(firecracker, "#!/bin/sh\nexit 1\n", ct);
+        var jailer = Path.Combine(_dir, "jailer");
+        var argvFile = Path.Combine(_dir, "jailer.argv");
+        await File.WriteAllTextAsync(jailer, $$"""
+            #!/bin/bash
+            printf '%s\n' "$@" > {{argvFile}}
+            while [[ $# -gt 0 ]]; do
+              case $1 in --id) id=$2; shift ;; --exec-file) exe=$2; shift ;; --chroot-base-dir) base=$2; shift ;; --) break ;; esac
+              shift
+            done
+            root=$base/$(basename "$exe")/$id/root
+            echo "jailer: console line"
+            sleep 60 </dev/null >/dev/null 2>&1 &
+            echo -n $! > "$root/$(basename "$exe").pid"
+            exit 0
+            """, ct);
+        File.SetUnixFileMode(jailer, (UnixFileMode)0b111_101_101);
+        File.SetUnixFileMode(firecracker, (UnixFileMode)0b111_101_101);
+        var spec = Spec() with
+        {
+            Kernel = Path.Combine(vmDir, "vmlinux"),
+            Initrd = Path.Combine(vmDir, "initrd.img"),
+            Disk = Path.Combine(vmDir, "disk.raw"),
+            ConsoleLog = Path.Combine(vmDir, "console.log"),
+            ControlSocket = Path.Combine(vmDir, "qmp.sock"),
+            Confinement = new VmmConfinementSpec
+            {
+                Uid = 1_900_000_042,
+                Gid = 4242,
+                Seccomp = true,
+                Jail = Path.Combine(vmDir, "jail"),
+                Limits = Vmsan.Vmm.Cgroups.CgroupLimits.For(2, 512, 64),
+                CgroupVersion = 1,
+                CgroupParent = "vmsan",
+            },
+        };
+        var backend = new FirecrackerBackend(firecracker, jailer);
+        return (backend, spec, FirecrackerBackend.JailRoot(spec.Confinement.Jail!, firecracker, spec.VmId), argvFile);
+    }
+
     [Fact]
     public async Task The_backend_refuses_to_run_firecracker_as_root_or_unchrooted_before_starting_anything()
     {
