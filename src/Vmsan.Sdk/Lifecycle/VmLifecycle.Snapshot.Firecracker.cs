@@ -61,28 +61,9 @@ internal sealed partial class VmLifecycle
             File.SetUnixFileMode(Path.Combine(tmp, VmDisk.Raw), VmStore.PrivateFile);
             Directory.Delete(FirecrackerSnapshot.HostPath(jailRoot, FirecrackerSnapshot.Dir), recursive: true);
             SnapshotStore.WriteToken(tmp, _store.LoadSecrets(id).Token);
-            var manifest = new SnapshotManifest
+            var manifest = ManifestFor(rec, snapId, name, version, kind, bootKey) with
             {
-                Id = snapId,
-                Name = name,
-                CreatedAt = DateTimeOffset.UtcNow,
-                SourceVm = id,
-                VmmVersion = version,
-                Backend = rec.Backend,
-                Accel = rec.Accel,
-                Vcpus = rec.Vcpus,
-                MemoryMib = rec.MemoryMib,
-                DiskMib = rec.DiskMib,
-                Runtime = rec.Runtime,
-                Kernel = rec.Kernel,
-                Initrd = rec.Initrd,
-                BaseImage = rec.BaseImage,
-                Image = rec.Image,
-                Network = rec.Network,
-                Confinement = rec.Confinement with { Uid = null, Gid = null, Jail = null, Cgroups = null },
                 DiskLayer = VmDisk.Raw,
-                Kind = kind,
-                BootKey = bootKey,
                 MemoryBytes = new FileInfo(memory).Length,
                 StateBytes = new FileInfo(state).Length,
                 PausedMs = taken.PausedMs,

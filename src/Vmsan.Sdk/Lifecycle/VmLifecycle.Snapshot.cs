@@ -123,29 +123,10 @@ internal sealed partial class VmLifecycle
                 LibcPublic.Chown(frozenPath, 0, 0);
                 File.SetUnixFileMode(frozenPath, UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
                 SnapshotStore.WriteToken(tmp, _store.LoadSecrets(id).Token);
-                var manifest = new SnapshotManifest
+                var manifest = ManifestFor(rec, snapId, name, version, kind, bootKey) with
                 {
-                    Id = snapId,
-                    Name = name,
-                    CreatedAt = DateTimeOffset.UtcNow,
-                    SourceVm = id,
-                    VmmVersion = version,
-                    Backend = rec.Backend,
-                    Accel = rec.Accel,
-                    Vcpus = rec.Vcpus,
-                    MemoryMib = rec.MemoryMib,
-                    DiskMib = rec.DiskMib,
-                    Runtime = rec.Runtime,
-                    Kernel = rec.Kernel,
-                    Initrd = rec.Initrd,
-                    BaseImage = rec.BaseImage,
-                    Image = rec.Image,
-                    Network = rec.Network,
-                    Confinement = rec.Confinement with { Uid = null, Gid = null, Jail = null, Cgroups = null },
                     DiskLayer = top,
                     Devices = VmDevices.Of(rec.Devices),
-                    Kind = kind,
-                    BootKey = bootKey,
                     MemoryBytes = new FileInfo(Path.Combine(tmp, "memory")).Length,
                     StateBytes = new FileInfo(Path.Combine(tmp, "state")).Length,
                     PausedMs = pausedMs,
@@ -339,4 +320,31 @@ internal sealed partial class VmLifecycle
         {
         }
     }
+
+    /// <summary>
+    /// What every snapshot's manifest takes from its source VM, whichever VMM made it: sizes, boot inputs, network
+    /// settings and the confinement switches (without the source's own uid, jail and cgroups).
+    /// </summary>
+    private static SnapshotManifest ManifestFor(VmRecord rec, string snapId, string name, string version, string? kind, string? bootKey) => new()
+    {
+        Id = snapId,
+        Name = name,
+        CreatedAt = DateTimeOffset.UtcNow,
+        SourceVm = rec.Id,
+        VmmVersion = version,
+        Backend = rec.Backend,
+        Accel = rec.Accel,
+        Vcpus = rec.Vcpus,
+        MemoryMib = rec.MemoryMib,
+        DiskMib = rec.DiskMib,
+        Runtime = rec.Runtime,
+        Kernel = rec.Kernel,
+        Initrd = rec.Initrd,
+        BaseImage = rec.BaseImage,
+        Image = rec.Image,
+        Network = rec.Network,
+        Confinement = rec.Confinement with { Uid = null, Gid = null, Jail = null, Cgroups = null },
+        Kind = kind,
+        BootKey = bootKey,
+    };
 }
