@@ -19,11 +19,8 @@ internal sealed partial class VmLifecycle
     /// </summary>
     internal sealed record BootChoice(string Reason, string? BootId = null, string? Key = null, SnapshotManifest? Snapshot = null, FileLock? BuildLock = null);
 
-    /// <summary>
-    /// Warm create is off unless VMSAN_WARM=1 until it has been seen working on real VMs (WarmCreateTests); then it
-    /// becomes the default and VMSAN_WARM=0 turns it off.
-    /// </summary>
-    internal static bool WarmDisabled => Vmsan.Core.VmsanEnvironment.Current.Warm != "1";
+    /// <summary>VMSAN_WARM=0: every create boots cold and no boot snapshot is built (the integration suite's default).</summary>
+    internal static bool WarmDisabled => Vmsan.Core.VmsanEnvironment.Current.Warm == "0";
 
     /// <summary>The key inputs of a plain create, or null with the reason warm create does not apply to it.</summary>
     private async Task<(BootKeyInputs? Inputs, string Reason)> BootInputsAsync(CreateOptions options, IVmmBackend backend, AccelChoice accel, string kernel, string initrd, string baseImage, int diskMib, CancellationToken ct)
@@ -31,7 +28,7 @@ internal sealed partial class VmLifecycle
         if (options.Cold)
             return (null, "--cold");
         if (WarmDisabled)
-            return (null, "VMSAN_WARM is not 1");
+            return (null, "VMSAN_WARM=0");
         if (backend.Name != QemuMicrovmBackend.BackendName)
             return (null, $"the {backend.Name} backend has no boot snapshots");
         // A custom kernel or root may carry an agent without re-keying; confinement variants are debugging switches.

@@ -422,6 +422,14 @@ internal sealed class VmSupervisor
                 {
                     if (DateTime.UtcNow > deadline)
                         throw;
+                    if (ex is Agent.Client.AgentException { Reason: Agent.Client.AgentErrorReason.Forbidden } && oldToken != newToken)
+                    {
+                        // An earlier attempt went through but its answer was lost (cut off by the 3 s limit under load):
+                        // the guest holds the new token already. Re-keying again with it is the same call, harmless.
+                        Log("the snapshot's token is refused: an earlier re-key went through unanswered; re-keying with the VM's own token");
+                        oldToken = newToken;
+                        continue;
+                    }
                     Log($"rekey not answered yet ({ex.Message}); retrying");
                     await Task.Delay(20, ct).ConfigureAwait(false);
                 }
