@@ -63,6 +63,13 @@ internal sealed class VmSupervisor
             }
             rec = rec with { Supervisor = self };
             store.Save(rec);
+            // A persisted or warm VM's RAM file is a copy (on tmpfs) of the saved one: started first, so it runs while
+            // the network comes up (the two are independent; both take tens of milliseconds).
+            var persisted = rec.PersistedAt is not null;
+            var ramSource = persisted ? Path.Combine(vmDir, VmLifecycle.PersistDir, "memory")
+                : rec.RestoreFrom is not null && rec.Status == VmStatus.Creating && rec.Boot == "warm" ? Path.Combine(paths.SnapshotDir(rec.RestoreFrom), "memory")
+                : null;
+            var ramCopy = ramSource is null ? null : CopyRamAsync(ramSource, paths.MemoryFile(_id), ct);
             try
             {
                 var accel = _options.AccelDetector.Detect(rec.Accel);
@@ -78,30 +85,19 @@ internal sealed class VmSupervisor
                     forwarder = Network.Ports.PortForwarder.Start(rec.Network.Netns, ports, Log);
                     Log($"published {string.Join(", ", ports.Select(p => p.ToString()))}");
                 }
-                var persisted = rec.PersistedAt is not null;
                 restoring = persisted || (rec.RestoreFrom is not null && rec.Status == VmStatus.Creating);
                 var initrd = rec.Initrd;
                 string memoryFile;
                 var shared = true;
-                if (persisted)
+                if (ramCopy is not null)
                 {
-                    // `pause --persist` saved this VM's RAM: back onto tmpfs as its shared RAM file (so it can be
-                    // snapshotted and persisted again), and its device state loads below.
+                    // `pause --persist` saved this VM's RAM, or a warm create resumes the boot snapshot's: back onto tmpfs
+                    // as the VM's own shared RAM file (a sparse copy), so the VM is like any booted one afterwards (it can be
+                    // snapshotted and persisted, and it does not depend on the boot snapshot once running); its device
+                    // state loads below.
                     memoryFile = paths.MemoryFile(_id);
-                    await _options.Commands.RunCheckedAsync(ErrorCode.Internal, "cp",
-                        ["--sparse=always", Path.Combine(vmDir, VmLifecycle.PersistDir, "memory"), memoryFile], ct: ct).ConfigureAwait(false);
-                    File.SetUnixFileMode(memoryFile, UnixFileMode.UserRead | UnixFileMode.UserWrite); // guest RAM: root's alone
-                }
-                else if (restoring && rec.Boot == "warm")
-                {
-                    // A warm create: the boot snapshot's RAM becomes this VM's own shared RAM file (a copy, sparse), so
-                    // the VM is like any booted one afterwards (it can be snapshotted and persisted, and it does not
-                    // depend on the boot snapshot once running); its device state loads below.
-                    memoryFile = paths.MemoryFile(_id);
-                    await _options.Commands.RunCheckedAsync(ErrorCode.Internal, "cp",
-                        ["--sparse=always", Path.Combine(paths.SnapshotDir(rec.RestoreFrom!), "memory"), memoryFile], ct: ct).ConfigureAwait(false);
-                    File.SetUnixFileMode(memoryFile, UnixFileMode.UserRead | UnixFileMode.UserWrite); // guest RAM: root's alone
-                    Log($"boot snapshot {rec.RestoreFrom} RAM copied after {sw.ElapsedMilliseconds} ms");
+                    await ramCopy.ConfigureAwait(false);
+                    Log($"RAM copied from {ramSource} after {sw.ElapsedMilliseconds} ms");
                 }
                 else if (restoring)
                 {
@@ -170,6 +166,8 @@ internal sealed class VmSupervisor
             catch (Exception ex)
             {
                 Log($"boot failed: {ex}");
+                if (ramCopy is not null)
+                    await Task.WhenAny(ramCopy).ConfigureAwait(false); // no cp left writing after the teardown
                 await StopNetworkServicesAsync().ConfigureAwait(false);
                 if (forwarder is not null)
                     await forwarder.DisposeAsync().ConfigureAwait(false);
@@ -447,6 +445,12 @@ internal sealed class VmSupervisor
             ProcessProbe.Kill(rec.Vmm, LibcPublic.SIGKILL);
             return false;
         }
+    }
+
+    private async Task CopyRamAsync(string source, string memoryFile, CancellationToken ct)
+    {
+        await _options.Commands.RunCheckedAsync(ErrorCode.Internal, "cp", ["--sparse=always", source, memoryFile], ct: ct).ConfigureAwait(false);
+        File.SetUnixFileMode(memoryFile, UnixFileMode.UserRead | UnixFileMode.UserWrite); // guest RAM: root's alone
     }
 
     private static void TryDelete(string path)
