@@ -38,6 +38,8 @@ public enum ErrorCode
     SnapshotIncompatible,
     UserNotFound,
     PortInUse,
+    RuntimeBuildFailed,
+    RuntimeBuildBusy,
 }
 
 public static class ErrorCodeNames

@@ -81,6 +81,9 @@ internal sealed class RuntimeCatalog(VmsanPaths paths)
 
     private string Script => Path.Combine(paths.Assets, "lib", "build-rootfs.sh");
 
+    /// <summary>build-rootfs.sh's exit status when another build of the runtime holds its lock (EX_TEMPFAIL).</summary>
+    private const int BuildBusyExit = 75;
+
     public IReadOnlyList<string> Names() =>
         Directory.Exists(RecipesDir)
             ? Directory.EnumerateFiles(RecipesDir, "*.json").Select(f => Path.GetFileNameWithoutExtension(f)!).Order(StringComparer.Ordinal).ToList()
@@ -152,6 +155,16 @@ internal sealed class RuntimeCatalog(VmsanPaths paths)
         };
     }
 
+    /// <summary>Signals the process group <paramref name="leader"/> leads (setsid made the script its leader), with the shell's kill builtin.</summary>
+    private static void SignalGroup(int leader, string signal)
+    {
+        var kill = new ProcessStartInfo("/bin/sh") { UseShellExecute = false, RedirectStandardError = true };
+        foreach (var a in (string[])["-c", "kill -s \"$1\" -- \"-$2\"", "sh", signal, leader.ToString(System.Globalization.CultureInfo.InvariantCulture)])
+            kill.ArgumentList.Add(a);
+        using var k = Process.Start(kill);
+        k?.WaitForExit(5000);
+    }
+
     /// <summary>Builds (or finds up to date) runtime <paramref name="name"/>; the script's log lines go to <paramref name="progress"/>.</summary>
     public async Task<RuntimeInfo> BuildAsync(string name, Action<string>? progress, CancellationToken ct)
     {
@@ -161,9 +174,12 @@ internal sealed class RuntimeCatalog(VmsanPaths paths)
             throw new VmsanException(ErrorCode.AssetsMissing, $"The runtime build script is not installed ({Script}).", "Run ./install.sh.");
         var dir = paths.RuntimeDir(name);
         Directory.CreateDirectory(dir);
-        // A build killed earlier may have left its temp image; the published one is untouched.
-        File.Delete(Path.Combine(dir, "rootfs.ext4.tmp"));
-        var psi = new ProcessStartInfo("/bin/bash") { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true };
+        // setsid: the build (debootstrap, dpkg, npm) gets a process group of its own, which the script's
+        // watchdog kills whole if this process dies, and which cancellation signals whole. What a killed
+        // build left (temp tree, temp image) is removed by the next build, under the script's lock.
+        var psi = new ProcessStartInfo("setsid") { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true };
+        psi.ArgumentList.Add("--wait");
+        psi.ArgumentList.Add("/bin/bash");
         psi.ArgumentList.Add(Script);
         psi.ArgumentList.Add(name);
         psi.ArgumentList.Add(dir);
@@ -172,6 +188,7 @@ internal sealed class RuntimeCatalog(VmsanPaths paths)
         psi.Environment["VMSAN_RECIPE_LINKS"] = string.Join('\n', (recipe.Links ?? new Dictionary<string, string>()).Select(kv => $"{kv.Key}|{kv.Value}"));
         psi.Environment["VMSAN_RECIPE_VERSION"] = recipe.VersionCommand ?? "";
         psi.Environment["VMSAN_BUILD_INPUTS"] = inputs;
+        psi.Environment["VMSAN_BUILD_PARENT"] = Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture);
         using var p = Process.Start(psi) ?? throw new VmsanException(ErrorCode.Internal, "Cannot start the runtime build.");
         var tail = new Queue<string>();
         var err = Task.Run(async () =>
@@ -194,15 +211,24 @@ internal sealed class RuntimeCatalog(VmsanPaths paths)
         }
         catch (OperationCanceledException)
         {
-            // Interrupted: the script's trap removes its temp tree and temp image.
-            Core.State.ProcessProbe.Signal(Core.State.ProcessProbe.Ref(p.Id), 15);
+            // Interrupted: SIGTERM to the whole group (the script's shell waits for its foreground child,
+            // so the child must get it too); the script's trap then removes its temp tree and temp image.
+            if (!p.HasExited)
+                SignalGroup(p.Id, "TERM");
             throw;
         }
         await err.ConfigureAwait(false);
         await outTask.ConfigureAwait(false);
+        if (p.ExitCode == BuildBusyExit)
+            throw new VmsanException(ErrorCode.RuntimeBuildBusy, $"Another build of runtime '{name}' is running.",
+                "Wait for it to finish (it holds runtimes/" + name + "/.build.lock), then run the build again; it is skipped if that build succeeded.");
         if (p.ExitCode != 0)
-            throw new VmsanException(ErrorCode.Internal, $"Building runtime '{name}' failed (exit {p.ExitCode}): {string.Join(" | ", tail.TakeLast(5))}",
+            throw new VmsanException(ErrorCode.RuntimeBuildFailed, $"Building runtime '{name}' failed (exit {p.ExitCode}): {string.Join(" | ", tail.TakeLast(5))}",
                 "The previous image, if any, is unchanged; check the network (deb.debian.org, the npm registry) and retry.");
+        // Exit 0 must mean a published image: never record inputs for an image that is not there.
+        if (!File.Exists(paths.RuntimeRootfs(name)) || !File.Exists(Path.Combine(dir, "manifest.json")))
+            throw new VmsanException(ErrorCode.RuntimeBuildFailed, $"Building runtime '{name}' ended without an image in {dir}.",
+                "Reinstall vmsan (./install.sh): its build script is not the one this vmsan expects.");
         File.WriteAllText(Path.Combine(dir, ".inputs.tmp"), inputs + "\n");
         File.Move(Path.Combine(dir, ".inputs.tmp"), Path.Combine(dir, ".inputs"), overwrite: true);
         return Info(name);

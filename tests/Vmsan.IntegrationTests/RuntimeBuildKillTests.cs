@@ -1,0 +1,251 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json;
+using Vmsan.IntegrationTests.Infrastructure;
+
+namespace Vmsan.IntegrationTests;
+
+/// <summary>
+/// A runtime build that is SIGKILLed leaves no process behind, the next build removes its temp tree, and the
+/// image built before stays in place and boots. The builds run against a test-owned assets directory (the
+/// real kernel and agent linked in, the real base image hard-linked as the "previous image" of a recipe of
+/// the test's own) and a Debian mirror on the host namespace's loopback that accepts and never answers, so
+/// debootstrap is reliably in the middle of a download when the kill comes. One VM boots at the end.
+/// </summary>
+[TestMethodOrderer(typeof(DeclarationOrderer))]
+public sealed class RuntimeBuildKillTests : IAsyncLifetime
+{
+    private const string Runtime = "killtest";
+    private readonly VmsanWorld _w = new();
+    private readonly List<Socket> _held = [];
+    private Socket? _mirror;
+    private int _accepted;
+
+    private string Assets => Path.Combine(_w.Home, "assets");
+    private string OutDir => Path.Combine(Assets, "runtimes", Runtime);
+    private string Image => Path.Combine(OutDir, "rootfs.ext4");
+    private int MirrorPort => ((IPEndPoint)_mirror!.LocalEndPoint!).Port;
+
+    public async ValueTask InitializeAsync()
+    {
+        await _w.InitializeAsync();
+        var real = Environment.GetEnvironmentVariable("VMSAN_ASSETS") is { Length: > 0 } a ? a : "/var/lib/vmsan";
+        Directory.CreateDirectory(Path.Combine(Assets, "recipes"));
+        Directory.CreateDirectory(Path.Combine(Assets, "lib"));
+        Directory.CreateDirectory(OutDir);
+        File.Copy(Path.Combine(real, "lib", "build-rootfs.sh"), Path.Combine(Assets, "lib", "build-rootfs.sh"));
+        File.WriteAllText(Path.Combine(Assets, "recipes", Runtime + ".json"), $$"""{"name":"{{Runtime}}","description":"kill test","debs":[]}""");
+        // Read-only uses of the real assets: the kernel and agent by symlink, the base image by hard link
+        // (a build that replaced it would rename over the link, never write into the shared inode).
+        await Sh.Check($"""
+            set -e
+            ln -s {real}/kernel {Assets}/kernel
+            ln -s {real}/bin {Assets}/bin
+            ln {real}/runtimes/base/rootfs.ext4 {Image} 2>/dev/null || cp --sparse=always {real}/runtimes/base/rootfs.ext4 {Image}
+            cp {real}/runtimes/base/manifest.json {OutDir}/manifest.json
+            """);
+        _mirror = await NamespaceSockets.ListenAsync(_w.HostNs, new IPEndPoint(IPAddress.Loopback, 0));
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                while (true)
+                {
+                    var s = await _mirror.AcceptAsync();
+                    lock (_held)
+                        _held.Add(s);
+                    Interlocked.Increment(ref _accepted);
+                }
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            {
+            }
+        });
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _mirror?.Dispose();
+        lock (_held)
+            _held.ForEach(s => s.Dispose());
+        // Only the test's own builds: each vmsan by its process; the build script's watchdog then kills the
+        // build's process group within a second (what the test itself checks).
+        foreach (var b in _builds)
+        {
+            if (!b.Process.HasExited)
+                b.Process.Kill();
+            b.Process.Dispose();
+        }
+        await AssertNoBuildProcessWithin(TimeSpan.FromSeconds(15));
+        await _w.DisposeAsync();
+    }
+
+    /// <summary>A `vmsan runtimes build` started by the test; its stderr is collected as it comes (the build may never end on its own).</summary>
+    private sealed class Build
+    {
+        private readonly System.Text.StringBuilder _err = new();
+
+        public Build(Process p)
+        {
+            Process = p;
+            Stdout = p.StandardOutput.ReadToEndAsync();
+            Stderr = Task.Run(async () =>
+            {
+                while (await p.StandardError.ReadLineAsync() is { } line)
+                    lock (_err)
+                        _err.Append(line).Append('\n');
+                lock (_err)
+                    return _err.ToString();
+            });
+        }
+
+        public Process Process { get; }
+        public Task<string> Stdout { get; }
+        public Task<string> Stderr { get; }
+
+        /// <summary>What the build wrote to stderr so far (never waits for its end).</summary>
+        public string ErrSoFar
+        {
+            get
+            {
+                lock (_err)
+                    return _err.ToString();
+            }
+        }
+    }
+
+    private readonly List<Build> _builds = [];
+
+    private Dictionary<string, string> Env(int mirrorPort) => new()
+    {
+        ["VMSAN_HOME"] = _w.Home,
+        ["VMSAN_ASSETS"] = Assets,
+        ["VMSAN_CLI"] = VmsanWorld.Cli,
+        ["VMSAN_DEBIAN_MIRROR"] = $"http://127.0.0.1:{mirrorPort}/debian",
+    };
+
+    private Build StartBuild(int mirrorPort, params string[] extra)
+    {
+        // `ip netns exec` execs the command: the process is vmsan itself.
+        var psi = new ProcessStartInfo("ip") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var x in (string[])["netns", "exec", _w.HostNs, VmsanWorld.Cli, "runtimes", "build", Runtime, .. extra])
+            psi.ArgumentList.Add(x);
+        foreach (var (k, v) in Env(mirrorPort))
+            psi.Environment[k] = v;
+        var b = new Build(Process.Start(psi)!);
+        _builds.Add(b);
+        return b;
+    }
+
+    /// <summary>
+    /// Until debootstrap is in the build's temp tree and has connected to the mirror (which never answers, so it
+    /// stays there), failing rather than hanging: after 120 s, or at once if the build ended.
+    /// </summary>
+    private async Task WaitForDebootstrapDownload(int acceptedBefore, Build b)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(120);
+        while (DateTime.UtcNow < deadline)
+        {
+            var started = b.ErrSoFar.Contains($"{Runtime}: debootstrap --variant=minbase", StringComparison.Ordinal)
+                && Directory.EnumerateDirectories(OutDir, ".build.*").Any(d => Directory.Exists(Path.Combine(d, "debootstrap")));
+            if (started && Volatile.Read(ref _accepted) > acceptedBefore)
+                return;
+            // Only a build that ended may be awaited: one waiting on the mirror never closes its stderr.
+            if (b.Process.HasExited)
+                Assert.Fail($"the build ended (exit {b.Process.ExitCode}) before debootstrap reached the mirror: {await b.Stderr}");
+            await Task.Delay(200);
+        }
+        Assert.Fail($"debootstrap did not reach the mirror within 120 s; the build said: {b.ErrSoFar}");
+    }
+
+    private async Task<string> BuildProcesses() =>
+        (await Sh.Bash($"pgrep -af -- '{Assets}' | grep -v pgrep || true")).Stdout.Trim();
+
+    private async Task AssertNoBuildProcessWithin(TimeSpan t)
+    {
+        var deadline = DateTime.UtcNow + t;
+        string left;
+        while ((left = await BuildProcesses()).Length > 0 && DateTime.UtcNow < deadline)
+            await Task.Delay(250);
+        Assert.True(left.Length == 0, "build processes still running: " + left);
+    }
+
+    private IEnumerable<string> TempLeftovers() =>
+        Directory.EnumerateFileSystemEntries(OutDir, ".build.*").Where(f => Path.GetFileName(f) != ".build.lock")
+            .Concat(Directory.EnumerateFiles(OutDir, "*.tmp"));
+
+    private static async Task<string> Inode(string path) => (await Sh.Check($"stat -c %i '{path}'")).Trim();
+
+    [Fact(Timeout = 600_000)]
+    public async Task A_SIGKILLed_build_leaves_nothing_running_and_the_next_build_removes_its_leftovers_keeping_the_old_image()
+    {
+        var inode = await Inode(Image);
+        var size = new FileInfo(Image).Length;
+
+        // 1. SIGKILL the vmsan that runs the build, while debootstrap waits on the mirror.
+        var b1 = StartBuild(MirrorPort);
+        await WaitForDebootstrapDownload(0, b1);
+        Assert.NotEqual("", await BuildProcesses());
+        b1.Process.Kill();
+        await b1.Process.WaitForExitAsync(TestContext.Current.CancellationToken);
+        await AssertNoBuildProcessWithin(TimeSpan.FromSeconds(15));
+        Assert.NotEmpty(TempLeftovers());   // what the kill left for the next build to remove
+
+        // 2. A build whose script shell is SIGKILLed (vmsan survives): its processes go too, and vmsan says why.
+        //    Meanwhile a second build of the same runtime is refused, not run beside it.
+        var b2 = StartBuild(MirrorPort);
+        await WaitForDebootstrapDownload(Volatile.Read(ref _accepted), b2);
+        var busy = await Sh.RunAsync("ip", ["netns", "exec", _w.HostNs, VmsanWorld.Cli, "runtimes", "build", Runtime, "--json"], Env(MirrorPort), TimeSpan.FromSeconds(60));
+        Assert.True(busy.ExitCode != 0, busy.ToString());
+        Assert.Equal("RUNTIME_BUILD_BUSY", JsonDocument.Parse(busy.Stdout).RootElement.GetProperty("error").GetProperty("code").GetString());
+        // The script's shell is its process group's leader (the watchdog subshell has the same command line).
+        var leader = (await Sh.Check(
+            $"for p in $(pgrep -f -- 'build-rootfs.sh {Runtime} {OutDir}'); do [ \"$(ps -o pgid= -p $p | tr -d ' ')\" = \"$p\" ] && echo $p; done; true")).Trim();
+        Assert.NotEqual("", leader);
+        await Sh.Check($"kill -KILL {leader}");
+        using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
+            await b2.Process.WaitForExitAsync(cts.Token);
+        Assert.NotEqual(0, b2.Process.ExitCode);
+        Assert.Contains("RUNTIME_BUILD_FAILED", await b2.Stderr);
+        await AssertNoBuildProcessWithin(TimeSpan.FromSeconds(15));
+
+        // 3. The next build (the mirror now refuses connections, so it fails at once) removes both builds' leftovers.
+        var closedPort = MirrorPort;
+        _mirror!.Dispose();
+        var b3 = StartBuild(closedPort);
+        using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(120)))
+            await b3.Process.WaitForExitAsync(cts.Token);
+        var err3 = await b3.Stderr;
+        Assert.NotEqual(0, b3.Process.ExitCode);
+        Assert.Contains("error [RUNTIME_BUILD_FAILED]", err3);
+        Assert.Contains("left by a build that was killed", err3);   // progress lines: not shown with --json
+        Assert.Empty(TempLeftovers());
+        Assert.DoesNotContain(Assets, File.ReadAllText("/proc/mounts"));
+        await AssertNoBuildProcessWithin(TimeSpan.FromSeconds(5));
+
+        // 4. The image built before is the same file, still listed as built, and boots.
+        Assert.Equal(inode, await Inode(Image));
+        Assert.Equal(size, new FileInfo(Image).Length);
+        var list = await Sh.RunAsync("ip", ["netns", "exec", _w.HostNs, VmsanWorld.Cli, "runtimes", "--json"], Env(closedPort));
+        Assert.True(list.ExitCode == 0, list.ToString());
+        var rt = JsonDocument.Parse(list.Stdout).RootElement.EnumerateArray().Single(r => r.GetProperty("name").GetString() == Runtime);
+        Assert.True(rt.GetProperty("built").GetBoolean(), rt.ToString());
+
+        var create = await Sh.RunAsync("ip", ["netns", "exec", _w.HostNs, VmsanWorld.Cli, "create", "--runtime", Runtime, "--memory", "256", "--json"],
+            Env(closedPort), TimeSpan.FromMinutes(4));
+        Assert.True(create.ExitCode == 0, create.ToString());
+        var id = JsonDocument.Parse(create.Stdout).RootElement.GetProperty("id").GetString()!;
+        try
+        {
+            var exec = await Sh.RunAsync("ip", ["netns", "exec", _w.HostNs, VmsanWorld.Cli, "exec", id, "sh", "-c", ". /etc/os-release; echo $VERSION_CODENAME; whoami"],
+                Env(closedPort));
+            Assert.True(exec.ExitCode == 0, exec.ToString());
+            Assert.Equal("trixie\nuser\n", exec.Stdout);
+        }
+        finally
+        {
+            await Sh.RunAsync("ip", ["netns", "exec", _w.HostNs, VmsanWorld.Cli, "rm", "-f", id], Env(closedPort));
+        }
+    }
+}
