@@ -51,6 +51,10 @@ public sealed record RootfsInfo
     public required long ContentBytes { get; init; }
     public required DateTimeOffset BuiltAt { get; init; }
     public required ImageDefaults Config { get; init; }
+    /// <summary>How long applying the layers into the temp tree took.</summary>
+    public long ApplyMs { get; init; }
+    /// <summary>How long <c>mkfs.ext4 -d</c> (and measuring the tree) took.</summary>
+    public long MkfsMs { get; init; }
 }
 
 [JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,

@@ -115,7 +115,6 @@ public sealed class LayerApplier
                                Mode = FileMode.CreateNew,
                                Access = FileAccess.Write,
                                UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
-                               PreallocationSize = entry.Length,
                            }))
                         entry.DataStream?.CopyTo(fs, 1 << 17);
                     SetMeta(full, entry, isLink: false);
