@@ -7,7 +7,15 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using Vmsan;
-using Vmsan.Core.Errors;
+using Vmsan.Errors;
+
+// vmsan drives Linux machinery (namespaces, TAP, KVM): the SDK is marked Linux-only, and this guard is what tells the
+// platform analyzer (CA1416) that everything below runs on Linux.
+if (!OperatingSystem.IsLinux())
+{
+    Console.Error.WriteLine("vmsan runs on Linux only.");
+    return 1;
+}
 
 // First thing: when the library re-executes this program as a VM's supervisor, be that supervisor.
 if (await VmsanSupervisorHost.RunIfRequestedAsync(args) is { } supervisorExit)

@@ -41,5 +41,9 @@ public static class CliApp
         {
             return console.Fail(ex);
         }
+        catch (Vmsan.Errors.VmsanException ex)
+        {
+            return console.Fail(CliErrors.FromSdk(ex));
+        }
     }
 }

@@ -39,10 +39,13 @@ public sealed record CreateOptions
     /// <summary>A per-VM cgroup with memory, CPU and pids limits (<c>--no-cgroup</c>).</summary>
     public bool Cgroup { get; init; } = true;
     /// <summary>The egress policy (default allow-all; the always-denied set holds under every policy).</summary>
-    public NetworkPolicy NetworkPolicy { get; init; } = NetworkPolicy.AllowAll;
+    public EgressPolicy NetworkPolicy { get; init; } = EgressPolicy.AllowAll;
 
-    /// <summary>Ports published from the host to the guest (<see cref="PortSpec.Parse"/>).</summary>
-    public IReadOnlyList<PublishedPort> PublishedPorts { get; init; } = [];
+    /// <summary>Ports published from the host to the guest (<see cref="PortMapping.Parse"/>).</summary>
+    public IReadOnlyList<PortMapping> PublishedPorts { get; init; } = [];
+
+    /// <summary>The ports as the network code has them.</summary>
+    internal IReadOnlyList<PublishedPort> Ports => [.. PublishedPorts.Select(p => p.ToCore())];
 
     /// <summary>
     /// Boot an OCI image instead of a runtime: a registry reference (<c>node:22-alpine</c>,
@@ -52,13 +55,13 @@ public sealed record CreateOptions
     public string? FromImage { get; init; }
 
     /// <summary>How to pull <see cref="FromImage"/> (platform, plain HTTP, credentials).</summary>
-    public Images.PullOptions ImagePull { get; init; } = new();
+    public ImagePullOptions ImagePull { get; init; } = new();
 
     /// <summary>Where pull and conversion progress goes (null: nowhere).</summary>
-    public Images.IPullProgress? ImageProgress { get; init; }
+    public IImagePullProgress? ImageProgress { get; init; }
 
-    /// <summary>An image already pulled for <see cref="FromImage"/> (see <see cref="VmsanClient.ResolveImageAsync"/>): not read again.</summary>
-    public Images.Cache.ImageRecord? ResolvedImage { get; init; }
+    /// <summary>An image already pulled for <see cref="FromImage"/> (the CLI's <c>run</c> resolves it first): not read again.</summary>
+    internal Images.Cache.ImageRecord? ResolvedImage { get; init; }
 
     /// <summary>
     /// The VM's lifetime, counted from create and enforced by its supervisor (null: none). <c>vmsan timeout</c>
@@ -80,8 +83,12 @@ public sealed record CreateOptions
     /// <summary>The runtimes install.sh can build.</summary>
     public static readonly string[] KnownRuntimes = ["base", "node22", "python3.13"];
 
-    /// <summary>Checks every value before anything is created; throws INVALID_ARGUMENT.</summary>
-    public void Validate()
+    /// <summary>Checks every value before anything is created.</summary>
+    /// <exception cref="Errors.VmsanException">INVALID_ARGUMENT, naming the bad value.</exception>
+    public void Validate() => Errors.PublicErrors.Run(Check);
+
+    /// <summary>As <see cref="Validate"/>, failing with the implementation's exception (for the lifecycle's own calls).</summary>
+    internal void Check()
     {
         if (Vcpus is < 1 or > 32)
             throw VmsanException.Invalid($"--vcpus must be between 1 and 32 (got {Vcpus}).", "Pass --vcpus 1..32.");
@@ -108,11 +115,16 @@ public sealed record CreateOptions
         if (Rootfs is not null && !File.Exists(Rootfs))
             throw VmsanException.Invalid($"Root filesystem image '{Rootfs}' does not exist.", "Pass the path of an ext4 image.");
         ArgumentNullException.ThrowIfNull(NetworkPolicy);
-        PortSpec.CheckDistinct(PublishedPorts);
+        PortSpec.CheckDistinct(Ports);
     }
 
     /// <summary>Parses sizes like <c>4096</c> (MiB), <c>512M</c>, <c>4G</c>, <c>1T</c>.</summary>
-    public static int ParseSizeMib(string text, string flag)
+    /// <param name="text">The size.</param>
+    /// <param name="flag">What it is for (named in the error).</param>
+    /// <exception cref="Errors.VmsanException">INVALID_ARGUMENT.</exception>
+    public static int ParseSizeMib(string text, string flag) => Errors.PublicErrors.Run(() => SizeMib(text, flag));
+
+    internal static int SizeMib(string text, string flag)
     {
         var t = text.Trim().ToUpperInvariant();
         if (t.EndsWith("IB", StringComparison.Ordinal))

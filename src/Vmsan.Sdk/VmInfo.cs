@@ -51,7 +51,7 @@ public sealed record VmInfo
     /// <summary>Why a stopped VM stopped.</summary>
     public string? StopReason { get; init; }
     /// <summary>Why a VM in <c>error</c> failed.</summary>
-    public VmError? Error { get; init; }
+    public VmErrorInfo? Error { get; init; }
     /// <summary>When the VM's timeout acts (null: no timeout, or it fired).</summary>
     public DateTimeOffset? ExpiresAt { get; init; }
     /// <summary><c>stop</c>, <c>pause</c> or <c>remove</c>, when a timeout is set.</summary>
@@ -63,7 +63,7 @@ public sealed record VmInfo
     /// <summary>How the VMM is confined.</summary>
     public required VmConfinementInfo Confinement { get; init; }
     /// <summary>The OCI image the VM boots (<c>--from-image</c>), with its exposed ports and exec defaults.</summary>
-    public VmImage? Image { get; init; }
+    public VmImageInfo? Image { get; init; }
 
     internal static VmInfo From(VmRecord r) => new()
     {
@@ -88,13 +88,13 @@ public sealed record VmInfo
         BootMs = r.BootMs,
         Boot = r.Boot,
         StopReason = r.StopReason,
-        Error = r.Error,
+        Error = r.Error is { } e ? new VmErrorInfo(e.Code, e.Message) : null,
         ExpiresAt = r.ExpiresAt,
         OnTimeout = r.ExpiresAt is null ? null : r.OnTimeout ?? TimeoutAction.Stop,
         TimedOutAt = r.TimedOutAt,
         PersistedAt = r.PersistedAt,
         Confinement = VmConfinementInfo.From(r.Confinement),
-        Image = r.Image,
+        Image = VmImageInfo.From(r.Image),
     };
 }
 
@@ -135,3 +135,33 @@ public sealed record VmConfinementInfo
 
 /// <summary>A VM cgroup's limits: memory in MiB (swap off when <see cref="SwapOff"/>), CPUs' worth of quota, pids.</summary>
 public sealed record CgroupInfo(int Version, IReadOnlyList<string> Paths, long MemoryMaxMib, double Cpus, int PidsMax, bool SwapOff);
+
+/// <summary>Why a VM is in <c>error</c>: the failure's code (<c>VM_BOOT_FAILED</c>, ...) and message.</summary>
+public sealed record VmErrorInfo(string Code, string Message);
+
+/// <summary>The OCI image a VM boots: its name and digest, and the exec defaults and ports its config declares.</summary>
+public sealed record VmImageInfo
+{
+    /// <summary>The image's name (<c>docker.io/library/busybox:latest</c>).</summary>
+    public required string Name { get; init; }
+    /// <summary>The manifest's digest (<c>sha256:…</c>).</summary>
+    public required string ManifestDigest { get; init; }
+    /// <summary>Its <c>Env</c> (<c>NAME=value</c>), given to every exec.</summary>
+    public IReadOnlyList<string>? Env { get; init; }
+    /// <summary>Its <c>WorkingDir</c>, an exec's default directory.</summary>
+    public string? WorkingDir { get; init; }
+    /// <summary>Its <c>User</c>, an exec's default user.</summary>
+    public string? User { get; init; }
+    /// <summary>Its <c>Entrypoint</c>.</summary>
+    public IReadOnlyList<string>? Entrypoint { get; init; }
+    /// <summary>Its <c>Cmd</c>.</summary>
+    public IReadOnlyList<string>? Cmd { get; init; }
+    /// <summary>Its <c>ExposedPorts</c> (<c>80/tcp</c>).</summary>
+    public IReadOnlyList<string>? ExposedPorts { get; init; }
+
+    internal static VmImageInfo? From(VmImage? i) => i is null ? null : new()
+    {
+        Name = i.Name, ManifestDigest = i.ManifestDigest, Env = i.Env, WorkingDir = i.WorkingDir, User = i.User,
+        Entrypoint = i.Entrypoint, Cmd = i.Cmd, ExposedPorts = i.ExposedPorts,
+    };
+}

@@ -1,5 +1,5 @@
 using Vmsan.Core;
-using Vmsan.Core.Errors;
+using Vmsan.Errors;
 using Vmsan.Core.State;
 using Vmsan.Images;
 using Vmsan.Images.Cache;
@@ -30,8 +30,8 @@ public sealed class VmsanClient : IDisposable
     /// <summary>The lifecycle service behind this façade (the CLI and the tests reach the internals through it).</summary>
     internal VmLifecycle Lifecycle => _vms;
 
-    /// <summary>Where this client keeps VM state and finds the installed assets.</summary>
-    public VmsanPaths Paths => _vms.Paths;
+    /// <summary>Where this client keeps VM state and finds the installed assets (the CLI and the tests use it).</summary>
+    internal VmsanPaths Paths => _vms.Paths;
 
     /// <summary>Closes the agent connections this client keeps (VMs keep running).</summary>
     public void Dispose() => _vms.Dispose();
@@ -43,44 +43,44 @@ public sealed class VmsanClient : IDisposable
     /// <param name="ct">Cancels waiting (the VM's supervisor, already detached, may still finish booting it).</param>
     /// <exception cref="VmsanException">INVALID_ARGUMENT, PERMISSION_DENIED, ASSETS_MISSING, RUNTIME_NOT_FOUND, VM_BOOT_FAILED, TIMEOUT, ...</exception>
     public Task<VmInfo> CreateAsync(CreateOptions options, CancellationToken ct = default) =>
-        _vms.CreateAsync(options, ct);
+        PublicErrors.Run(() => _vms.CreateAsync(options, ct));
 
     /// <summary>Boots a stopped VM again, with its disk as it was.</summary>
     /// <param name="id">The VM id.</param>
     /// <param name="ct">Cancels waiting.</param>
     /// <exception cref="VmsanException">VM_NOT_FOUND, VM_BOOT_FAILED, TIMEOUT, ...</exception>
     public Task<VmInfo> StartAsync(string id, CancellationToken ct = default) =>
-        _vms.StartAsync(id, ct);
+        PublicErrors.Run(() => _vms.StartAsync(id, ct));
 
     /// <summary>All VMs, each reconciled with reality (a VM whose VMM died is never reported running).</summary>
     /// <param name="ct">Cancels the call.</param>
     public Task<IReadOnlyList<VmInfo>> ListAsync(CancellationToken ct = default) =>
-        _vms.ListAsync(ct);
+        PublicErrors.Run(() => _vms.ListAsync(ct));
 
     /// <summary>One VM, reconciled with reality.</summary>
     /// <param name="id">The VM id.</param>
     /// <param name="ct">Cancels the call.</param>
     /// <exception cref="VmsanException">VM_NOT_FOUND.</exception>
     public Task<VmInfo> GetAsync(string id, CancellationToken ct = default) =>
-        _vms.GetAsync(id, ct);
+        PublicErrors.Run(() => _vms.GetAsync(id, ct));
 
     /// <summary>The path of the guest's serial console log.</summary>
     /// <param name="id">The VM id.</param>
     public string ConsoleLogPath(string id) =>
-        _vms.ConsoleLogPath(id);
+        PublicErrors.Run(() => _vms.ConsoleLogPath(id));
 
     /// <summary>
-    /// The VM's network log (JSON lines, <see cref="Vmsan.Network.Logging.NetworkLog"/>): DNS answers
+    /// The VM's network log (JSON lines, as <c>vmsan network logs --json</c> prints them): DNS answers
     /// and refusals, connections the proxy refused, and nftables refusals.
     /// </summary>
     /// <param name="id">The VM id.</param>
     public string NetworkLogPath(string id) =>
-        _vms.NetworkLogPath(id);
+        PublicErrors.Run(() => _vms.NetworkLogPath(id));
 
     /// <summary>Throws VM_NOT_FOUND for anything that is not shaped like a VM id (before any work starts).</summary>
     /// <param name="id">What the caller says is a VM id.</param>
     public static void ValidateId(string id) =>
-        VmLifecycle.ValidateId(id);
+        PublicErrors.Run(() => VmLifecycle.ValidateId(id));
 
     // VmLifecycle.Exec.cs
 
@@ -94,9 +94,9 @@ public sealed class VmsanClient : IDisposable
     /// <param name="stdout">Receives the command's stdout bytes.</param>
     /// <param name="stderr">Receives the command's stderr bytes.</param>
     /// <param name="ct">Cancels the call (the remote process group is then killed).</param>
-    /// <exception cref="Core.Errors.VmsanException">VM_NOT_FOUND, VM_NOT_RUNNING, VM_PAUSED, USER_NOT_FOUND, AGENT_UNREACHABLE, AGENT_ERROR.</exception>
+    /// <exception cref="VmsanException">VM_NOT_FOUND, VM_NOT_RUNNING, VM_PAUSED, USER_NOT_FOUND, AGENT_UNREACHABLE, AGENT_ERROR.</exception>
     public Task<ExecResult> ExecAsync(string id, ExecRequest request, Stream? stdout, Stream? stderr, CancellationToken ct = default) =>
-        _vms.ExecAsync(id, request, stdout, stderr, ct);
+        PublicErrors.Run(() => _vms.ExecAsync(id, request, stdout, stderr, ct));
 
     /// <summary>
     /// Starts a command over a WebSocket: stdin, TTY, signals and resizes go through the returned stream. A named
@@ -106,41 +106,41 @@ public sealed class VmsanClient : IDisposable
     /// <param name="id">The VM id.</param>
     /// <param name="request">The command.</param>
     /// <param name="ct">Cancels opening the stream.</param>
-    /// <exception cref="Core.Errors.VmsanException">VM errors, AGENT_UNREACHABLE, AGENT_ERROR.</exception>
+    /// <exception cref="VmsanException">VM errors, AGENT_UNREACHABLE, AGENT_ERROR.</exception>
     public Task<ExecStream> OpenExecAsync(string id, ExecRequest request, CancellationToken ct = default) =>
-        _vms.OpenExecAsync(id, request, ct);
+        PublicErrors.Run(() => _vms.OpenExecAsync(id, request, ct));
 
     /// <summary>Attaches to an exec (by exec id or session name): its buffered output, then live output until it exits.</summary>
     /// <param name="id">The VM id.</param>
     /// <param name="execIdOrSession">An exec id (<c>e-…</c>) or a session name.</param>
     /// <param name="ct">Cancels attaching.</param>
-    /// <exception cref="Core.Errors.VmsanException">VM errors, AGENT_ERROR (no such exec).</exception>
+    /// <exception cref="VmsanException">VM errors, AGENT_ERROR (no such exec).</exception>
     public Task<ExecStream> AttachExecAsync(string id, string execIdOrSession, CancellationToken ct = default) =>
-        _vms.AttachExecAsync(id, execIdOrSession, ct);
+        PublicErrors.Run(() => _vms.AttachExecAsync(id, execIdOrSession, ct));
 
     /// <summary>Starts a detached exec; returns at once with its id.</summary>
     /// <param name="id">The VM id.</param>
     /// <param name="request">The command (runs detached whatever <see cref="ExecRequest.Detach"/> says).</param>
     /// <param name="ct">Cancels the call.</param>
-    /// <exception cref="Core.Errors.VmsanException">VM errors, AGENT_ERROR.</exception>
+    /// <exception cref="VmsanException">VM errors, AGENT_ERROR.</exception>
     public Task<ExecInfo> StartDetachedAsync(string id, ExecRequest request, CancellationToken ct = default) =>
-        _vms.StartDetachedAsync(id, request, ct);
+        PublicErrors.Run(() => _vms.StartDetachedAsync(id, request, ct));
 
     /// <summary>Lists the VM's execs and sessions.</summary>
     /// <param name="id">The VM id.</param>
     /// <param name="ct">Cancels the call.</param>
-    /// <exception cref="Core.Errors.VmsanException">VM errors, AGENT_ERROR.</exception>
+    /// <exception cref="VmsanException">VM errors, AGENT_ERROR.</exception>
     public Task<IReadOnlyList<ExecInfo>> ListExecsAsync(string id, CancellationToken ct = default) =>
-        _vms.ListExecsAsync(id, ct);
+        PublicErrors.Run(() => _vms.ListExecsAsync(id, ct));
 
     /// <summary>Sends a signal to an exec's process group.</summary>
     /// <param name="id">The VM id.</param>
     /// <param name="execIdOrSession">An exec id or a session name.</param>
     /// <param name="signal">The signal number (15: SIGTERM).</param>
     /// <param name="ct">Cancels the call.</param>
-    /// <exception cref="Core.Errors.VmsanException">VM errors, AGENT_ERROR (no such exec).</exception>
+    /// <exception cref="VmsanException">VM errors, AGENT_ERROR (no such exec).</exception>
     public Task<ExecInfo> SignalExecAsync(string id, string execIdOrSession, int signal, CancellationToken ct = default) =>
-        _vms.SignalExecAsync(id, execIdOrSession, signal, ct);
+        PublicErrors.Run(() => _vms.SignalExecAsync(id, execIdOrSession, signal, ct));
 
     // VmLifecycle.Files.cs
 
@@ -157,7 +157,7 @@ public sealed class VmsanClient : IDisposable
     /// <param name="progress">Receives the bytes sent so far (the tar stream: content plus headers).</param>
     /// <exception cref="VmsanException">PATH_NOT_FOUND (a local source), TRANSFER_FAILED (refused or broken), VM errors.</exception>
     public Task<TransferSummary> UploadAsync(string id, IReadOnlyList<string> localSources, string remoteDirectory, string? user = null, IProgress<long>? progress = null, CancellationToken ct = default) =>
-        _vms.UploadAsync(id, localSources, remoteDirectory, user, progress, ct);
+        PublicErrors.Run(() => _vms.UploadAsync(id, localSources, remoteDirectory, user, progress, ct));
 
     /// <summary>Uploads a tar stream (e.g. stdin) and extracts it under <paramref name="remoteDirectory"/>.</summary>
     /// <param name="id">The VM id.</param>
@@ -168,7 +168,7 @@ public sealed class VmsanClient : IDisposable
     /// <param name="progress">Receives the tar bytes moved so far.</param>
     /// <exception cref="VmsanException">TRANSFER_FAILED (refused, e.g. an unsafe entry, or broken), VM errors.</exception>
     public Task<TransferSummary> UploadTarAsync(string id, Stream tar, string remoteDirectory, string? user = null, IProgress<long>? progress = null, CancellationToken ct = default) =>
-        _vms.UploadTarAsync(id, tar, remoteDirectory, user, progress, ct);
+        PublicErrors.Run(() => _vms.UploadTarAsync(id, tar, remoteDirectory, user, progress, ct));
 
     /// <summary>
     /// Downloads a remote file or directory like <c>docker cp</c>: into <paramref name="localPath"/> when it is a directory,
@@ -182,7 +182,7 @@ public sealed class VmsanClient : IDisposable
     /// <param name="progress">Receives the tar bytes moved so far.</param>
     /// <exception cref="VmsanException">PATH_NOT_FOUND, TRANSFER_FAILED, VM errors.</exception>
     public Task<TransferSummary> DownloadAsync(string id, string remotePath, string localPath, string? user = null, IProgress<long>? progress = null, CancellationToken ct = default) =>
-        _vms.DownloadAsync(id, remotePath, localPath, user, progress, ct);
+        PublicErrors.Run(() => _vms.DownloadAsync(id, remotePath, localPath, user, progress, ct));
 
     /// <summary>Writes the tar stream of a remote file or directory to <paramref name="output"/>; returns its size in bytes.</summary>
     /// <param name="id">The VM id.</param>
@@ -193,13 +193,13 @@ public sealed class VmsanClient : IDisposable
     /// <param name="progress">Receives the tar bytes moved so far.</param>
     /// <exception cref="VmsanException">PATH_NOT_FOUND, TRANSFER_FAILED, VM errors.</exception>
     public Task<long> DownloadTarAsync(string id, string remotePath, Stream output, string? user = null, IProgress<long>? progress = null, CancellationToken ct = default) =>
-        _vms.DownloadTarAsync(id, remotePath, output, user, progress, ct);
+        PublicErrors.Run(() => _vms.DownloadTarAsync(id, remotePath, output, user, progress, ct));
 
     // VmLifecycle.Network.cs
 
     /// <summary>The policy stored for (and, when running, in force in) <paramref name="id"/>, with refusal counters.</summary>
     public Task<NetworkStatus> GetNetworkAsync(string id, CancellationToken ct = default) =>
-        _vms.GetNetworkAsync(id, ct);
+        PublicErrors.Run(() => _vms.GetNetworkAsync(id, ct));
 
     /// <summary>
     /// Changes a VM's policy, live when it runs: <paramref name="change"/> computes the new policy
@@ -208,8 +208,15 @@ public sealed class VmsanClient : IDisposable
     /// connections the new policy denies are cut, then the state file is updated and the supervisor
     /// told (SIGHUP) so the DNS filter and proxy follow.
     /// </summary>
-    public Task<NetworkStatus> ChangeNetworkPolicyAsync(string id, Func<NetworkPolicy, NetworkPolicy> change, CancellationToken ct = default) =>
-        _vms.ChangeNetworkPolicyAsync(id, change, ct);
+    /// <param name="id">The VM id.</param>
+    /// <param name="change">The new policy from the one in force (e.g. <c>old =&gt; old.Change(addDomains: ["example.com"])</c>).</param>
+    /// <param name="ct">Cancels the call.</param>
+    /// <exception cref="VmsanException">INVALID_ARGUMENT (from <paramref name="change"/>), VM_NOT_FOUND, NETWORK_SETUP_FAILED, PERMISSION_DENIED.</exception>
+    public Task<NetworkStatus> ChangeNetworkPolicyAsync(string id, Func<EgressPolicy, EgressPolicy> change, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(change);
+        return PublicErrors.Run(() => _vms.ChangeNetworkPolicyAsync(id, old => change(new EgressPolicy(old)).Inner, ct));
+    }
 
     // VmLifecycle.Pause.cs
 
@@ -220,20 +227,20 @@ public sealed class VmsanClient : IDisposable
     /// <see cref="ResumeAsync"/> restores the same VM (id, token, disk, policy, ports, timeout) in a new VMM.
     /// </summary>
     public Task<VmInfo> PauseAsync(string id, bool persist = false, CancellationToken ct = default) =>
-        _vms.PauseAsync(id, persist, ct);
+        PublicErrors.Run(() => _vms.PauseAsync(id, persist, ct));
 
     /// <summary>
     /// Continues a paused VM (QMP <c>cont</c>); a persisted one is restored in a new VMM from its saved memory and
     /// device state. Resuming a running VM is a no-op.
     /// </summary>
     public Task<VmInfo> ResumeAsync(string id, CancellationToken ct = default) =>
-        _vms.ResumeAsync(id, ct);
+        PublicErrors.Run(() => _vms.ResumeAsync(id, ct));
 
     // VmLifecycle.Snapshot.cs
 
     /// <summary>Every complete snapshot (name, id, source VM, runtime, size, QEMU build).</summary>
-    public IReadOnlyList<SnapshotManifest> ListSnapshots() =>
-        _vms.ListSnapshots();
+    public IReadOnlyList<SnapshotInfo> ListSnapshots() =>
+        PublicErrors.Run(() => _vms.ListSnapshots().Select(SnapshotInfo.From).ToList());
 
     /// <summary>
     /// Snapshots a running VM's memory and disk at one instant and lets it continue. The VM is paused for the
@@ -241,12 +248,12 @@ public sealed class VmsanClient : IDisposable
     /// new one), the device state is saved (guest RAM is a shared file, so not in the stream), and the RAM file is
     /// copied sparsely into the snapshot. Everything is written to a temp directory renamed into place at the end.
     /// </summary>
-    public Task<SnapshotManifest> CreateSnapshotAsync(string id, string? name, CancellationToken ct = default) =>
-        _vms.CreateSnapshotAsync(id, name, ct);
+    public Task<SnapshotInfo> CreateSnapshotAsync(string id, string? name, CancellationToken ct = default) =>
+        PublicErrors.Run(async () => SnapshotInfo.From(await _vms.CreateSnapshotAsync(id, name, ct).ConfigureAwait(false)));
 
     /// <summary>Removes a snapshot no VM depends on (clones' disks layer on it): SNAPSHOT_IN_USE otherwise.</summary>
     public void RemoveSnapshot(string nameOrId) =>
-        _vms.RemoveSnapshot(nameOrId);
+        PublicErrors.Run(() => _vms.RemoveSnapshot(nameOrId));
 
     /// <summary>
     /// A new VM resumed from a snapshot: its own id, namespace, token, hostname, entropy, clock and an empty exec table.
@@ -259,7 +266,7 @@ public sealed class VmsanClient : IDisposable
     /// <param name="ct">Cancels the wait (the clone may still come up).</param>
     /// <exception cref="VmsanException">SNAPSHOT_NOT_FOUND, SNAPSHOT_INCOMPATIBLE, PORT_IN_USE, INVALID_ARGUMENT, VM_BOOT_FAILED, ...</exception>
     public Task<VmInfo> CreateFromSnapshotAsync(string nameOrId, CloneOptions? options = null, CancellationToken ct = default) =>
-        _vms.CreateFromSnapshotAsync(nameOrId, options, ct);
+        PublicErrors.Run(() => _vms.CreateFromSnapshotAsync(nameOrId, options, ct));
 
     /// <summary>
     /// Removes boot snapshots whose inputs changed (a rebuilt kernel, agent, image or vmsan, another QEMU build), or
@@ -268,7 +275,7 @@ public sealed class VmsanClient : IDisposable
     /// </summary>
     /// <returns>The ids removed.</returns>
     public Task<IReadOnlyList<string>> PruneBootSnapshotsAsync(bool all = false, CancellationToken ct = default) =>
-        _vms.PruneBootSnapshotsAsync(all, ct);
+        PublicErrors.Run(() => _vms.PruneBootSnapshotsAsync(all, ct));
 
     // VmLifecycle.Stop.cs
 
@@ -277,14 +284,14 @@ public sealed class VmsanClient : IDisposable
     /// <see cref="VmsanClientOptions.StopTimeout"/> QMP quit; then SIGKILL. Stopping a stopped VM is a no-op.
     /// </summary>
     public Task<VmInfo> StopAsync(string id, CancellationToken ct = default) =>
-        _vms.StopAsync(id, ct);
+        PublicErrors.Run(() => _vms.StopAsync(id, ct));
 
     /// <summary>
     /// Removes a VM and everything it owns. A running VM needs <paramref name="force"/> (it is killed
     /// at once, like <c>docker rm -f</c>).
     /// </summary>
     public Task RemoveAsync(string id, bool force, CancellationToken ct = default) =>
-        _vms.RemoveAsync(id, force, ct);
+        PublicErrors.Run(() => _vms.RemoveAsync(id, force, ct));
 
     // VmLifecycle.Timeout.cs
 
@@ -293,44 +300,49 @@ public sealed class VmsanClient : IDisposable
     /// The VM's supervisor is woken (SIGHUP) and acts at the new time; a stopped VM keeps it for its next start.
     /// </summary>
     public Task<VmInfo> SetTimeoutAsync(string id, TimeSpan? timeout, string? onTimeout = null, CancellationToken ct = default) =>
-        _vms.SetTimeoutAsync(id, timeout, onTimeout, ct);
+        PublicErrors.Run(() => _vms.SetTimeoutAsync(id, timeout, onTimeout, ct));
 
     // VmLifecycle.Images.cs
 
     /// <summary>Pulls an image (registry reference or archive) into the cache, fetching only the blobs it lacks.</summary>
-    public Task<ImageInfo> PullImageAsync(string spec, PullOptions options, IPullProgress? progress, CancellationToken ct = default) =>
-        _vms.PullImageAsync(spec, options, progress, ct);
+    /// <param name="spec">A registry reference, <c>docker-archive:FILE</c>, <c>oci:DIR[:TAG]</c> or <c>oci-archive:FILE[:TAG]</c>.</param>
+    /// <param name="options">Platform, plain HTTP, credentials (null: the defaults).</param>
+    /// <param name="progress">Receives per-blob bytes and phase lines (null: nowhere).</param>
+    /// <param name="ct">Cancels the pull (blobs fetched completely stay cached).</param>
+    /// <exception cref="VmsanException">IMAGE_NOT_FOUND, REGISTRY_UNREACHABLE, REGISTRY_AUTH_FAILED, PLATFORM_NOT_FOUND, DIGEST_MISMATCH, BAD_IMAGE, INVALID_ARGUMENT.</exception>
+    public Task<ImageInfo> PullImageAsync(string spec, ImagePullOptions? options = null, IImagePullProgress? progress = null, CancellationToken ct = default) =>
+        PublicErrors.Run(() => _vms.PullImageAsync(spec, (options ?? new()).ToPullOptions(), PullProgressAdapter.For(progress), ct));
 
     /// <summary>
     /// The cached record for a registry reference pulled for the same platform (like Docker's
     /// "missing" pull policy), else a pull. Archives and layouts are always read again (they are
     /// local files that may have changed; their blobs are still fetched only once).
     /// </summary>
-    public Task<ImageRecord> ResolveImageAsync(string spec, PullOptions options, IPullProgress? progress, CancellationToken ct = default) =>
-        _vms.ResolveImageAsync(spec, options, progress, ct);
+    internal Task<ImageRecord> ResolveImageAsync(string spec, ImagePullOptions options, IImagePullProgress? progress, CancellationToken ct = default) =>
+        _vms.ResolveImageAsync(spec, options.ToPullOptions(), PullProgressAdapter.For(progress), ct);
 
     /// <summary>Every cached image.</summary>
     public IReadOnlyList<ImageInfo> ListImages() =>
-        _vms.ListImages();
+        PublicErrors.Run(() => _vms.ListImages());
 
     /// <summary>A cached image by name or digest, or null.</summary>
     /// <param name="spec">An image reference or digest.</param>
     public ImageInfo? FindImage(string spec) =>
-        _vms.FindImage(spec);
+        PublicErrors.Run(() => _vms.FindImage(spec));
 
     /// <summary>Forgets an image's name; its blobs and ext4 root go at the next prune (VMs may boot from it).</summary>
     public string RemoveImage(string spec) =>
-        _vms.RemoveImage(spec);
+        PublicErrors.Run(() => _vms.RemoveImage(spec));
 
     /// <summary>Deletes blobs and ext4 roots no cached name refers to, keeping the roots of existing VMs.</summary>
     public PruneResult PruneImages() =>
-        _vms.PruneImages();
+        PublicErrors.Run(() => _vms.PruneImages());
 
     // VmLifecycle.Runtimes.cs
 
     /// <summary>The runtimes this installation has recipes for, with their build state.</summary>
     public IReadOnlyList<RuntimeInfo> ListRuntimes() =>
-        _vms.ListRuntimes();
+        PublicErrors.Run(() => _vms.ListRuntimes());
 
     /// <summary>
     /// Builds runtime <paramref name="name"/> from its recipe (Debian packages, npm packages), unless the
@@ -338,5 +350,5 @@ public sealed class VmsanClient : IDisposable
     /// previous image in use. The build's log lines go to <paramref name="progress"/>.
     /// </summary>
     public Task<RuntimeInfo> BuildRuntimeAsync(string name, Action<string>? progress = null, CancellationToken ct = default) =>
-        _vms.BuildRuntimeAsync(name, progress, ct);
+        PublicErrors.Run(() => _vms.BuildRuntimeAsync(name, progress, ct));
 }

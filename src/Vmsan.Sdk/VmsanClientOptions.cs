@@ -7,12 +7,26 @@ namespace Vmsan;
 
 /// <summary>
 /// How a <see cref="VmsanClient"/> is set up. The defaults read the environment here, once, at the edge:
-/// <c>VMSAN_HOME</c> and <c>VMSAN_ASSETS</c> (<see cref="VmsanPaths.FromEnvironment"/>) and <c>VMSAN_CLI</c>.
+/// <c>VMSAN_HOME</c> and <c>VMSAN_ASSETS</c> (<see cref="Home"/>, <see cref="Assets"/>) and <c>VMSAN_CLI</c>.
 /// </summary>
 public sealed class VmsanClientOptions
 {
-    /// <summary>Where VM state lives (<c>VMSAN_HOME</c>, default ~/.vmsan) and the installed assets are (<c>VMSAN_ASSETS</c>, default /var/lib/vmsan).</summary>
-    public VmsanPaths Paths { get; init; } = VmsanPaths.FromEnvironment();
+    /// <summary>Where VM state lives (<see cref="Home"/>) and the installed assets are (<see cref="Assets"/>).</summary>
+    internal VmsanPaths Paths { get; init; } = VmsanPaths.FromEnvironment();
+
+    /// <summary>The state directory: VMs, snapshots, the image cache (<c>VMSAN_HOME</c>, default ~/.vmsan).</summary>
+    public string Home
+    {
+        get => Paths.Home;
+        init => Paths = new VmsanPaths(value, Paths.Assets);
+    }
+
+    /// <summary>Where <c>install.sh</c> put the kernel, initramfs and runtime images (<c>VMSAN_ASSETS</c>, default /var/lib/vmsan).</summary>
+    public string Assets
+    {
+        get => Paths.Assets;
+        init => Paths = new VmsanPaths(Paths.Home, value);
+    }
 
     /// <summary>
     /// A program that runs per-VM supervisors (<c>PROGRAM __supervise ID</c>), e.g. the installed <c>vmsan</c>.

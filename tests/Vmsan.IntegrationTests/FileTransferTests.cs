@@ -94,7 +94,8 @@ public sealed class FileTransferTests(FileTransferTests.Vm vm) : IClassFixture<F
 
         var client = new global::Vmsan.VmsanClient(new global::Vmsan.VmsanClientOptions
         {
-            Paths = new global::Vmsan.Core.VmsanPaths(W.Home, Environment.GetEnvironmentVariable("VMSAN_ASSETS") is { Length: > 0 } a ? a : "/var/lib/vmsan"),
+            Home = W.Home,
+            Assets = Environment.GetEnvironmentVariable("VMSAN_ASSETS") is { Length: > 0 } a ? a : "/var/lib/vmsan",
         });
         int ok = 0, refused = 0, next = -1;
         var clock = System.Diagnostics.Stopwatch.StartNew();
@@ -116,7 +117,7 @@ public sealed class FileTransferTests(FileTransferTests.Vm vm) : IClassFixture<F
                     await client.UploadTarAsync(vm.Id, tar, "/race/root", "root", ct: TestContext.Current.CancellationToken);
                     Interlocked.Increment(ref ok);
                 }
-                catch (global::Vmsan.Core.Errors.VmsanException)
+                catch (global::Vmsan.Errors.VmsanException)
                 {
                     Interlocked.Increment(ref refused);
                 }

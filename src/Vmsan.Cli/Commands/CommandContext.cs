@@ -22,6 +22,11 @@ public sealed class CommandContext(CliConsole console)
         {
             return Console.Fail(ex);
         }
+        catch (Vmsan.Errors.VmsanException ex)
+        {
+            // The SDK's public calls fail with its own exception: the same code, message and hint.
+            return Console.Fail(CliErrors.FromSdk(ex));
+        }
         catch (OperationCanceledException)
         {
             return Console.Fail(new VmsanException(ErrorCode.Timeout, "Interrupted.", null));

@@ -38,22 +38,22 @@ public static class ImageCommands
                     "Pass both: echo \"$PASSWORD\" | vmsan images pull --registry-user NAME --registry-password-stdin REF.");
         }
 
-        public PullOptions Read(ParseResult p)
+        public ImagePullOptions Read(ParseResult p)
         {
             Validate(p);
-            RegistryCredential? cred = null;
-            if (p.GetValue(User) is { } user)
+            string? password = null;
+            if (p.GetValue(User) is not null)
             {
-                var password = System.Console.In.ReadToEnd().TrimEnd('\r', '\n');
+                password = System.Console.In.ReadToEnd().TrimEnd('\r', '\n');
                 if (password.Length == 0)
                     throw VmsanException.Invalid("--registry-password-stdin read an empty password.", "Pipe the password into vmsan.");
-                cred = new RegistryCredential(user, password);
             }
-            return new PullOptions
+            return new ImagePullOptions
             {
-                Platform = p.GetValue(Platform) is { } pl ? Manifests.ParsePlatform(pl) : Manifests.Host,
+                Platform = p.GetValue(Platform),
                 InsecureRegistry = p.GetValue(Insecure),
-                Credential = cred,
+                Username = p.GetValue(User),
+                Password = password,
             };
         }
     }

@@ -31,15 +31,15 @@ public static class NetworkCommands
             var portsGiven = p.GetResult(Publish) is { Implicit: false };
             return o with
             {
-                NetworkPolicy = policyGiven ? NetworkPolicy.Create(p.GetValue(Policy), p.GetValue(AllowedDomains), p.GetValue(AllowedCidrs), p.GetValue(DeniedCidrs)) : null,
-                PublishedPorts = portsGiven ? [.. (p.GetValue(Publish) ?? []).Select(PortSpec.Parse)] : null,
+                NetworkPolicy = policyGiven ? EgressPolicy.Create(p.GetValue(Policy), p.GetValue(AllowedDomains), p.GetValue(AllowedCidrs), p.GetValue(DeniedCidrs)) : null,
+                PublishedPorts = portsGiven ? [.. (p.GetValue(Publish) ?? []).Select(PortMapping.Parse)] : null,
             };
         }
 
         public CreateOptions Apply(ParseResult p, CreateOptions o) => o with
         {
-            NetworkPolicy = NetworkPolicy.Create(p.GetValue(Policy), p.GetValue(AllowedDomains), p.GetValue(AllowedCidrs), p.GetValue(DeniedCidrs)),
-            PublishedPorts = [.. (p.GetValue(Publish) ?? []).Select(PortSpec.Parse)],
+            NetworkPolicy = EgressPolicy.Create(p.GetValue(Policy), p.GetValue(AllowedDomains), p.GetValue(AllowedCidrs), p.GetValue(DeniedCidrs)),
+            PublishedPorts = [.. (p.GetValue(Publish) ?? []).Select(PortMapping.Parse)],
         };
     }
 

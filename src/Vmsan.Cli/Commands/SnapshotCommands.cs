@@ -45,7 +45,7 @@ public static class SnapshotCommands
         cmd.Options.Add(name);
         cmd.SetAction((p, ct) => ctx.RunAsync(async () =>
         {
-            var m = await ctx.Client.CreateSnapshotAsync(p.GetValue(id)!, p.GetValue(name), ct).ConfigureAwait(false);
+            var m = await ctx.Client.Lifecycle.CreateSnapshotAsync(p.GetValue(id)!, p.GetValue(name), ct).ConfigureAwait(false);
             if (ctx.Console.Json)
                 ctx.Console.WriteJson(m, CliJsonContext.Default.SnapshotManifest);
             else

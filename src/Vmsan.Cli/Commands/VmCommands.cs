@@ -119,7 +119,7 @@ public static class VmCommands
                     "Drop those flags (the network flags and --timeout do apply to a clone), or create a new VM without --snapshot.");
             var o = new CloneOptions { Timeout = timeout, OnTimeout = onTimeout };
             o = _network.ApplyToClone(p, o);
-            o.Validate();
+            o.Check();
             return o;
         }
 
@@ -132,7 +132,7 @@ public static class VmCommands
                 OnTimeout = onTimeout,
                 Vcpus = p.GetValue(Vcpus),
                 MemoryMib = p.GetValue(Memory),
-                DiskMib = p.GetValue(Disk) is { } disk ? CreateOptions.ParseSizeMib(disk, "--disk") : null,
+                DiskMib = p.GetValue(Disk) is { } disk ? CreateOptions.SizeMib(disk, "--disk") : null,
                 Runtime = p.GetValue(Runtime)!,
                 Kernel = p.GetValue(Kernel),
                 Rootfs = p.GetValue(Rootfs),
@@ -147,7 +147,7 @@ public static class VmCommands
             };
             o = _network.Apply(p, o);
             Pull.Validate(p);
-            o.Validate();
+            o.Check();
             // Stdin (a password) is read only once everything else is known to be valid.
             return o.FromImage is null ? o : o with { ImagePull = Pull.Read(p) };
         }

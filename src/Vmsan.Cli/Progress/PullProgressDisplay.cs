@@ -13,7 +13,7 @@ namespace Vmsan.Cli.Progress;
 /// </summary>
 public static class PullProgressDisplay
 {
-    public static async Task<T> RunAsync<T>(CliConsole console, Func<IPullProgress?, Task<T>> work)
+    public static async Task<T> RunAsync<T>(CliConsole console, Func<IImagePullProgress?, Task<T>> work)
     {
         if (console.Json)
             return await work(null).ConfigureAwait(false);
@@ -36,7 +36,7 @@ public static class PullProgressDisplay
 
     private static string Short(string digest) => digest.Length > 19 ? digest[..19] : digest;
 
-    private sealed class LiveProgress(ProgressContext ctx) : IPullProgress
+    private sealed class LiveProgress(ProgressContext ctx) : IImagePullProgress
     {
         private readonly ConcurrentDictionary<string, ProgressTask> _tasks = new(StringComparer.Ordinal);
         private ProgressTask? _phase;
@@ -60,7 +60,7 @@ public static class PullProgressDisplay
         }
     }
 
-    private sealed class PlainProgress(TextWriter err) : IPullProgress
+    private sealed class PlainProgress(TextWriter err) : IImagePullProgress
     {
         private readonly ConcurrentDictionary<string, bool> _done = new(StringComparer.Ordinal);
         private readonly Lock _gate = new();

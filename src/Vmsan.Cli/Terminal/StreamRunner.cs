@@ -45,7 +45,7 @@ internal static class StreamRunner
             await err.WriteLineAsync($"detached from {exec.Id} (it keeps running; reattach with the same command)").ConfigureAwait(false);
             return 0;
         }
-        catch (VmsanException) when (detach.IsCancellationRequested)
+        catch (Exception e) when (e is VmsanException or Vmsan.Errors.VmsanException && detach.IsCancellationRequested)
         {
             raw?.Dispose();
             await err.WriteLineAsync($"detached from {exec.Id}").ConfigureAwait(false);

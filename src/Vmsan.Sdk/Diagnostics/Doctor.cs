@@ -25,7 +25,10 @@ public sealed class Doctor(VmsanClient client)
 {
     /// <summary>Runs every check and repairs leftovers.</summary>
     /// <param name="ct">Cancels the run.</param>
-    public async Task<DoctorReport> RunAsync(CancellationToken ct = default)
+    /// <exception cref="Errors.VmsanException">A check that could not run at all (PERMISSION_DENIED, ...).</exception>
+    public Task<DoctorReport> RunAsync(CancellationToken ct = default) => Errors.PublicErrors.Run(() => RunChecksAsync(ct));
+
+    private async Task<DoctorReport> RunChecksAsync(CancellationToken ct)
     {
         var checks = new List<DoctorCheck>();
         var repaired = new List<string>();
@@ -120,7 +123,7 @@ public sealed class Doctor(VmsanClient client)
     /// (always, as QEMU starts as root), cgroup limits (v2 controllers or v1 hierarchies).
     /// Firecracker: its binaries and KVM (its jailer applies every confinement itself).
     /// </summary>
-    public static IEnumerable<DoctorCheck> ConfinementChecks()
+    internal static IEnumerable<DoctorCheck> ConfinementChecks()
     {
         var gid = Vmm.Confinement.VmmIdentity.AccountGid();
         yield return new("qemu: unprivileged uid", gid is not null,
@@ -182,7 +185,7 @@ public sealed class Doctor(VmsanClient client)
     /// accepts a packet only if every base chain on a hook does, so vmsan's own accept cannot
     /// override them (Docker's iptables FORWARD DROP is the usual one).
     /// </summary>
-    public static List<string> ForwardDropChains(string ruleset)
+    internal static List<string> ForwardDropChains(string ruleset)
     {
         var found = new List<string>();
         string? table = null, chain = null;

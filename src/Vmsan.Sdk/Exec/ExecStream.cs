@@ -1,3 +1,4 @@
+using Vmsan.Errors;
 using AgentStream = Vmsan.Agent.Client.ExecStream;
 
 namespace Vmsan;
@@ -31,8 +32,12 @@ public sealed class ExecStream : IAsyncDisposable, IDisposable
     public event Action<ExecStream>? Started;
 
     /// <summary>Copies stdout and stderr to the streams (null discards) until the exec exits; returns how it ended.</summary>
-    /// <exception cref="Core.Errors.VmsanException">USER_NOT_FOUND, EXEC_FAILED, AGENT_ERROR (the stream broke), ...</exception>
-    public async Task<ExecResult> CopyOutputAsync(Stream? stdout, Stream? stderr, CancellationToken cancellationToken = default)
+    /// <exception cref="VmsanException">USER_NOT_FOUND, EXEC_FAILED, AGENT_ERROR (the stream broke), ...</exception>
+    public Task<ExecResult> CopyOutputAsync(Stream? stdout, Stream? stderr, CancellationToken cancellationToken = default) =>
+        Sdk(() => CopyOutputInternalAsync(stdout, stderr, cancellationToken));
+
+    /// <summary>As <see cref="CopyOutputAsync"/>, failing with the implementation's exception (for the lifecycle's own calls).</summary>
+    internal async Task<ExecResult> CopyOutputInternalAsync(Stream? stdout, Stream? stderr, CancellationToken cancellationToken)
     {
         try
         {
@@ -45,16 +50,41 @@ public sealed class ExecStream : IAsyncDisposable, IDisposable
     }
 
     /// <summary>Sends bytes to the process's stdin (or the terminal's input).</summary>
-    public Task WriteStdinAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default) => _inner.WriteStdinAsync(data, cancellationToken);
+    /// <exception cref="VmsanException">AGENT_ERROR (the stream broke), ...</exception>
+    public Task WriteStdinAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default) =>
+        Sdk(async () => { await _inner.WriteStdinAsync(data, cancellationToken).ConfigureAwait(false); return true; });
 
     /// <summary>Closes the process's stdin (on a TTY: sends Ctrl-D).</summary>
-    public Task CloseStdinAsync(CancellationToken cancellationToken = default) => _inner.CloseStdinAsync(cancellationToken);
+    /// <exception cref="VmsanException">AGENT_ERROR (the stream broke), ...</exception>
+    public Task CloseStdinAsync(CancellationToken cancellationToken = default) =>
+        Sdk(async () => { await _inner.CloseStdinAsync(cancellationToken).ConfigureAwait(false); return true; });
 
     /// <summary>Sends a signal (e.g. 2, SIGINT) to the exec's process group.</summary>
-    public Task SignalAsync(int signal, CancellationToken cancellationToken = default) => _inner.SignalAsync(signal, cancellationToken);
+    /// <exception cref="VmsanException">AGENT_ERROR (the stream broke), ...</exception>
+    public Task SignalAsync(int signal, CancellationToken cancellationToken = default) =>
+        Sdk(async () => { await _inner.SignalAsync(signal, cancellationToken).ConfigureAwait(false); return true; });
 
     /// <summary>Resizes the exec's terminal.</summary>
-    public Task ResizeAsync(int cols, int rows, CancellationToken cancellationToken = default) => _inner.ResizeAsync(cols, rows, cancellationToken);
+    /// <exception cref="VmsanException">AGENT_ERROR (the stream broke), ...</exception>
+    public Task ResizeAsync(int cols, int rows, CancellationToken cancellationToken = default) =>
+        Sdk(async () => { await _inner.ResizeAsync(cols, rows, cancellationToken).ConfigureAwait(false); return true; });
+
+    /// <summary>The agent client's failures become the SDK's own exception, as every other call's do.</summary>
+    private static async Task<T> Sdk<T>(Func<Task<T>> call)
+    {
+        try
+        {
+            return await call().ConfigureAwait(false);
+        }
+        catch (Agent.Client.AgentException e)
+        {
+            throw PublicErrors.ToPublic(AgentErrorMap.ToVmsan(e));
+        }
+        catch (Core.Errors.VmsanException e)
+        {
+            throw PublicErrors.ToPublic(e);
+        }
+    }
 
     /// <inheritdoc />
     public void Dispose() => _inner.Dispose();

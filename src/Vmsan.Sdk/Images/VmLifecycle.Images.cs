@@ -26,7 +26,7 @@ public sealed record ImageInfo
     /// <summary>The ext4 root's size, once converted.</summary>
     public long? RootfsBytes { get; init; }
     /// <summary>The image's Env, WorkingDir, User, Entrypoint and Cmd.</summary>
-    public required ImageDefaults Config { get; init; }
+    public required ImageConfigInfo Config { get; init; }
 
     internal static ImageInfo From(ImageRecord r, ImageService cache)
     {
@@ -36,9 +36,31 @@ public sealed record ImageInfo
         {
             Name = r.Name, ManifestDigest = r.ManifestDigest, Platform = r.Platform, PulledAt = r.PulledAt,
             Layers = r.Layers.Count, SizeBytes = r.SizeBytes, Converted = converted,
-            RootfsBytes = converted ? new FileInfo(rootfs).Length : null, Config = r.Config,
+            RootfsBytes = converted ? new FileInfo(rootfs).Length : null, Config = ImageConfigInfo.From(r.Config),
         };
     }
+}
+
+/// <summary>An image config's exec defaults and exposed ports.</summary>
+public sealed record ImageConfigInfo
+{
+    /// <summary><c>Env</c> (<c>NAME=value</c>).</summary>
+    public IReadOnlyList<string>? Env { get; init; }
+    /// <summary><c>WorkingDir</c>.</summary>
+    public string? WorkingDir { get; init; }
+    /// <summary><c>User</c>.</summary>
+    public string? User { get; init; }
+    /// <summary><c>Entrypoint</c>.</summary>
+    public IReadOnlyList<string>? Entrypoint { get; init; }
+    /// <summary><c>Cmd</c>.</summary>
+    public IReadOnlyList<string>? Cmd { get; init; }
+    /// <summary><c>ExposedPorts</c> (<c>80/tcp</c>).</summary>
+    public IReadOnlyList<string>? ExposedPorts { get; init; }
+
+    internal static ImageConfigInfo From(ImageDefaults d) => new()
+    {
+        Env = d.Env, WorkingDir = d.WorkingDir, User = d.User, Entrypoint = d.Entrypoint, Cmd = d.Cmd, ExposedPorts = d.ExposedPorts,
+    };
 }
 
 /// <summary>What <c>images prune</c> deleted.</summary>

@@ -15,7 +15,7 @@ internal sealed partial class VmLifecycle
         // Over the exec WebSocket rather than POST /exec: its keepalive is what bounds a silent agent. Without stdin the
         // agent gives the command /dev/null, as POST /exec does; a cancelled copy disconnects, which kills the group.
         await using var exec = await OpenExecAsync(id, request with { Stdin = false }, ct).ConfigureAwait(false);
-        return await exec.CopyOutputAsync(stdout, stderr, ct).ConfigureAwait(false);
+        return await exec.CopyOutputInternalAsync(stdout, stderr, ct).ConfigureAwait(false);
     }
 
     public Task<ExecStream> OpenExecAsync(string id, ExecRequest request, CancellationToken ct = default)

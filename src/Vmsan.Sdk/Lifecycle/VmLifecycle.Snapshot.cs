@@ -192,7 +192,7 @@ internal sealed partial class VmLifecycle
     public async Task<VmInfo> CreateFromSnapshotAsync(string nameOrId, CloneOptions? options = null, CancellationToken ct = default)
     {
         options ??= new CloneOptions();
-        options.Validate();
+        options.Check();
         var (timeout, onTimeout) = (options.Timeout, options.OnTimeout);
         RequireRoot();
         var m = Snapshots.Find(nameOrId);
@@ -235,7 +235,7 @@ internal sealed partial class VmLifecycle
                 throw new VmsanException(ErrorCode.SnapshotNotFound, $"Snapshot {m.Name} was just removed.");
             // The source's ports, or the caller's: checked under the global lock, like create's, so two clones asking
             // for one port cannot both pass (and a clone of a source that still runs with its ports cannot take them).
-            var ports = options.PublishedPorts ?? m.Network.PublishedPorts ?? [];
+            var ports = options.Ports ?? m.Network.PublishedPorts ?? [];
             CheckPortsFree(ports, null);
             (id, slot) = _store.Reserve();
             try
@@ -252,7 +252,7 @@ internal sealed partial class VmLifecycle
                     PublishedPorts = ports.Count > 0 ? [.. ports] : null,
                 };
                 if (options.NetworkPolicy is { } policy)
-                    network = network.WithPolicy(policy);
+                    network = network.WithPolicy(policy.Inner);
                 if (firecracker)
                 {
                     // Firecracker takes raw disks only: the clone's own copy of the snapshot's frozen disk (a reflink

@@ -53,7 +53,7 @@ internal sealed partial class VmLifecycle : Supervision.IVmTransitions, IDisposa
 
     public async Task<VmInfo> CreateAsync(CreateOptions options, CancellationToken ct = default)
     {
-        options.Validate();
+        options.Check();
         RequireRoot();
         var backend = options.Vmm == "firecracker" ? _options.Firecracker : _options.Backend;
         if (options.Vmm == "firecracker")
@@ -72,8 +72,9 @@ internal sealed partial class VmLifecycle : Supervision.IVmTransitions, IDisposa
         string baseImage;
         if (options.FromImage is not null)
         {
-            var rec = options.ResolvedImage ?? await ResolveImageAsync(options.FromImage, options.ImagePull, options.ImageProgress, ct).ConfigureAwait(false);
-            baseImage = await ImageCache.EnsureRootfsAsync(rec, options.ImageProgress, ct).ConfigureAwait(false);
+            var progress = PullProgressAdapter.For(options.ImageProgress);
+            var rec = options.ResolvedImage ?? await ResolveImageAsync(options.FromImage, options.ImagePull.ToPullOptions(), progress, ct).ConfigureAwait(false);
+            baseImage = await ImageCache.EnsureRootfsAsync(rec, progress, ct).ConfigureAwait(false);
             image = ToVmImage(rec);
         }
         else
@@ -101,7 +102,7 @@ internal sealed partial class VmLifecycle : Supervision.IVmTransitions, IDisposa
         using (_store.LockGlobal())
         {
             // Under the global lock: two creates asking for one port cannot both pass.
-            CheckPortsFree(options.PublishedPorts, null);
+            CheckPortsFree(options.Ports, null);
             (id, slot) = _store.Reserve();
         }
         Log($"reserved {id} (network slot {slot}), accel {accel.Name}: {accel.Reason}");
@@ -173,8 +174,8 @@ internal sealed partial class VmLifecycle : Supervision.IVmTransitions, IDisposa
                     GuestIp = VmNetworkPlan.GuestAddress.ToString(),
                     GatewayIp = VmNetworkPlan.GatewayAddress.ToString(),
                     Dns = _network.GuestResolver()?.ToString(),
-                    PublishedPorts = options.PublishedPorts.Count > 0 ? [.. options.PublishedPorts] : null,
-                }.WithPolicy(options.NetworkPolicy),
+                    PublishedPorts = options.PublishedPorts.Count > 0 ? [.. options.Ports] : null,
+                }.WithPolicy(options.NetworkPolicy.Inner),
             });
         }
         catch

@@ -19,16 +19,23 @@ public sealed record CloneOptions
     public string OnTimeout { get; init; } = TimeoutAction.Stop;
 
     /// <summary>The clone's egress policy instead of the source's (null: the source's).</summary>
-    public NetworkPolicy? NetworkPolicy { get; init; }
+    public EgressPolicy? NetworkPolicy { get; init; }
 
     /// <summary>The clone's published ports instead of the source's (null: the source's; empty: none).</summary>
-    public IReadOnlyList<PublishedPort>? PublishedPorts { get; init; }
+    public IReadOnlyList<PortMapping>? PublishedPorts { get; init; }
 
-    /// <summary>Checks every value before anything is created; throws INVALID_ARGUMENT.</summary>
-    public void Validate()
+    /// <summary>The ports as the network code has them (null: the source's).</summary>
+    internal IReadOnlyList<PublishedPort>? Ports => PublishedPorts is { } p ? [.. p.Select(x => x.ToCore())] : null;
+
+    /// <summary>Checks every value before anything is created.</summary>
+    /// <exception cref="Errors.VmsanException">INVALID_ARGUMENT, naming the bad value.</exception>
+    public void Validate() => Errors.PublicErrors.Run(Check);
+
+    /// <summary>As <see cref="Validate"/>, failing with the implementation's exception (for the lifecycle's own calls).</summary>
+    internal void Check()
     {
         TimeoutAction.Validate(Timeout, OnTimeout, explicitAction: OnTimeout != TimeoutAction.Stop);
-        if (PublishedPorts is { } ports)
+        if (Ports is { } ports)
             PortSpec.CheckDistinct(ports);
     }
 }

@@ -212,8 +212,9 @@ public class CreateOptionsTests
                 {
                     return CreateOptions.ParseSizeMib(n.ToString(System.Globalization.CultureInfo.InvariantCulture) + unit, "--disk") > 0;
                 }
-                catch (VmsanException ex) when (ex.Code == ErrorCode.InvalidArgument)
+                catch (Vmsan.Errors.VmsanException ex) when (ex.Code == Vmsan.Errors.ErrorCode.InvalidArgument)
                 {
+                    // The public parser fails with the SDK's own exception.
                     return true;
                 }
             });

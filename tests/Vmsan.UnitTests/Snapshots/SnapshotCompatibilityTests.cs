@@ -55,8 +55,9 @@ public sealed class SnapshotCompatibilityTests : IDisposable
         if (!Vmsan.Core.Interop.LibcPublic.IsRoot())
             Assert.Skip("vmsan's lifecycle calls need root");
         using var client = new VmsanClient(new VmsanClientOptions { Paths = Paths, Firecracker = firecracker });
-        var ex = await Assert.ThrowsAsync<VmsanException>(() => client.CreateFromSnapshotAsync("fc", null, TestContext.Current.CancellationToken));
-        Assert.Equal(ErrorCode.SnapshotIncompatible, ex.Code);
+        // A public call: the SDK's own exception, with the same code.
+        var ex = await Assert.ThrowsAsync<Vmsan.Errors.VmsanException>(() => client.CreateFromSnapshotAsync("fc", null, TestContext.Current.CancellationToken));
+        Assert.Equal(Vmsan.Errors.ErrorCode.SnapshotIncompatible, ex.Code);
         Assert.Contains(because, ex.Message, StringComparison.Ordinal);
         Assert.False(Directory.Exists(Paths.VmsDir) && Directory.EnumerateFileSystemEntries(Paths.VmsDir).Any(), "a refused clone left a VM directory");
     }
