@@ -1,6 +1,10 @@
 namespace Vmsan.Core.Errors;
 
 /// <summary>Stable reason codes for every failure vmsan reports; scripts match on these.</summary>
+/// <remarks>
+/// The SDK's public <c>Vmsan.Errors.ErrorCode</c> has the same names and values (library users see that one): a new
+/// code goes into both, in the same place; PublicSurfaceTests fails when they differ.
+/// </remarks>
 public enum ErrorCode
 {
     Internal,

@@ -80,4 +80,8 @@ public enum ErrorCode
     UserNotFound,
     /// <summary>A published host port is held by another VM or process.</summary>
     PortInUse,
+    /// <summary>A runtime build failed (its log says why); the previous image stays in use.</summary>
+    RuntimeBuildFailed,
+    /// <summary>Another build of the same runtime is running.</summary>
+    RuntimeBuildBusy,
 }
