@@ -140,14 +140,30 @@ install -m 0755 guest/build-rootfs.sh "$ASSETS/lib/build-rootfs.sh"
 echo "recipes: $(cd "$ASSETS/recipes" && ls | sed 's/\.json$//' | tr '\n' ' ')" >&2
 
 for rt in "${RUNTIMES[@]}"; do
-  say "runtime $rt"
   [[ -f $ASSETS/recipes/$rt.json ]] || die "no recipe for runtime '$rt' (known: $(cd "$ASSETS/recipes" && ls | sed 's/\.json$//' | tr '\n' ' '))"
   # Recipes that take files from the npm registry need npm on the host.
   if grep -q '"npm"' "$ASSETS/recipes/$rt.json" && ! command -v npm >/dev/null; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends npm >&2
   fi
-  VMSAN_ASSETS=$ASSETS "$PREFIX/bin/vmsan" runtimes build "$rt" >&2
 done
+build_runtime() {
+  VMSAN_ASSETS=$ASSETS "$PREFIX/bin/vmsan" runtimes build "$1" 2>&1 | sed -u "s/^/[$1] /" >&2
+  return "${PIPESTATUS[0]}"
+}
+# base first: every other runtime's debootstrap reuses its .debs (runtimes/.cache, shared). The others
+# then build side by side: each is mostly waiting on downloads and dpkg, one core each.
+say "runtime base"
+build_runtime base
+others=()
+for rt in "${RUNTIMES[@]}"; do [[ $rt == base || " ${others[*]} " == *" $rt "* ]] || others+=("$rt"); done
+if ((${#others[@]})); then
+  say "runtimes ${others[*]} (side by side)"
+  pids=()
+  for rt in "${others[@]}"; do build_runtime "$rt" & pids+=($!); done
+  failed=()
+  for i in "${!pids[@]}"; do wait "${pids[$i]}" || failed+=("${others[$i]}"); done
+  ((${#failed[@]} == 0)) || die "runtime build failed: ${failed[*]} (its log is above, prefixed [NAME])"
+fi
 
 say "check"
 VMSAN_ASSETS=$ASSETS "$PREFIX/bin/vmsan" doctor >&2 || die "vmsan doctor found problems (above)"

@@ -22,7 +22,7 @@ done
 
 if ((INSTALL)); then
   # The runtime tests boot python3.13 and node22: built here (a no-op when their inputs did not change;
-  # a first build takes ~4 min each on a loaded 2-core machine).
+  # a first build: base, then both side by side on base's cached .debs, ~1.5-3 min on a loaded 2-core machine).
   ./install.sh --no-demo --runtime python3.13 --runtime node22 || { echo "test.sh: install failed" >&2; echo "0 passed, 1 failed"; exit 1; }
 fi
 

@@ -2,15 +2,19 @@
 # build-rootfs.sh RUNTIME OUT_DIR
 #
 # Builds a runtime's read-only root disk: Debian trixie minbase (debootstrap) + the runtime's
-# extras, written as OUT_DIR/rootfs.ext4 (4 GiB sparse ext4, made with mkfs.ext4 -d) and
-# OUT_DIR/manifest.json. RUNTIME is one of: base, python3.13, node22.
+# extras, written as a new version OUT_DIR/rootfs-VERSION.ext4 (4 GiB sparse ext4, made with
+# mkfs.ext4 -d) with its OUT_DIR/rootfs-VERSION.json, then published by renaming the symlink
+# OUT_DIR/rootfs.ext4 to point at it (manifest.json likewise). A version is never written again once
+# published: VMs' overlays name the version file itself, so a rebuild never changes what they read;
+# `vmsan runtimes prune` removes versions nothing uses. RUNTIME is a recipe name (base, python3.13, node22).
 # Idempotent: skips the build when OUT_DIR holds a rootfs made from the same inputs (stamp).
 #
 # Environment (optional):
 #   VMSAN_DEBIAN_MIRROR  default http://deb.debian.org/debian
 #   VMSAN_ROOTFS_SIZE    filesystem size for mkfs.ext4, default 4G (= the default --disk, so a default
 #                        VM needs no online resize at boot; the file is sparse)
-#   VMSAN_CACHE_DIR      where downloaded .debs/tarballs are kept, default OUT_DIR/.cache
+#   VMSAN_CACHE_DIR      where downloaded .debs are kept, shared by every runtime's build, default
+#                        OUT_DIR/../.cache (each build works on its own hard-linked copy of it)
 set -euo pipefail
 
 log() { echo "build-rootfs: $*" >&2; }
@@ -47,8 +51,8 @@ KEYRING=/usr/share/keyrings/debian-archive-trixie-stable.gpg
 
 mkdir -p "$OUT_DIR"
 OUT_DIR=$(cd "$OUT_DIR" && pwd)
-CACHE=${VMSAN_CACHE_DIR:-$OUT_DIR/.cache}
-mkdir -p "$CACHE"
+CACHE=${VMSAN_CACHE_DIR:-$(dirname "$OUT_DIR")/.cache}
+mkdir -p "$CACHE/debs"
 CACHE=$(cd "$CACHE" && pwd)
 
 # --- one build at a time, and what killed builds left ---------------------------------------
@@ -74,7 +78,12 @@ for old in "$OUT_DIR"/.build.*; do
     umount_below "$old/"
     rm -rf --one-file-system "$old"
 done
-rm -f "$OUT_DIR/rootfs.ext4.tmp" "$OUT_DIR/manifest.json.tmp"
+rm -f "$OUT_DIR"/rootfs*.tmp "$OUT_DIR"/manifest.json.tmp
+# Builds before the shared cache kept their own .debs: they join it (hard links, same filesystem).
+if [[ -d $OUT_DIR/.cache ]]; then
+    cp -al -n "$OUT_DIR/.cache/debs/." "$CACHE/debs/" 2>/dev/null || true
+    rm -rf "$OUT_DIR/.cache"
+fi
 
 # A build's processes live in their own process group (`vmsan runtimes build` starts this script with
 # setsid). When the vmsan that started it dies (SIGKILL included), or this shell does, the watchdog
@@ -100,7 +109,7 @@ trap 'exit 143' TERM INT HUP
 # --- skip when unchanged -----------------------------------------------------------------
 STAMP=$( { sha256sum < "${BASH_SOURCE[0]}";
            echo "$RUNTIME $SUITE $MIRROR $FS_SIZE ${EXTRA_DEBS[*]} $EXTRA_NPM $LINKS ${VMSAN_BUILD_INPUTS:-}"; } | sha256sum | cut -d' ' -f1)
-if [[ -s $OUT_DIR/rootfs.ext4 && -s $OUT_DIR/manifest.json && -f $OUT_DIR/.stamp \
+if [[ -L $OUT_DIR/rootfs.ext4 && -s $OUT_DIR/rootfs.ext4 && -s $OUT_DIR/manifest.json && -f $OUT_DIR/.stamp \
       && $(cat "$OUT_DIR/.stamp") == "$STAMP" ]]; then
     log "$RUNTIME: up to date, nothing to do"
     exit 0
@@ -111,8 +120,8 @@ ROOT=$(mktemp -d "$OUT_DIR/.build.XXXXXX")
 cleanup() {
     stop_watchdog
     umount_below "$ROOT/"
-    rm -rf --one-file-system "$ROOT" "$ROOT.log"
-    rm -f "$OUT_DIR/rootfs.ext4.tmp" "$OUT_DIR/manifest.json.tmp"
+    rm -rf --one-file-system "$ROOT" "$ROOT.log" "$ROOT.debs" "$ROOT.npm"
+    rm -f "$OUT_DIR"/rootfs*.tmp "$OUT_DIR/manifest.json.tmp"
 }
 trap cleanup EXIT
 
@@ -122,26 +131,38 @@ INCLUDE=
 if [[ ${#EXTRA_DEBS[@]} -gt 0 ]]; then
     INCLUDE=--include=$(IFS=,; echo "${EXTRA_DEBS[*]}")
 fi
-log "$RUNTIME: debootstrap --variant=minbase $SUITE ${INCLUDE} (cache $CACHE/debs)"
-mkdir -p "$CACHE/debs"
+# debootstrap writes downloads straight into its --cache-dir and deletes a file whose checksum it
+# doubts, so two builds must not share one: each gets hard links of the shared cache (instant, no
+# copy), and what it downloaded joins the shared cache afterwards by rename (atomic per file).
+cp -al "$CACHE/debs" "$ROOT.debs"
+cached=$(find "$ROOT.debs" -name '*.deb' | wc -l)
+log "$RUNTIME: debootstrap --variant=minbase $SUITE ${INCLUDE} ($cached .debs cached in $CACHE/debs)"
 t0=$(date +%s)
-debootstrap --variant=minbase --keyring="$KEYRING" --cache-dir="$CACHE/debs" \
+debootstrap --variant=minbase --keyring="$KEYRING" --cache-dir="$ROOT.debs" \
     ${INCLUDE:+"$INCLUDE"} "$SUITE" "$ROOT" "$MIRROR" > "$ROOT.log" 2>&1 || {
     tail -n 30 "$ROOT.log" >&2; rm -f "$ROOT.log"; die "debootstrap failed"; }
 rm -f "$ROOT.log"
-log "$RUNTIME: debootstrap done in $(( $(date +%s) - t0 )) s"
+fetched=0
+for f in "$ROOT.debs"/*.deb; do
+    [[ -f $f && ! $f -ef $CACHE/debs/${f##*/} ]] || continue
+    ln -f "$f" "$CACHE/debs/.${f##*/}.$$" && mv -f "$CACHE/debs/.${f##*/}.$$" "$CACHE/debs/${f##*/}"
+    fetched=$((fetched + 1))
+done
+rm -rf "$ROOT.debs"
+log "$RUNTIME: debootstrap done in $(( $(date +%s) - t0 )) s ($fetched .debs downloaded)"
 
 # --- npm-packaged files -------------------------------------------------------------------
 if [[ -n $EXTRA_NPM ]]; then
     command -v npm >/dev/null || die "npm is needed for: $EXTRA_NPM"
-    mkdir -p "$CACHE/npm"
+    # npm keeps its own (concurrency-safe) cache of what it downloaded; the tarballs are this build's.
+    mkdir -p "$ROOT.npm"
     while IFS='|' read -r spec dest paths; do
         [[ -n $spec ]] || continue
         log "$RUNTIME: npm pack $spec -> $dest"
-        TGZ=$(cd "$CACHE/npm" && npm pack --silent "$spec" | tail -n1)
-        [[ -f $CACHE/npm/$TGZ ]] || die "npm pack $spec produced nothing"
+        TGZ=$(cd "$ROOT.npm" && npm pack --silent "$spec" | tail -n1)
+        [[ -f $ROOT.npm/$TGZ ]] || die "npm pack $spec produced nothing"
         rm -rf "$ROOT/tmp/npm"; mkdir -p "$ROOT/tmp/npm" "$ROOT$dest"
-        tar -xzf "$CACHE/npm/$TGZ" -C "$ROOT/tmp/npm"
+        tar -xzf "$ROOT.npm/$TGZ" -C "$ROOT/tmp/npm"
         IFS=',' read -r -a plist <<< "$paths"
         for p in "${plist[@]}"; do
             [[ -e $ROOT/tmp/npm/package/$p ]] || die "$TGZ has no package/$p"
@@ -198,25 +219,41 @@ find "$ROOT/usr/share/locale" -mindepth 1 -maxdepth 1 ! -name 'locale.alias' -ex
 CONTENT_BYTES=$(du -sb --apparent-size "$ROOT" | cut -f1)
 
 # --- mkfs ----------------------------------------------------------------------------------
-log "$RUNTIME: mkfs.ext4 -d ($FS_SIZE, content $((CONTENT_BYTES / 1048576)) MiB)"
-rm -f "$OUT_DIR/rootfs.ext4.tmp"
-truncate -s "$FS_SIZE" "$OUT_DIR/rootfs.ext4.tmp"
+# A new version name each build (time, then the inputs' stamp), never reused: the image a VM's overlay
+# names is never replaced.
+VERSION_ID=$(date -u +%Y%m%dT%H%M%SZ)-${STAMP:0:8}
+while [[ -e $OUT_DIR/rootfs-$VERSION_ID.ext4 ]]; do VERSION_ID=$VERSION_ID-x; done
+IMAGE=rootfs-$VERSION_ID.ext4
+log "$RUNTIME: mkfs.ext4 -d ($FS_SIZE, content $((CONTENT_BYTES / 1048576)) MiB) -> $IMAGE"
+truncate -s "$FS_SIZE" "$OUT_DIR/$IMAGE.tmp"
 # lazy_*_init=0: initialise inode tables and journal now, so the guest's ext4lazyinit thread
 # does not write them into every VM's overlay. -m 0: no root-reserved blocks in a sandbox.
 mkfs.ext4 -q -F -L vmsan-root -m 0 -E lazy_itable_init=0,lazy_journal_init=0 \
-    -d "$ROOT" "$OUT_DIR/rootfs.ext4.tmp" || die "mkfs.ext4 failed"
-mv -f "$OUT_DIR/rootfs.ext4.tmp" "$OUT_DIR/rootfs.ext4"
-chmod 0444 "$OUT_DIR/rootfs.ext4"
+    -d "$ROOT" "$OUT_DIR/$IMAGE.tmp" || die "mkfs.ext4 failed"
+chmod 0444 "$OUT_DIR/$IMAGE.tmp"
+mv -f "$OUT_DIR/$IMAGE.tmp" "$OUT_DIR/$IMAGE"
 
-SIZE_BYTES=$(stat -c %s "$OUT_DIR/rootfs.ext4")
+SIZE_BYTES=$(stat -c %s "$OUT_DIR/$IMAGE")
 BUILT_AT=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 json_str() { local s=${1//\\/\\\\}; s=${s//\"/\\\"}; printf '"%s"' "$s"; }
 {
-    printf '{"name":%s,"builtAt":%s,"sizeBytes":%s,"contentBytes":%s,"debianSuite":%s' \
-        "$(json_str "$RUNTIME")" "$(json_str "$BUILT_AT")" "$SIZE_BYTES" "$CONTENT_BYTES" "$(json_str "$SUITE")"
+    printf '{"name":%s,"image":%s,"builtAt":%s,"sizeBytes":%s,"contentBytes":%s,"debianSuite":%s' \
+        "$(json_str "$RUNTIME")" "$(json_str "$IMAGE")" "$(json_str "$BUILT_AT")" "$SIZE_BYTES" "$CONTENT_BYTES" "$(json_str "$SUITE")"
     [[ -n $VERSION ]] && printf ',"version":%s' "$(json_str "$VERSION")"
     printf '}\n'
-} > "$OUT_DIR/manifest.json.tmp"
-mv -f "$OUT_DIR/manifest.json.tmp" "$OUT_DIR/manifest.json"
+} > "$OUT_DIR/rootfs-$VERSION_ID.json"
+
+# --- publish -------------------------------------------------------------------------------
+# An image from before versioned builds is a plain file named rootfs.ext4: it keeps its bytes under a
+# version name (a hard link) before the name becomes the pointer. (`vmsan runtimes build` refuses to
+# get here while a VM or snapshot still names the plain rootfs.ext4.)
+if [[ -f $OUT_DIR/rootfs.ext4 && ! -L $OUT_DIR/rootfs.ext4 ]]; then
+    legacy=rootfs-$(date -u -r "$OUT_DIR/rootfs.ext4" +%Y%m%dT%H%M%SZ)-unversioned.ext4
+    ln -f "$OUT_DIR/rootfs.ext4" "$OUT_DIR/$legacy"
+    log "$RUNTIME: the unversioned image is kept as $legacy"
+fi
+# The pointers: a rename of a symlink is atomic, so a create sees either the old or the new version.
+ln -sfn "$IMAGE" "$OUT_DIR/rootfs.ext4.tmp" && mv -Tf "$OUT_DIR/rootfs.ext4.tmp" "$OUT_DIR/rootfs.ext4"
+ln -sfn "rootfs-$VERSION_ID.json" "$OUT_DIR/manifest.json.tmp" && mv -Tf "$OUT_DIR/manifest.json.tmp" "$OUT_DIR/manifest.json"
 echo "$STAMP" > "$OUT_DIR/.stamp"
-log "$RUNTIME: done: $OUT_DIR/rootfs.ext4 ($(du -k "$OUT_DIR/rootfs.ext4" | cut -f1) KiB allocated)"
+log "$RUNTIME: done: $OUT_DIR/$IMAGE ($(du -k "$OUT_DIR/$IMAGE" | cut -f1) KiB allocated), now rootfs.ext4"

@@ -351,4 +351,11 @@ public sealed class VmsanClient : IDisposable
     /// </summary>
     public Task<RuntimeInfo> BuildRuntimeAsync(string name, Action<string>? progress = null, CancellationToken ct = default) =>
         PublicErrors.Run(() => _vms.BuildRuntimeAsync(name, progress, ct));
+
+    /// <summary>
+    /// Deletes runtime image versions a rebuild superseded that no VM or snapshot of this VMSAN_HOME names and no
+    /// process has open; <paramref name="name"/> limits it to one runtime. The current version always stays.
+    /// </summary>
+    public Task<RuntimePruneResult> PruneRuntimesAsync(string? name = null, CancellationToken ct = default) =>
+        PublicErrors.Run(() => _vms.PruneRuntimesAsync(name, ct));
 }

@@ -24,7 +24,9 @@ public sealed class RuntimeBuildKillTests : IAsyncLifetime
 
     private string Assets => Path.Combine(_w.Home, "assets");
     private string OutDir => Path.Combine(Assets, "runtimes", Runtime);
-    private string Image => Path.Combine(OutDir, "rootfs.ext4");
+    /// <summary>The version the test publishes as the runtime's "previous image".</summary>
+    private string Image => Path.Combine(OutDir, "rootfs-20000101T000000Z-killtest.ext4");
+    private string Pointer => Path.Combine(OutDir, "rootfs.ext4");
     private int MirrorPort => ((IPEndPoint)_mirror!.LocalEndPoint!).Port;
 
     public async ValueTask InitializeAsync()
@@ -36,14 +38,17 @@ public sealed class RuntimeBuildKillTests : IAsyncLifetime
         Directory.CreateDirectory(OutDir);
         File.Copy(Path.Combine(real, "lib", "build-rootfs.sh"), Path.Combine(Assets, "lib", "build-rootfs.sh"));
         File.WriteAllText(Path.Combine(Assets, "recipes", Runtime + ".json"), $$"""{"name":"{{Runtime}}","description":"kill test","debs":[]}""");
-        // Read-only uses of the real assets: the kernel and agent by symlink, the base image by hard link
-        // (a build that replaced it would rename over the link, never write into the shared inode).
+        // Read-only uses of the real assets: the kernel and agent by symlink, the base image's current version by
+        // hard link, published the way a build publishes (a pointer symlink and the version's manifest).
         await Sh.Check($"""
             set -e
             ln -s {real}/kernel {Assets}/kernel
             ln -s {real}/bin {Assets}/bin
-            ln {real}/runtimes/base/rootfs.ext4 {Image} 2>/dev/null || cp --sparse=always {real}/runtimes/base/rootfs.ext4 {Image}
-            cp {real}/runtimes/base/manifest.json {OutDir}/manifest.json
+            base=$(readlink -f {real}/runtimes/base/rootfs.ext4)
+            ln "$base" {Image} 2>/dev/null || cp --sparse=always "$base" {Image}
+            cp {real}/runtimes/base/manifest.json {Image}.json.tmp && mv {Image}.json.tmp {OutDir}/{Path.GetFileNameWithoutExtension(Image)}.json
+            ln -s {Path.GetFileName(Image)} {Pointer}
+            ln -s {Path.GetFileNameWithoutExtension(Image)}.json {OutDir}/manifest.json
             """);
         _mirror = await NamespaceSockets.ListenAsync(_w.HostNs, new IPEndPoint(IPAddress.Loopback, 0));
         _ = Task.Run(async () =>
@@ -224,13 +229,15 @@ public sealed class RuntimeBuildKillTests : IAsyncLifetime
         Assert.DoesNotContain(Assets, File.ReadAllText("/proc/mounts"));
         await AssertNoBuildProcessWithin(TimeSpan.FromSeconds(5));
 
-        // 4. The image built before is the same file, still listed as built, and boots.
+        // 4. The image built before is the same file, still the published one, still listed as built, and boots.
         Assert.Equal(inode, await Inode(Image));
         Assert.Equal(size, new FileInfo(Image).Length);
+        Assert.Equal(Path.GetFileName(Image), new FileInfo(Pointer).LinkTarget);
         var list = await Sh.RunAsync("ip", ["netns", "exec", _w.HostNs, VmsanWorld.Cli, "runtimes", "--json"], Env(closedPort));
         Assert.True(list.ExitCode == 0, list.ToString());
         var rt = JsonDocument.Parse(list.Stdout).RootElement.EnumerateArray().Single(r => r.GetProperty("name").GetString() == Runtime);
         Assert.True(rt.GetProperty("built").GetBoolean(), rt.ToString());
+        Assert.Equal(Image, rt.GetProperty("image").GetString());
 
         var create = await Sh.RunAsync("ip", ["netns", "exec", _w.HostNs, VmsanWorld.Cli, "create", "--runtime", Runtime, "--memory", "256", "--json"],
             Env(closedPort), TimeSpan.FromMinutes(4));

@@ -11,9 +11,10 @@ public static class RuntimeCommands
 {
     public static Command Runtimes(CommandContext ctx)
     {
-        var cmd = new Command("runtimes", "Runtime images: list (default), build NAME");
+        var cmd = new Command("runtimes", "Runtime images: list (default), build NAME, prune");
         cmd.SetAction((p, ct) => ctx.RunAsync(() => Task.FromResult(List(ctx))));
         cmd.Subcommands.Add(Build(ctx));
+        cmd.Subcommands.Add(Prune(ctx));
         return cmd;
     }
 
@@ -31,6 +32,31 @@ public static class RuntimeCommands
                 r.ContentBytes is { } c ? string.Create(CultureInfo.InvariantCulture, $"{c / 1048576.0:F0}M") : "-", r.RecipeDigest[..19],
             ]));
         return 0;
+    }
+
+    private static Command Prune(CommandContext ctx)
+    {
+        var cmd = new Command("prune", "Delete image versions a rebuild superseded that no VM or snapshot uses (the current one always stays)");
+        var name = new Argument<string?>("name") { Description = "Only this runtime", Arity = ArgumentArity.ZeroOrOne };
+        cmd.Arguments.Add(name);
+        cmd.SetAction((p, ct) => ctx.RunAsync(async () =>
+        {
+            var r = await ctx.Client.PruneRuntimesAsync(p.GetValue(name), ct).ConfigureAwait(false);
+            if (ctx.Console.Json)
+            {
+                ctx.Console.WriteJson(r, CliJsonContext.Default.RuntimePruneResult);
+                return 0;
+            }
+            foreach (var f in r.Removed)
+                ctx.Console.Out.WriteLine($"removed {f}");
+            foreach (var f in r.InUse)
+                ctx.Console.Err.WriteLine($"kept {f}: a VM or snapshot uses it");
+            foreach (var n in r.Busy)
+                ctx.Console.Err.WriteLine($"skipped {n}: a build of it is running");
+            ctx.Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"removed {r.Removed.Count} image versions, {r.Bytes / 1048576.0:F0} MiB"));
+            return 0;
+        }));
+        return cmd;
     }
 
     private static Command Build(CommandContext ctx)

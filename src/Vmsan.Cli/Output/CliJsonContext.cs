@@ -39,5 +39,6 @@ public sealed record NetworkLogsResult(string Id, IReadOnlyList<Vmsan.Network.Lo
 [JsonSerializable(typeof(PruneResult))]
 [JsonSerializable(typeof(Vmsan.Runtimes.RuntimeInfo))]
 [JsonSerializable(typeof(List<Vmsan.Runtimes.RuntimeInfo>))]
+[JsonSerializable(typeof(Vmsan.Runtimes.RuntimePruneResult))]
 [JsonSerializable(typeof(Commands.VersionReport))]
 internal sealed partial class CliJsonContext : JsonSerializerContext;

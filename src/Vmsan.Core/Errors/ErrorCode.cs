@@ -44,6 +44,7 @@ public enum ErrorCode
     PortInUse,
     RuntimeBuildFailed,
     RuntimeBuildBusy,
+    RuntimeInUse,
 }
 
 public static class ErrorCodeNames

@@ -84,4 +84,6 @@ public enum ErrorCode
     RuntimeBuildFailed,
     /// <summary>Another build of the same runtime is running.</summary>
     RuntimeBuildBusy,
+    /// <summary>A build would turn an unversioned runtime image that VMs or snapshots use by name into the pointer to a new version.</summary>
+    RuntimeInUse,
 }

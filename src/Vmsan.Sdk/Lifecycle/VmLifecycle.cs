@@ -78,7 +78,7 @@ internal sealed partial class VmLifecycle : Supervision.IVmTransitions, IDisposa
             image = ToVmImage(rec);
         }
         else
-            baseImage = options.Rootfs is not null ? Path.GetFullPath(options.Rootfs) : _options.Paths.RuntimeRootfs(options.Runtime);
+            baseImage = options.Rootfs is not null ? Path.GetFullPath(options.Rootfs) : RuntimeImage(options.Runtime);
         if (!File.Exists(baseImage))
             throw new VmsanException(ErrorCode.RuntimeNotFound, $"Runtime '{options.Runtime}' is not built ({baseImage}).",
                 options.Runtime == "base" ? "Run ./install.sh." : $"Run ./install.sh --runtime {options.Runtime}.");

@@ -32,6 +32,8 @@ internal sealed record RuntimeRecipe
 internal sealed record RuntimeManifestFile
 {
     public string? Name { get; init; }
+    /// <summary>The version file (<c>rootfs-VERSION.ext4</c>) this manifest describes.</summary>
+    public string? Image { get; init; }
     public string? Version { get; init; }
     public long SizeBytes { get; init; }
     public long ContentBytes { get; init; }
@@ -59,7 +61,18 @@ public sealed record RuntimeInfo
     public DateTimeOffset? BuiltAt { get; init; }
     /// <summary>sha256 of the recipe file.</summary>
     public required string RecipeDigest { get; init; }
+    /// <summary>The image version a create uses now (<c>runtimes/NAME/rootfs-VERSION.ext4</c>, what <c>rootfs.ext4</c> points at).</summary>
+    public string? Image { get; init; }
+    /// <summary>Image versions kept besides <see cref="Image"/> (VMs or snapshots made earlier may use them; <c>vmsan runtimes prune</c> removes the unused).</summary>
+    public int OlderVersions { get; init; }
 }
+
+/// <summary>What <c>vmsan runtimes prune</c> removed and what it kept because something uses it.</summary>
+/// <param name="Removed">Image versions deleted.</param>
+/// <param name="Bytes">Bytes those files held on disk.</param>
+/// <param name="InUse">Old versions kept: a VM or snapshot names them, or a process has them open.</param>
+/// <param name="Busy">Runtimes skipped because a build of theirs is running.</param>
+public sealed record RuntimePruneResult(IReadOnlyList<string> Removed, long Bytes, IReadOnlyList<string> InUse, IReadOnlyList<string> Busy);
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, PropertyNameCaseInsensitive = true,
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull, WriteIndented = true)]
@@ -67,13 +80,16 @@ public sealed record RuntimeInfo
 [JsonSerializable(typeof(RuntimeManifestFile))]
 [JsonSerializable(typeof(RuntimeInfo))]
 [JsonSerializable(typeof(List<RuntimeInfo>))]
+[JsonSerializable(typeof(RuntimePruneResult))]
 internal sealed partial class RuntimeJsonContext : JsonSerializerContext;
 
 /// <summary>
 /// The runtimes an installation knows: one recipe per file under <c>$VMSAN_ASSETS/recipes</c>, built by
-/// <c>$VMSAN_ASSETS/lib/build-rootfs.sh</c> into <c>runtimes/NAME/rootfs.ext4</c>. A build is skipped when
-/// the recipe, the agent and the base recipe are what the image was built from (<c>.inputs</c>); the image
-/// is written to a temp name and renamed, so a failed or killed build leaves the previous one usable.
+/// <c>$VMSAN_ASSETS/lib/build-rootfs.sh</c> into a new version <c>runtimes/NAME/rootfs-VERSION.ext4</c>, published by
+/// renaming the symlink <c>runtimes/NAME/rootfs.ext4</c> to it. A create resolves the link and layers on the version
+/// file itself, so a rebuild never changes the base under an existing VM. A build is skipped when the recipe, the
+/// agent and the base recipe are what the image was built from (<c>.inputs</c>); a failed or killed build leaves the
+/// previous version published.
 /// </summary>
 internal sealed class RuntimeCatalog(VmsanPaths paths)
 {
@@ -83,6 +99,48 @@ internal sealed class RuntimeCatalog(VmsanPaths paths)
 
     /// <summary>build-rootfs.sh's exit status when another build of the runtime holds its lock (EX_TEMPFAIL).</summary>
     private const int BuildBusyExit = 75;
+
+    /// <summary>The lock a build holds from start to end (the script's <c>flock</c>); a prune takes it too, so it never races a publish.</summary>
+    public string BuildLockPath(string name) => Path.Combine(paths.RuntimeDir(name), ".build.lock");
+
+    /// <summary>
+    /// The image a create of <paramref name="name"/> uses now: the version file <c>rootfs.ext4</c> points at (full
+    /// path), the plain <c>rootfs.ext4</c> of an installation from before versioned builds, or null when not built.
+    /// </summary>
+    public string? CurrentImage(string name)
+    {
+        var pointer = new FileInfo(paths.RuntimeRootfs(name));
+        if (pointer.LinkTarget is null)
+            return pointer.Exists ? pointer.FullName : null;
+        var target = pointer.ResolveLinkTarget(returnFinalTarget: true);
+        return target is not null && File.Exists(target.FullName) ? target.FullName : null;
+    }
+
+    /// <summary>Every image version of <paramref name="name"/> on disk (full paths), oldest name first.</summary>
+    public IReadOnlyList<string> Versions(string name)
+    {
+        var dir = paths.RuntimeDir(name);
+        return Directory.Exists(dir)
+            ? Directory.EnumerateFiles(dir, "rootfs-*.ext4").Where(f => new FileInfo(f).LinkTarget is null).Order(StringComparer.Ordinal).ToList()
+            : [];
+    }
+
+    /// <summary>
+    /// The versions a prune may delete: every one but <paramref name="current"/>, those <paramref name="inUse"/> names
+    /// (full paths) and those <paramref name="isOpen"/> says a process holds.
+    /// </summary>
+    internal static (List<string> Unused, List<string> Used) Partition(IEnumerable<string> versions, string? current, IReadOnlySet<string> inUse, Func<string, bool> isOpen)
+    {
+        var unused = new List<string>();
+        var used = new List<string>();
+        foreach (var v in versions)
+        {
+            if (v == current)
+                continue;
+            (inUse.Contains(v) || isOpen(v) ? used : unused).Add(v);
+        }
+        return (unused, used);
+    }
 
     public IReadOnlyList<string> Names() =>
         Directory.Exists(RecipesDir)
@@ -129,11 +187,15 @@ internal sealed class RuntimeCatalog(VmsanPaths paths)
     {
         var (recipe, digest) = Load(name);
         var dir = paths.RuntimeDir(name);
-        var built = File.Exists(paths.RuntimeRootfs(name));
+        var image = CurrentImage(name);
+        var built = image is not null;
         RuntimeManifestFile? m = null;
         try
         {
-            var mf = Path.Combine(dir, "manifest.json");
+            // The manifest of the current version (rootfs-VERSION.json beside it); manifest.json of an older layout.
+            var mf = image is not null && Path.GetFileName(image).StartsWith("rootfs-", StringComparison.Ordinal)
+                ? Path.ChangeExtension(image, ".json")
+                : Path.Combine(dir, "manifest.json");
             if (File.Exists(mf))
                 m = JsonSerializer.Deserialize(File.ReadAllBytes(mf), RuntimeJsonContext.Default.RuntimeManifestFile);
         }
@@ -148,10 +210,12 @@ internal sealed class RuntimeCatalog(VmsanPaths paths)
             Version = m?.Version,
             Built = built,
             UpToDate = built && File.Exists(inputs) && File.ReadAllText(inputs).Trim() == Inputs(name, digest),
-            SizeBytes = built ? m?.SizeBytes ?? new FileInfo(paths.RuntimeRootfs(name)).Length : null,
+            SizeBytes = built ? m?.SizeBytes ?? new FileInfo(image!).Length : null,
             ContentBytes = built ? m?.ContentBytes : null,
             BuiltAt = built ? m?.BuiltAt : null,
             RecipeDigest = digest,
+            Image = image,
+            OlderVersions = Versions(name).Count(v => v != image),
         };
     }
 
@@ -226,7 +290,7 @@ internal sealed class RuntimeCatalog(VmsanPaths paths)
             throw new VmsanException(ErrorCode.RuntimeBuildFailed, $"Building runtime '{name}' failed (exit {p.ExitCode}): {string.Join(" | ", tail.TakeLast(5))}",
                 "The previous image, if any, is unchanged; check the network (deb.debian.org, the npm registry) and retry.");
         // Exit 0 must mean a published image: never record inputs for an image that is not there.
-        if (!File.Exists(paths.RuntimeRootfs(name)) || !File.Exists(Path.Combine(dir, "manifest.json")))
+        if (CurrentImage(name) is null || !File.Exists(Path.Combine(dir, "manifest.json")))
             throw new VmsanException(ErrorCode.RuntimeBuildFailed, $"Building runtime '{name}' ended without an image in {dir}.",
                 "Reinstall vmsan (./install.sh): its build script is not the one this vmsan expects.");
         File.WriteAllText(Path.Combine(dir, ".inputs.tmp"), inputs + "\n");

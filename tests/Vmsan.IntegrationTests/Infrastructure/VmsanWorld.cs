@@ -32,11 +32,16 @@ public sealed class VmsanWorld : IAsyncLifetime
     /// <summary>Warm create on for the vmsan this world runs (<see cref="Vmsan"/> and friends), as a user's vmsan has it by default.</summary>
     public bool Warm { get; set; }
 
-    private Dictionary<string, string> Env()
+    /// <summary>An assets directory of the test's own for the vmsan this world runs (default: the runner's VMSAN_ASSETS).</summary>
+    public string? Assets { get; set; }
+
+    public Dictionary<string, string> Env()
     {
         var env = new Dictionary<string, string> { ["VMSAN_HOME"] = Home, ["VMSAN_CLI"] = Cli };
         if (Warm)
             env["VMSAN_WARM"] = "1";
+        if (Assets is not null)
+            env["VMSAN_ASSETS"] = Assets;
         return env;
     }
 
