@@ -255,4 +255,50 @@ public sealed class RuntimeBuildKillTests : IAsyncLifetime
             await Sh.RunAsync("ip", ["netns", "exec", _w.HostNs, VmsanWorld.Cli, "rm", "-f", id], Env(closedPort));
         }
     }
+
+    [Fact(Timeout = 300_000)]
+    public async Task A_build_refuses_to_turn_an_unversioned_image_that_a_VM_uses_by_name_into_the_pointer()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        // An installation from before versioned builds: the image is the plain file rootfs.ext4, and so is the
+        // name a VM's overlay and vm.json record.
+        await Sh.Check($"""
+            set -e
+            rm {Pointer} {OutDir}/manifest.json
+            mv {Image} {Pointer}
+            mv {OutDir}/{Path.GetFileNameWithoutExtension(Image)}.json {OutDir}/manifest.json
+            """);
+        var inode = await Inode(Pointer);
+        var create = await Sh.RunAsync("ip", ["netns", "exec", _w.HostNs, VmsanWorld.Cli, "create", "--runtime", Runtime, "--memory", "256", "--json"],
+            Env(MirrorPort), TimeSpan.FromMinutes(4));
+        Assert.True(create.ExitCode == 0, create.ToString());
+        var id = JsonDocument.Parse(create.Stdout).RootElement.GetProperty("id").GetString()!;
+        Assert.Equal(Pointer, _w.State(id)!.Value.GetProperty("baseImage").GetString());
+        ct.ThrowIfCancellationRequested();
+
+        // Refused before anything runs: no temp tree, no new version, the plain file untouched.
+        var refused = await Sh.RunAsync("ip", ["netns", "exec", _w.HostNs, VmsanWorld.Cli, "runtimes", "build", Runtime, "--json"], Env(MirrorPort), TimeSpan.FromMinutes(2));
+        Assert.True(refused.ExitCode != 0, refused.ToString());
+        var error = JsonDocument.Parse(refused.Stdout).RootElement.GetProperty("error");
+        Assert.Equal("RUNTIME_IN_USE", error.GetProperty("code").GetString());
+        Assert.Contains(id, error.GetProperty("message").GetString());
+        Assert.Equal(0, Volatile.Read(ref _accepted));
+        Assert.Empty(TempLeftovers());
+        Assert.Empty(Directory.EnumerateFiles(OutDir, "rootfs-*"));
+        Assert.Null(new FileInfo(Pointer).LinkTarget);
+        Assert.Equal(inode, await Inode(Pointer));
+
+        // Once the VM is gone the build goes ahead (and fails at the mirror, which now refuses connections).
+        var rm = await Sh.RunAsync("ip", ["netns", "exec", _w.HostNs, VmsanWorld.Cli, "rm", "-f", id], Env(MirrorPort));
+        Assert.True(rm.ExitCode == 0, rm.ToString());
+        var closedPort = MirrorPort;
+        _mirror!.Dispose();
+        var b = StartBuild(closedPort);
+        using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(120)))
+            await b.Process.WaitForExitAsync(cts.Token);
+        var err = await b.Stderr;
+        Assert.Contains("error [RUNTIME_BUILD_FAILED]", err);
+        Assert.Contains("debootstrap failed", err);
+        Assert.Equal(inode, await Inode(Pointer));
+    }
 }
