@@ -28,8 +28,8 @@ fi
 
 # Fixture tools of the image tests only (vmsan itself needs none of them): a real registry
 # (Debian's docker-registry, started by the tests on a namespace's loopback; its package service is
-# not used), skopeo to push the images the tests build, htpasswd for basic auth.
-TEST_PKGS=(docker-registry skopeo apache2-utils)
+# not used), skopeo to push the images the tests build, htpasswd for basic auth, musl-gcc for a musl image.
+TEST_PKGS=(docker-registry skopeo apache2-utils musl-tools)
 missing=()
 for p in "${TEST_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

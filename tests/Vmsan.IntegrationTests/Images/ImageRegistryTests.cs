@@ -28,6 +28,8 @@ public sealed class ImageRegistryTests(ImageRegistryTests.Fixture f) : IClassFix
         public Blob AppManifest { get; private set; } = null!;
         public Blob CorruptLayer { get; private set; } = null!;
         public Blob BigLayer { get; private set; } = null!;
+        public Blob ConcManifest { get; private set; } = null!;
+        public Blob ConcLayer { get; private set; } = null!;
         public string Vm { get; set; } = "";
 
         public async ValueTask InitializeAsync()
@@ -71,11 +73,19 @@ public sealed class ImageRegistryTests(ImageRegistryTests.Fixture f) : IClassFix
             BigLayer = big.Blob;
             Layout.Tag(Layout.Image("amd64", null, big), "big");
 
+            Layout.Tag(Layout.Image("amd64", new JsonObject { ["Entrypoint"] = new JsonArray("/bin/hello"), ["Env"] = new JsonArray("PATH=/bin") },
+                Layout.Layer(await OciLayout.MuslHello(Dir), LayerKind.Gzip)), "musl");
+            var conc = Layout.Layer([new FixtureEntry("conc.bin", Content: System.Security.Cryptography.RandomNumberGenerator.GetBytes(8 << 20))], LayerKind.Plain);
+            ConcLayer = conc.Blob;
+            ConcManifest = Layout.Image("amd64", null, conc);
+            Layout.Tag(ConcManifest, "conc");
+
             Registry = await TestRegistry.StartAsync(World.HostNs, Path.Combine(Dir, "registry"));
             await Registry.PushAsync(Layout, "multi", "team/app", all: true);
             await Registry.PushAsync(Layout, "app", "team/app");
             await Registry.PushAsync(Layout, "corrupt", "team/corrupt");
             await Registry.PushAsync(Layout, "big", "team/big");
+            await Registry.PushAsync(Layout, "conc", "team/conc");
             // Same length, other bytes: the registry serves them under the old digest.
             var data = Registry.BlobData(CorruptLayer.Digest);
             var bytes = await File.ReadAllBytesAsync(data);
@@ -370,6 +380,33 @@ public sealed class ImageRegistryTests(ImageRegistryTests.Fixture f) : IClassFix
         Assert.Equal(f.BigLayer.Size, new FileInfo(blob).Length);
         Assert.Equal(f.BigLayer.Digest[7..], (await Sh.Check($"sha256sum {blob}")).Split(' ')[0]);
         Assert.False(File.Exists(partial));
+    }
+
+    [Fact]
+    public async Task A_musl_image_with_no_shell_and_no_init_boots_and_runs_its_entrypoint()
+    {
+        var r = await W.Vmsan("run", "--rm", "--memory", "256", "--from-image", $"oci:{f.Layout.Dir}:musl");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Equal("hello from musl; pid 1 is vmsan-agent\n", r.Stdout);
+    }
+
+    [Fact]
+    public async Task Two_vmsan_processes_pulling_one_image_at_once_download_its_blob_once()
+    {
+        // Throttled to ~3 MB/s, the 8 MiB layer takes seconds: the second pull starts while the first downloads.
+        await using var proxy = await ThrottledProxy.StartAsync(W.HostNs, f.Registry.Port, 64 * 1024);
+        var image = $"127.0.0.1:{proxy.Port}/team/conc:conc";
+        var results = await Task.WhenAll(Enumerable.Range(0, 2).Select(_ => W.Vmsan("images", "pull", image, "--insecure-registry", "--json")));
+        foreach (var r in results)
+        {
+            Assert.True(r.ExitCode == 0, r.ToString());
+            Assert.Equal(f.ConcManifest.Digest, JsonDocument.Parse(r.Stdout).RootElement.GetProperty("manifestDigest").GetString());
+        }
+        // Once: the layer plus manifests and config, well under two layers' worth.
+        Assert.InRange(proxy.BytesToClients, f.ConcLayer.Size, f.ConcLayer.Size + f.ConcLayer.Size / 2);
+        var blob = Path.Combine(ImagesDir, "blobs", "sha256", f.ConcLayer.Digest[7..]);
+        Assert.Equal(f.ConcLayer.Size, new FileInfo(blob).Length);
+        Assert.DoesNotContain(CacheFiles("blobs"), p => p.EndsWith(".partial", StringComparison.Ordinal) && p.Contains(f.ConcLayer.Digest[7..], StringComparison.Ordinal));
     }
 
     [Fact]

@@ -171,6 +171,39 @@ public sealed class OciLayout
             ["manifests"] = new JsonArray([.. _refs.Select(r => r.DeepClone())]),
         }.ToJsonString());
 
+    /// <summary>
+    /// A musl image like alpine's userland, with no shell and no init: musl's dynamic loader
+    /// (<c>/lib/ld-musl-x86_64.so.1</c>, Debian's musl package) and one program built with musl-gcc
+    /// against it, which prints what runs as PID 1.
+    /// </summary>
+    public static async Task<List<FixtureEntry>> MuslHello(string workDir)
+    {
+        var src = Path.Combine(workDir, "musl-hello.c");
+        var bin = Path.Combine(workDir, "musl-hello");
+        await System.IO.File.WriteAllTextAsync(src, """
+            #include <stdio.h>
+            int main(void) {
+                char comm[64] = "?";
+                FILE *f = fopen("/proc/1/comm", "r");
+                if (f) { if (!fgets(comm, sizeof comm, f)) comm[0] = 0; fclose(f); }
+                printf("hello from musl; pid 1 is %s", comm);
+                return 0;
+            }
+            """);
+        await Sh.Check($"musl-gcc -O2 -o {bin} {src}");
+        // A dynamic musl binary, as alpine's are (a static one would not need the loader).
+        var info = await Sh.Check($"file -L {bin}");
+        if (!info.Contains("interpreter /lib/ld-musl-x86_64.so.1", StringComparison.Ordinal))
+            throw new InvalidOperationException($"musl-gcc did not build a dynamic musl binary: {info}");
+        return
+        [
+            FixtureEntry.Dir("lib"),
+            new FixtureEntry("lib/ld-musl-x86_64.so.1", Content: await System.IO.File.ReadAllBytesAsync("/usr/lib/x86_64-linux-musl/libc.so"), Mode: (UnixFileMode)0x1ED),
+            FixtureEntry.Dir("bin"),
+            new FixtureEntry("bin/hello", Content: await System.IO.File.ReadAllBytesAsync(bin), Mode: (UnixFileMode)0x1ED),
+        ];
+    }
+
     /// <summary>A static busybox (the host's busybox-static) with the applets the tests call, and an unprivileged user.</summary>
     public static IEnumerable<FixtureEntry> Busybox()
     {

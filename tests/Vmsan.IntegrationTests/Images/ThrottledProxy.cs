@@ -36,8 +36,8 @@ public sealed class ThrottledProxy : IAsyncDisposable
                         try
                         {
                             await up.ConnectAsync(new IPEndPoint(IPAddress.Loopback, upstreamPort), _cts.Token);
-                            var toServer = Pump(client, up, int.MaxValue, _cts.Token);
-                            var toClient = Pump(up, client, bytesPerTick, _cts.Token);
+                            var toServer = Pump(client, up, int.MaxValue, null, _cts.Token);
+                            var toClient = Pump(up, client, bytesPerTick, this, _cts.Token);
                             await Task.WhenAny(toServer, toClient);
                         }
                         catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
@@ -51,6 +51,11 @@ public sealed class ThrottledProxy : IAsyncDisposable
 
     public int Port { get; }
 
+    /// <summary>Bytes the server sent to clients so far (a blob downloaded twice shows here twice).</summary>
+    public long BytesToClients => Interlocked.Read(ref _bytesToClients);
+
+    private long _bytesToClients;
+
     public static async Task<ThrottledProxy> StartAsync(string ns, int upstreamPort, int bytesPerTick)
     {
         var s = await NamespaceSocket.CreateAsync(ns, AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
@@ -59,7 +64,7 @@ public sealed class ThrottledProxy : IAsyncDisposable
         return new ThrottledProxy(s, ns, upstreamPort, bytesPerTick);
     }
 
-    private static async Task Pump(Socket from, Socket to, int perTick, CancellationToken ct)
+    private static async Task Pump(Socket from, Socket to, int perTick, ThrottledProxy? counter, CancellationToken ct)
     {
         var buf = new byte[Math.Min(perTick, 1 << 16)];
         try
@@ -70,6 +75,8 @@ public sealed class ThrottledProxy : IAsyncDisposable
                 if (n == 0)
                     break;
                 await to.SendAsync(buf.AsMemory(0, n), SocketFlags.None, ct);
+                if (counter is not null)
+                    Interlocked.Add(ref counter._bytesToClients, n);
                 if (perTick != int.MaxValue)
                     await Task.Delay(20, ct);
             }
