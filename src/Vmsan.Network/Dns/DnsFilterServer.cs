@@ -77,6 +77,22 @@ public sealed class DnsFilterServer : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(log);
         (Socket, Socket) Bind()
         {
+            // Port 0 (tests): the TCP socket takes the port UDP was given, which a TCP socket of another process may
+            // hold already; another UDP port is then tried.
+            for (var attempt = 1; ; attempt++)
+            {
+                try
+                {
+                    return BindOnce();
+                }
+                catch (SocketException e) when (listen.Port == 0 && e.SocketErrorCode == SocketError.AddressAlreadyInUse && attempt < 20)
+                {
+                }
+            }
+        }
+
+        (Socket, Socket) BindOnce()
+        {
             var udp = new Socket(listen.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
             var tcp = new Socket(listen.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
             try
