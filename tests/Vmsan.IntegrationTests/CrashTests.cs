@@ -29,6 +29,23 @@ public sealed class CrashTests : IAsyncLifetime
         var pid = _w.State(id)!.Value.GetProperty("vmm").GetProperty("pid").GetInt32();
 
         await Sh.Check($"kill -9 {pid}");
+        // SIGKILL is sent, not yet done: a loaded host may take a while to tear the VMM down (its RAM mappings
+        // included). Until /proc shows it gone or a zombie it is still running, and may be listed so.
+        static bool Running(int p)
+        {
+            try
+            {
+                var st = File.ReadAllText($"/proc/{p}/stat");
+                return st[(st.LastIndexOf(')') + 2)..][0] is not ('Z' or 'X');
+            }
+            catch (IOException)
+            {
+                return false; // gone (FileNotFound/DirectoryNotFound are IOExceptions)
+            }
+        }
+        for (var i = 0; i < 250 && Running(pid); i++)
+            await Task.Delay(20, TestContext.Current.CancellationToken);
+        Assert.False(Running(pid), $"the VMM {pid} is still running 5 s after SIGKILL");
 
         // The supervisor notices at once; list must never claim "running" for a dead VMM.
         var status = "";
