@@ -68,7 +68,7 @@ public sealed class Doctor(VmsanClient client)
         {
             homeOk = false;
         }
-        checks.AddRange(ConfinementChecks());
+        checks.AddRange(ConfinementChecks(accel));
         checks.Add(new("state directory", homeOk, paths.Home, $"Make {paths.Home} writable or set VMSAN_HOME."));
         if (homeOk)
             checks.Add(DiskSpace.Check(client.Lifecycle.Disks(), client.Lifecycle.FreeBytes(), paths.Home));
@@ -176,7 +176,8 @@ public sealed class Doctor(VmsanClient client)
     /// (always, as QEMU starts as root), cgroup limits (v2 controllers or v1 hierarchies).
     /// Firecracker: its binaries and KVM (its jailer applies every confinement itself).
     /// </summary>
-    internal static IEnumerable<DoctorCheck> ConfinementChecks()
+    /// <param name="accel">The accelerator the accelerator check found (detected once per run).</param>
+    internal static IEnumerable<DoctorCheck> ConfinementChecks(Vmm.AccelChoice accel)
     {
         var gid = Vmm.Confinement.VmmIdentity.AccountGid();
         yield return new("qemu: unprivileged uid", gid is not null,
@@ -198,14 +199,13 @@ public sealed class Doctor(VmsanClient client)
             "Mount cgroup v2 with the memory, cpu and pids controllers (or the v1 hierarchies), or create VMs with --no-cgroup.");
         var fc = QemuMicrovmBackend.FindOnPath("firecracker");
         var jailer = QemuMicrovmBackend.FindOnPath("jailer");
-        var kvm = new Vmm.AccelDetector().Detect();
         // Informational (QEMU is the default backend). Under the jailer every confinement is always
         // on: its own uid, chroot, new PID namespace, cgroup limits, Firecracker's seccomp filters.
         yield return new("firecracker (optional)", true,
             fc is null || jailer is null
                 ? "not installed (firecracker and jailer are GitHub release binaries; not reachable from every host): --vmm firecracker is unavailable"
-                : kvm.Kind != Vmm.AccelKind.Kvm
-                    ? $"{fc}, {jailer}; unusable here: Firecracker needs KVM ({kvm.Reason})"
+                : accel.Kind != Vmm.AccelKind.Kvm
+                    ? $"{fc}, {jailer}; unusable here: Firecracker needs KVM ({accel.Reason})"
                     : $"{fc}, {jailer}: jailer with the VM's uid, chroot, PID namespace, cgroup limits and seccomp filters (always on)");
     }
 
