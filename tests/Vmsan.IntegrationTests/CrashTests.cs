@@ -91,11 +91,7 @@ public sealed class CrashTests : IAsyncLifetime
     [Fact]
     public async Task Killing_every_vmsan_process_mid_boot_leaves_nothing_that_the_next_commands_cannot_clean()
     {
-        var psi = new System.Diagnostics.ProcessStartInfo("ip") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in (string[])["netns", "exec", _w.HostNs, VmsanWorld.Cli, "create", "--memory", "256"])
-            psi.ArgumentList.Add(a);
-        psi.Environment["VMSAN_HOME"] = _w.Home;
-        using var cli = System.Diagnostics.Process.Start(psi)!;
+        using var cli = _w.StartVmsan("create", "--memory", "256");
 
         // Wait until the supervisor has recorded itself (the VM is booting), then kill everything at once.
         string? id = null;
@@ -132,11 +128,7 @@ public sealed class CrashTests : IAsyncLifetime
     [Fact]
     public async Task A_supervisor_sigkilled_during_boot_is_detected_and_its_orphaned_qemu_killed_with_the_reason_recorded()
     {
-        var psi = new System.Diagnostics.ProcessStartInfo("ip") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in (string[])["netns", "exec", _w.HostNs, VmsanWorld.Cli, "create", "--memory", "256"])
-            psi.ArgumentList.Add(a);
-        psi.Environment["VMSAN_HOME"] = _w.Home;
-        using var cli = System.Diagnostics.Process.Start(psi)!;
+        using var cli = _w.StartVmsan("create", "--memory", "256");
 
         // Wait until QEMU runs and the VM is still booting, then kill the CLI and the supervisor, not QEMU.
         string? id = null;

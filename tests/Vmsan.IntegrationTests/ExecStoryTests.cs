@@ -78,14 +78,8 @@ public sealed class ExecStoryTests(ExecStoryTests.Vm vm) : IClassFixture<ExecSto
     /// </summary>
     private async Task<int> CtrlCAsync(string script)
     {
-        // env --default-signal: a test run started in the background of a non-interactive shell (`./test.sh &`)
-        // inherits SIGINT as ignored, and an ignored SIGINT stays ignored across exec, so vmsan would never see
-        // the Ctrl-C. A user's terminal gives vmsan the default disposition; so does this.
-        var psi = new ProcessStartInfo("env") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in (string[])["--default-signal=INT", "ip", "netns", "exec", W.HostNs, VmsanWorld.Cli, "exec", vm.Id, "--", "sh", "-c", script])
-            psi.ArgumentList.Add(a);
-        psi.Environment["VMSAN_HOME"] = W.Home;
-        using var p = Process.Start(psi)!;
+        // Started with SIGINT at its default disposition, as a user's terminal gives it (see StartVmsan).
+        using var p = W.StartVmsan("exec", vm.Id, "--", "sh", "-c", script);
         var stderr = p.StandardError.ReadToEndAsync();
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         Assert.Equal("ready", await p.StandardOutput.ReadLineAsync(cts.Token));

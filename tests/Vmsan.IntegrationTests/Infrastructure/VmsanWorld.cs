@@ -77,6 +77,24 @@ public sealed class VmsanWorld : IAsyncLifetime
     public Task<ProcResult> VmsanStdin(string stdin, params string[] args) =>
         Sh.RunAsync("ip", ["netns", "exec", HostNs, Cli, .. args], Env(), TimeSpan.FromMinutes(4), stdin);
 
+    /// <summary>
+    /// Starts <c>vmsan ARGS</c> inside the host namespace with this world's environment and returns at once (stdout
+    /// and stderr redirected), for tests that signal or kill it mid-way. Its pid is vmsan's (env and ip netns exec
+    /// exec, they do not fork). <c>env --default-signal=INT</c>: a test run started in the background of a
+    /// non-interactive shell (<c>./test.sh &amp;</c>) inherits SIGINT as ignored, and an ignored SIGINT stays ignored
+    /// across exec, so vmsan would never see a Ctrl-C; a user's terminal gives vmsan the default disposition, and so
+    /// does this.
+    /// </summary>
+    public System.Diagnostics.Process StartVmsan(params string[] args)
+    {
+        var psi = new System.Diagnostics.ProcessStartInfo("env") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in (string[])["--default-signal=INT", "ip", "netns", "exec", HostNs, Cli, .. args])
+            psi.ArgumentList.Add(a);
+        foreach (var (k, v) in Env())
+            psi.Environment[k] = v;
+        return System.Diagnostics.Process.Start(psi)!;
+    }
+
     /// <summary>Runs vmsan and returns its stdout as raw bytes (binary-safe).</summary>
     public async Task<byte[]> VmsanBytes(params string[] args)
     {
