@@ -53,6 +53,9 @@ public sealed class VmsanClientOptions
 
     internal AccelDetector AccelDetector { get; init; } = new();
 
+    /// <summary>TCG and VMM memory tuning (<c>VMSAN_TCG_TB_SIZE</c>, <c>VMSAN_TCG_CPU</c>, <c>VMSAN_VMM_MEMORY_OVERHEAD_MIB</c>), read here once.</summary>
+    internal VmmSettings VmmSettings { get; init; } = VmmSettings.From(Vmsan.Core.VmsanEnvironment.Current);
+
     internal ICommandRunner Commands { get; init; } = CommandRunner.Instance;
 
     /// <summary>

@@ -3,6 +3,8 @@ namespace Vmsan.Vmm;
 /// <summary>What a backend needs to boot one VM. Paths are absolute; the backend owns none of them.</summary>
 public sealed record VmLaunchSpec
 {
+    /// <summary>TCG and memory tuning (read from the environment at the edge).</summary>
+    public VmmSettings Settings { get; init; } = new();
     public required string VmId { get; init; }
     public required int Vcpus { get; init; }
     public required int MemoryMib { get; init; }

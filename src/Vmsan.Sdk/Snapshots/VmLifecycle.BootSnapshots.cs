@@ -59,7 +59,7 @@ internal sealed partial class VmLifecycle
             VmmBuild = build,
             Accel = accel.Name,
             KernelArgs = Boot.KernelCommandLine.For(accel),
-            TcgCpu = accel.Kind == AccelKind.Tcg ? QemuMicrovmBackend.TcgCpu : null,
+            TcgCpu = accel.Kind == AccelKind.Tcg ? _options.VmmSettings.TcgCpu : null,
             Devices = VmDevices.Current,
             Vcpus = options.Vcpus,
             MemoryMib = options.MemoryMib,

@@ -119,7 +119,7 @@ internal sealed class VmSupervisor
                     File.WriteAllBytes(console, []);
                     File.SetUnixFileMode(console, VmStore.PrivateFile);
                 }
-                var (confinement, confined) = VmmConfiner.Prepare(rec, vmDir, accel, booting: !restoring);
+                var (confinement, confined) = VmmConfiner.Prepare(rec, vmDir, accel, _options.VmmSettings, booting: !restoring);
                 var backend = _options.BackendFor(rec.Backend);
                 var firecracker = backend.Name == Vmm.Firecracker.FirecrackerBackend.BackendName;
                 // A restored VM gets the devices its state was saved with; a booting one today's set (QEMU only:
@@ -156,6 +156,7 @@ internal sealed class VmSupervisor
                     ConsoleLog = console,
                     ControlSocket = Path.Combine(vmDir, "qmp.sock"),
                     Accel = accel,
+                    Settings = _options.VmmSettings,
                     TapFd = tap is null ? null : (int)tap.DangerousGetHandle(),
                     Confinement = confinement,
                 }, ct).ConfigureAwait(false);

@@ -25,7 +25,8 @@ internal static class VmmConfiner
     /// <param name="booting">A cold boot of a QEMU VM: its cgroup's CPU quota is written once the agent answers
     /// (<see cref="VmCgroup.ApplyCpuQuota"/>), not before. A restored VM runs its user's code from its first
     /// instruction, so it gets the quota from the start, as does Firecracker (its jailer writes the cgroup).</param>
-    public static (VmmConfinementSpec Spec, VmConfinement State) Prepare(VmRecord rec, string vmDir, AccelChoice accel, bool booting = false)
+    /// <param name="settings">The VMM's tuning (its memory overhead depends on the TCG cache size).</param>
+    public static (VmmConfinementSpec Spec, VmConfinement State) Prepare(VmRecord rec, string vmDir, AccelChoice accel, VmmSettings settings, bool booting = false)
     {
         var want = rec.Confinement;
         int? uid = null, gid = null;
@@ -77,7 +78,7 @@ internal static class VmmConfiner
         if (want.Cgroup)
         {
             VmCgroup.Remove(want.Cgroups);
-            limits = CgroupLimits.For(rec.Vcpus, rec.MemoryMib, CgroupLimits.OverheadMib(accel.Kind, QemuMicrovmBackend.TcgTbSizeMib));
+            limits = CgroupLimits.For(rec.Vcpus, rec.MemoryMib, CgroupLimits.OverheadMib(accel.Kind, settings));
             cgroup = VmCgroup.Create(rec.Id, limits, deferCpuQuota: booting && rec.Backend != Vmm.Firecracker.FirecrackerBackend.BackendName).State;
         }
         var state = want with { Uid = uid, Gid = gid, Jail = jail, Cgroups = cgroup };

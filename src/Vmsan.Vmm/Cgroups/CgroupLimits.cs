@@ -15,11 +15,11 @@ public sealed record CgroupLimits(long MemoryMaxBytes, long CpuQuotaUs, long Cpu
     /// device state, I/O buffers) plus, under TCG, its translation cache (<c>tb-size</c>, 64 MiB by
     /// default) and the translator's own tables. Under KVM there is no translation cache.
     /// </summary>
-    public static int OverheadMib(AccelKind accel, int tcgTbSizeMib) =>
-        Vmsan.Core.VmsanEnvironment.Current.VmmMemoryOverheadMib is { Length: > 0 } s
-        && int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out var v)
-            ? v
-            : accel == AccelKind.Kvm ? 64 : 96 + tcgTbSizeMib;
+    public static int OverheadMib(AccelKind accel, VmmSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        return settings.MemoryOverheadMib ?? (accel == AccelKind.Kvm ? 64 : 96 + settings.TcgTbSizeMib);
+    }
 
     /// <summary>
     /// QEMU's threads: one per vCPU, the main loop, RCU, the block layer's worker pool (up to 64)

@@ -75,7 +75,7 @@ public static partial class QemuCommandLine
         }
         else
         {
-            args.AddRange(["-accel", $"tcg,thread=multi,tb-size={QemuMicrovmBackend.TcgTbSizeMib.ToString(inv)}", "-cpu", QemuMicrovmBackend.TcgCpu]);
+            args.AddRange(["-accel", $"tcg,thread=multi,tb-size={spec.Settings.TcgTbSizeMib.ToString(inv)}", "-cpu", spec.Settings.TcgCpu]);
         }
         args.AddRange([
             "-m", spec.MemoryMib.ToString(inv),

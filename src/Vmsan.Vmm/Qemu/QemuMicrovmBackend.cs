@@ -28,12 +28,6 @@ public sealed class QemuMicrovmBackend : IVmmBackend
 
     public string Name => BackendName;
 
-    /// <summary>Translation cache size under TCG. Bigger caches stop QEMU re-translating the agent's start-up code.</summary>
-    public static int TcgTbSizeMib => int.TryParse(Vmsan.Core.VmsanEnvironment.Current.TcgTbSize, out var v) && v > 0 ? v : 64;
-
-    /// <summary>CPU model under TCG (VMSAN_TCG_CPU overrides).</summary>
-    public static string TcgCpu => Vmsan.Core.VmsanEnvironment.Current.TcgCpu is { Length: > 0 } c ? c : "max";
-
     public string? CheckAvailable() =>
         FindOnPath(_binary) is null ? $"{_binary} not found on PATH" : null;
 

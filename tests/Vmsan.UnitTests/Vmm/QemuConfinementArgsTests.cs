@@ -131,7 +131,7 @@ public class QemuConfinementArgsTests
         Assert.Equal(200_000, l.CpuQuotaUs);
         Assert.Equal(100_000, l.CpuPeriodUs);
         Assert.Equal(132, l.PidsMax);
-        Assert.Equal(160, CgroupLimits.OverheadMib(AccelKind.Tcg, 64));
-        Assert.Equal(64, CgroupLimits.OverheadMib(AccelKind.Kvm, 64));
+        Assert.Equal(160, CgroupLimits.OverheadMib(AccelKind.Tcg, new VmmSettings()));
+        Assert.Equal(64, CgroupLimits.OverheadMib(AccelKind.Kvm, new VmmSettings()));
     }
 }
