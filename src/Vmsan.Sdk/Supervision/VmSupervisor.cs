@@ -66,8 +66,9 @@ internal sealed class VmSupervisor
             // A persisted or warm VM's RAM file is a copy (on tmpfs) of the saved one: started first, so it runs while
             // the network comes up (the two are independent; both take tens of milliseconds).
             var persisted = rec.PersistedAt is not null;
+            restoring = persisted || (rec.RestoreFrom is not null && rec.Status == VmStatus.Creating);
             var ramSource = persisted ? Path.Combine(vmDir, VmLifecycle.PersistDir, "memory")
-                : rec.RestoreFrom is not null && rec.Status == VmStatus.Creating && rec.Boot == "warm" ? Path.Combine(paths.SnapshotDir(rec.RestoreFrom), "memory")
+                : restoring && rec.Boot == "warm" ? Path.Combine(paths.SnapshotDir(rec.RestoreFrom!), "memory")
                 : null;
             var ramCopy = ramSource is null ? null : CopyRamAsync(ramSource, paths.MemoryFile(_id), ct);
             try
@@ -85,7 +86,6 @@ internal sealed class VmSupervisor
                     forwarder = Network.Ports.PortForwarder.Start(rec.Network.Netns, ports, Log);
                     Log($"published {string.Join(", ", ports.Select(p => p.ToString()))}");
                 }
-                restoring = persisted || (rec.RestoreFrom is not null && rec.Status == VmStatus.Creating);
                 var initrd = rec.Initrd;
                 string memoryFile;
                 var shared = true;
