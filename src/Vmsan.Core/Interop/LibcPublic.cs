@@ -39,6 +39,9 @@ public static class LibcPublic
         throw new IOException($"link({existing}, {newPath}) failed: {System.Runtime.InteropServices.Marshal.GetPInvokeErrorMessage(errno)}");
     }
 
+    /// <summary>Sends <paramref name="signal"/> to every process of the group <paramref name="leader"/> leads (kill(-pgid)).</summary>
+    public static void SignalGroup(int leader, int signal) => Libc.Kill(-leader, signal);
+
     public const int SIGKILL = Libc.SIGKILL;
     public const int SIGTERM = Libc.SIGTERM;
     public const int SIGHUP = 1;

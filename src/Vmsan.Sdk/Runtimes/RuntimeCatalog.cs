@@ -219,16 +219,6 @@ internal sealed class RuntimeCatalog(VmsanPaths paths)
         };
     }
 
-    /// <summary>Signals the process group <paramref name="leader"/> leads (setsid made the script its leader), with the shell's kill builtin.</summary>
-    private static void SignalGroup(int leader, string signal)
-    {
-        var kill = new ProcessStartInfo("/bin/sh") { UseShellExecute = false, RedirectStandardError = true };
-        foreach (var a in (string[])["-c", "kill -s \"$1\" -- \"-$2\"", "sh", signal, leader.ToString(System.Globalization.CultureInfo.InvariantCulture)])
-            kill.ArgumentList.Add(a);
-        using var k = Process.Start(kill);
-        k?.WaitForExit(5000);
-    }
-
     /// <summary>Builds (or finds up to date) runtime <paramref name="name"/>; the script's log lines go to <paramref name="progress"/>.</summary>
     public async Task<RuntimeInfo> BuildAsync(string name, Action<string>? progress, CancellationToken ct)
     {
@@ -278,7 +268,7 @@ internal sealed class RuntimeCatalog(VmsanPaths paths)
             // Interrupted: SIGTERM to the whole group (the script's shell waits for its foreground child,
             // so the child must get it too); the script's trap then removes its temp tree and temp image.
             if (!p.HasExited)
-                SignalGroup(p.Id, "TERM");
+                Core.Interop.LibcPublic.SignalGroup(p.Id, Core.Interop.LibcPublic.SIGTERM);
             throw;
         }
         await err.ConfigureAwait(false);
