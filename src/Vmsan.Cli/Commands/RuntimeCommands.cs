@@ -70,7 +70,7 @@ public static class RuntimeCommands
             RuntimeInfo info;
             if (!ctx.Console.Json && !System.Console.IsErrorRedirected)
             {
-                var ansi = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(System.Console.Error) });
+                var ansi = Progress.StderrConsole.Create();
                 info = await ansi.Status().StartAsync($"building {rt}", async status =>
                     await ctx.Client.BuildRuntimeAsync(rt, line =>
                     {

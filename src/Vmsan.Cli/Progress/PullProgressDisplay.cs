@@ -19,12 +19,7 @@ public static class PullProgressDisplay
             return await work(null).ConfigureAwait(false);
         if (System.Console.IsErrorRedirected)
             return await work(new PlainProgress(console.Err)).ConfigureAwait(false);
-        var ansi = AnsiConsole.Create(new AnsiConsoleSettings
-        {
-            Out = new AnsiConsoleOutput(System.Console.Error),
-            Ansi = AnsiSupport.Detect,
-            ColorSystem = ColorSystemSupport.Detect,
-        });
+        var ansi = StderrConsole.Create();
         T result = default!;
         await ansi.Progress()
             .AutoClear(false)

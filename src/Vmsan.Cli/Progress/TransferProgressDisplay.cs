@@ -23,12 +23,7 @@ public static class TransferProgressDisplay
         ArgumentNullException.ThrowIfNull(work);
         if (!Shows(console.Json, System.Console.IsErrorRedirected, total))
             return await work(null).ConfigureAwait(false);
-        var ansi = AnsiConsole.Create(new AnsiConsoleSettings
-        {
-            Out = new AnsiConsoleOutput(System.Console.Error),
-            Ansi = AnsiSupport.Detect,
-            ColorSystem = ColorSystemSupport.Detect,
-        });
+        var ansi = StderrConsole.Create();
         T result = default!;
         await ansi.Progress()
             .AutoClear(true)

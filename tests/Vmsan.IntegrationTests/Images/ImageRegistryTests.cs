@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Formats.Tar;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
 using Vmsan.IntegrationTests.Infrastructure;
 
 namespace Vmsan.IntegrationTests.Images;
@@ -11,7 +12,9 @@ namespace Vmsan.IntegrationTests.Images;
 /// the test's own namespace) holding images the test builds by hand: a multi-platform index whose amd64
 /// image is a static busybox with no init over three layers (gzip, zstd with whiteouts, a hard link and
 /// a symlink, plain with an opaque directory) and a config setting Env, WorkingDir, User, Entrypoint, Cmd
-/// and ExposedPorts; archives and layouts of it; and every error with a clean cache. Two VMs.
+/// and ExposedPorts; archives and layouts of it; pulls by digest with a platform; the pull's terminal display;
+/// concurrent pulls; and every error with a clean cache. Three VM boots (the create from the index's digest, the
+/// oci-archive run, the musl run).
 /// </summary>
 [TestMethodOrderer(typeof(DeclarationOrderer))]
 public sealed class ImageRegistryTests(ImageRegistryTests.Fixture f) : IClassFixture<ImageRegistryTests.Fixture>
@@ -30,6 +33,10 @@ public sealed class ImageRegistryTests(ImageRegistryTests.Fixture f) : IClassFix
         public Blob BigLayer { get; private set; } = null!;
         public Blob ConcManifest { get; private set; } = null!;
         public Blob ConcLayer { get; private set; } = null!;
+        public Blob Index { get; private set; } = null!;
+        public Blob ArmManifest { get; private set; } = null!;
+        public Blob BarsManifest { get; private set; } = null!;
+        public Blob[] BarsLayers { get; private set; } = [];
         public string Vm { get; set; } = "";
 
         public async ValueTask InitializeAsync()
@@ -61,9 +68,10 @@ public sealed class ImageRegistryTests(ImageRegistryTests.Fixture f) : IClassFix
                 ["ExposedPorts"] = new JsonObject { ["8080/tcp"] = new JsonObject() },
             };
             AppManifest = Layout.Image("amd64", config, l1, l2, l3);
-            var arm = Layout.Image("arm64", null, Layout.Layer([FixtureEntry.File("arm", "arm\n")], LayerKind.Gzip));
+            ArmManifest = Layout.Image("arm64", null, Layout.Layer([FixtureEntry.File("arm", "arm\n")], LayerKind.Gzip));
             Layout.Tag(AppManifest, "app");
-            Layout.Tag(Layout.MultiPlatform((AppManifest, "amd64"), (arm, "arm64")), "multi");
+            Index = Layout.MultiPlatform((AppManifest, "amd64"), (ArmManifest, "arm64"));
+            Layout.Tag(Index, "multi");
             // A gzip layer cut short, with a digest of the cut bytes: it downloads fine and fails to unpack.
             Layout.Tag(Layout.Image("amd64", null, Layout.Layer(OciLayout.Busybox(), LayerKind.Gzip, b => b[..(b.Length / 2)])), "trunc");
             var corrupt = Layout.Layer([FixtureEntry.File("c", "to be corrupted " + Guid.NewGuid() + "\n")], LayerKind.Gzip);
@@ -79,6 +87,13 @@ public sealed class ImageRegistryTests(ImageRegistryTests.Fixture f) : IClassFix
             ConcLayer = conc.Blob;
             ConcManifest = Layout.Image("amd64", null, conc);
             Layout.Tag(ConcManifest, "conc");
+            // Three layers of 1, 2 and 3 MiB that no other image shares, for the progress display.
+            var bars = Enumerable.Range(1, 3)
+                .Select(i => Layout.Layer([new FixtureEntry($"bars{i}.bin", Content: System.Security.Cryptography.RandomNumberGenerator.GetBytes(i << 20))], LayerKind.Plain))
+                .ToArray();
+            BarsLayers = [.. bars.Select(b => b.Blob)];
+            BarsManifest = Layout.Image("amd64", null, bars);
+            Layout.Tag(BarsManifest, "bars");
 
             Registry = await TestRegistry.StartAsync(World.HostNs, Path.Combine(Dir, "registry"));
             await Registry.PushAsync(Layout, "multi", "team/app", all: true);
@@ -86,6 +101,7 @@ public sealed class ImageRegistryTests(ImageRegistryTests.Fixture f) : IClassFix
             await Registry.PushAsync(Layout, "corrupt", "team/corrupt");
             await Registry.PushAsync(Layout, "big", "team/big");
             await Registry.PushAsync(Layout, "conc", "team/conc");
+            await Registry.PushAsync(Layout, "bars", "team/bars");
             // Same length, other bytes: the registry serves them under the old digest.
             var data = Registry.BlobData(CorruptLayer.Digest);
             var bytes = await File.ReadAllBytesAsync(data);
@@ -140,6 +156,8 @@ public sealed class ImageRegistryTests(ImageRegistryTests.Fixture f) : IClassFix
     private string Reg => f.Registry.Host;
     private string ImagesDir => Path.Combine(W.Home, "images");
 
+    private string[] VmDirs() => Directory.Exists(Path.Combine(W.Home, "vms")) ? Directory.GetDirectories(Path.Combine(W.Home, "vms")) : [];
+
     private IEnumerable<string> CacheFiles(string sub) =>
         Directory.Exists(Path.Combine(ImagesDir, sub)) ? Directory.EnumerateFileSystemEntries(Path.Combine(ImagesDir, sub), "*", SearchOption.AllDirectories) : [];
 
@@ -176,9 +194,56 @@ public sealed class ImageRegistryTests(ImageRegistryTests.Fixture f) : IClassFix
     }
 
     [Fact]
+    public async Task Pull_by_index_digest_selects_the_manifest_of_the_platform_asked_for()
+    {
+        var byDigest = $"{Reg}/team/app@{f.Index.Digest}";
+        var amd = await W.VmsanJson("images", "pull", byDigest, "--insecure-registry", "--platform", "linux/amd64");
+        Assert.Equal(f.AppManifest.Digest, amd.GetProperty("manifestDigest").GetString());
+        Assert.Equal("linux/amd64", amd.GetProperty("platform").GetString());
+        Assert.Equal(3, amd.GetProperty("layers").GetInt32());
+        var listed = await FindImage(byDigest) ?? throw new InvalidOperationException($"{byDigest} is not listed");
+        Assert.Equal(f.AppManifest.Digest, listed.GetProperty("manifestDigest").GetString());
+        Assert.Equal("/work", listed.GetProperty("config").GetProperty("workingDir").GetString());
+        Assert.Equal("app", listed.GetProperty("config").GetProperty("user").GetString());
+
+        // The same index, the other entry: its own manifest and its (empty) config replace the name's record.
+        var arm = await W.VmsanJson("images", "pull", byDigest, "--insecure-registry", "--platform", "linux/arm64");
+        Assert.Equal(f.ArmManifest.Digest, arm.GetProperty("manifestDigest").GetString());
+        Assert.Equal(1, arm.GetProperty("layers").GetInt32());
+        listed = await FindImage(byDigest) ?? throw new InvalidOperationException($"{byDigest} is not listed");
+        Assert.Equal(f.ArmManifest.Digest, listed.GetProperty("manifestDigest").GetString());
+        Assert.Equal("linux/arm64", listed.GetProperty("platform").GetString());
+        Assert.False(listed.GetProperty("config").TryGetProperty("workingDir", out var wd) && wd.ValueKind == JsonValueKind.String, listed.ToString());
+
+        // A manifest's own digest: no index to choose from, and its config says amd64.
+        var direct = await W.VmsanJson("images", "pull", $"{Reg}/team/app@{f.AppManifest.Digest}", "--insecure-registry");
+        Assert.Equal(f.AppManifest.Digest, direct.GetProperty("manifestDigest").GetString());
+        await Fails("PLATFORM_NOT_FOUND", "images", "pull", $"{Reg}/team/app@{f.AppManifest.Digest}", "--insecure-registry", "--platform", "linux/arm64");
+
+        // run takes --platform as create and images pull do, and the pull refuses it before anything boots.
+        var vmsBefore = VmDirs();
+        var e = await Fails("PLATFORM_NOT_FOUND", "run", "--rm", "--memory", "256", "--from-image", byDigest, "--insecure-registry", "--platform", "linux/s390x");
+        Assert.Contains("linux/arm64", e.GetProperty("message").GetString());
+
+        // A digest the registry does not hold: not found, and nothing kept.
+        var refsBefore = CacheFiles("refs").ToList();
+        var blobsBefore = CacheFiles("blobs").ToList();
+        var missing = "sha256:" + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+        await Fails("IMAGE_NOT_FOUND", "images", "pull", $"{Reg}/team/app@{missing}", "--insecure-registry", "--platform", "linux/amd64");
+        await Fails("IMAGE_NOT_FOUND", "create", "--memory", "256", "--from-image", $"{Reg}/team/app@{missing}", "--insecure-registry", "--platform", "linux/amd64");
+        Assert.Equal(refsBefore, CacheFiles("refs").ToList());
+        Assert.Equal(blobsBefore, CacheFiles("blobs").ToList());
+        Assert.Empty(CacheFiles("tmp"));
+        Assert.Equal(vmsBefore, VmDirs());
+    }
+
+    [Fact]
     public async Task A_busybox_image_with_no_init_boots_with_its_layers_applied_and_its_config_as_exec_defaults()
     {
-        var vm = await W.VmsanJson("create", "--memory", "256", "--from-image", $"{Reg}/team/app:multi", "--insecure-registry");
+        // By the index's digest with a platform, as `--from-image ghcr.io/org/app@sha256:… --platform linux/amd64`; the
+        // name's cached record is the arm64 entry's (previous test), so this pulls the amd64 manifest again (its blobs are cached).
+        var byDigest = $"{Reg}/team/app@{f.Index.Digest}";
+        var vm = await W.VmsanJson("create", "--memory", "256", "--from-image", byDigest, "--insecure-registry", "--platform", "linux/amd64");
         f.Vm = vm.GetProperty("id").GetString()!;
         Assert.Equal("image", vm.GetProperty("runtime").GetString());
         Assert.Equal(f.AppManifest.Digest, vm.GetProperty("image").GetProperty("manifestDigest").GetString());
@@ -197,7 +262,8 @@ public sealed class ImageRegistryTests(ImageRegistryTests.Fixture f) : IClassFix
             """);
         Assert.Equal("kept\nfrom a zstd layer\nfrom a plain layer\nnew\nnew\n2\nkeep\n1000:1000 744\n", files);
         var get = await W.VmsanJson("get", f.Vm);
-        Assert.Equal($"{Reg}/team/app:multi", get.GetProperty("image").GetProperty("name").GetString());
+        Assert.Equal(byDigest, get.GetProperty("image").GetProperty("name").GetString());
+        Assert.Equal("linux/amd64", (await FindImage(byDigest))?.GetProperty("platform").GetString());
     }
 
     [Fact]
@@ -391,23 +457,150 @@ public sealed class ImageRegistryTests(ImageRegistryTests.Fixture f) : IClassFix
     }
 
     [Fact]
-    public async Task Two_vmsan_processes_pulling_one_image_at_once_download_its_blob_once()
+    public async Task Two_vmsan_processes_pulling_one_image_at_once_overlap_and_download_its_blob_once()
     {
-        // Throttled to ~3 MB/s, the 8 MiB layer takes seconds: the second pull starts while the first downloads.
-        await using var proxy = await ThrottledProxy.StartAsync(W.HostNs, f.Registry.Port, 64 * 1024);
+        // Throttled to ~1.6 MB/s, the 8 MiB layer takes ~5 s: the second pull starts while the first downloads it.
+        await using var proxy = await ThrottledProxy.StartAsync(W.HostNs, f.Registry.Port, 32 * 1024);
         var image = $"127.0.0.1:{proxy.Port}/team/conc:conc";
-        var results = await Task.WhenAll(Enumerable.Range(0, 2).Select(_ => W.Vmsan("images", "pull", image, "--insecure-registry", "--json")));
+        var ct = TestContext.Current.CancellationToken;
+        var blob = Path.Combine(ImagesDir, "blobs", "sha256", f.ConcLayer.Digest[7..]);
+        var partial = blob + ".partial";
+        using var first = W.StartVmsan("images", "pull", image, "--insecure-registry", "--json");
+        await using var killFirst = new KillOnDispose(first);
+        var firstOut = first.StandardOutput.ReadToEndAsync(ct);
+        var firstErr = first.StandardError.ReadToEndAsync(ct);
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (!(File.Exists(partial) && new FileInfo(partial).Length > 0))
+        {
+            Assert.False(File.Exists(blob), "the first pull finished its layer before the second could start");
+            Assert.False(first.HasExited, $"the first pull ended (exit {(first.HasExited ? first.ExitCode : 0)}) before its layer's transfer was seen");
+            Assert.True(DateTime.UtcNow < deadline, "the first pull's layer transfer never started");
+            await Task.Delay(10, ct);
+        }
+        var secondStart = System.Diagnostics.Stopwatch.GetTimestamp();
+        var second = W.Vmsan("images", "pull", image, "--insecure-registry", "--json");
+        // The second pull's first manifest request, and whether the first's layer was still in flight when it was seen.
+        // Seen later than it arrived, so "not in the cache yet" when seen holds for when it arrived: a lock around the
+        // whole pull (the second resolving nothing until the first is done) can never pass this.
+        ProxiedRequest? secondAsked = null;
+        var layerWasInFlight = false;
+        while (secondAsked is null && !second.IsCompleted)
+        {
+            var layerDone = File.Exists(blob);
+            secondAsked = proxy.Requests.FirstOrDefault(r => r.At > secondStart && r.Path.Contains("/manifests/", StringComparison.Ordinal));
+            layerWasInFlight = secondAsked is not null && !layerDone;
+            await Task.Delay(5, ct);
+        }
+        if (secondAsked is null)
+            secondAsked = proxy.Requests.FirstOrDefault(r => r.At > secondStart && r.Path.Contains("/manifests/", StringComparison.Ordinal));
+        var results = new[] { await second, new ProcResult(await WaitExit(first), await firstOut, await firstErr) };
         foreach (var r in results)
         {
             Assert.True(r.ExitCode == 0, r.ToString());
             Assert.Equal(f.ConcManifest.Digest, JsonDocument.Parse(r.Stdout).RootElement.GetProperty("manifestDigest").GetString());
         }
+        var log = string.Join("\n", proxy.Requests.Select(r => $"{r.At} {r.Method} {r.Path}"));
+        Assert.True(secondAsked is not null, $"the second pull asked for no manifest through the proxy; requests:\n{log}");
+        Assert.True(layerWasInFlight, $"the second pull resolved the image only after the first had its layer (serialised pulls); requests:\n{log}");
+        // One GET of the layer in all: the second pull waited for the first's download instead of making its own.
+        Assert.Single(proxy.Requests, r => r.Method == "GET" && r.Path.EndsWith("/blobs/" + f.ConcLayer.Digest, StringComparison.Ordinal));
         // Once: the layer plus manifests and config, well under two layers' worth.
         Assert.InRange(proxy.BytesToClients, f.ConcLayer.Size, f.ConcLayer.Size + f.ConcLayer.Size / 2);
-        var blob = Path.Combine(ImagesDir, "blobs", "sha256", f.ConcLayer.Digest[7..]);
         Assert.Equal(f.ConcLayer.Size, new FileInfo(blob).Length);
-        Assert.DoesNotContain(CacheFiles("blobs"), p => p.EndsWith(".partial", StringComparison.Ordinal) && p.Contains(f.ConcLayer.Digest[7..], StringComparison.Ordinal));
+        Assert.False(File.Exists(partial));
     }
+
+    /// <summary>Kills a vmsan the test started (by its own handle) if a failed assertion leaves it running.</summary>
+    private sealed class KillOnDispose(Process p) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            if (p.HasExited)
+                return;
+            p.Kill();
+            await p.WaitForExitAsync();
+        }
+    }
+
+    private static async Task<int> WaitExit(Process p)
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        await p.WaitForExitAsync(cts.Token);
+        return p.ExitCode;
+    }
+
+    [Fact]
+    public async Task A_pull_on_a_terminal_draws_a_live_bar_per_layer_and_without_one_prints_no_bars()
+    {
+        // ~1.6 MB/s per connection: the 3 MiB layer takes about two seconds, long enough for the display to redraw.
+        await using var proxy = await ThrottledProxy.StartAsync(W.HostNs, f.Registry.Port, 32 * 1024);
+        var image = $"127.0.0.1:{proxy.Port}/team/bars:bars";
+        var shorts = f.BarsLayers.Select(l => l.Digest[..19]).ToArray();
+        var stdoutFile = Path.Combine(f.Dir, "tty-pull.out");
+        // `script` gives vmsan's stderr a real terminal (as a user's shell does); stdout goes to a file, checked apart.
+        var tty = await Sh.RunAsync("script", ["-qfec",
+            $"stty cols 120 rows 40; ip netns exec {W.HostNs} {VmsanWorld.Cli} images pull {image} --insecure-registry > {stdoutFile}", "/dev/null"],
+            new Dictionary<string, string> { ["VMSAN_HOME"] = W.Home, ["TERM"] = "xterm-256color" }, TimeSpan.FromMinutes(2));
+        Assert.True(tty.ExitCode == 0, tty.ToString());
+        Assert.Equal(f.BarsManifest.Digest + "\n", File.ReadAllText(stdoutFile));
+        Assert.Contains("\e[", tty.Stdout);
+        var lines = TerminalLines(tty.Stdout);
+        var screen = string.Join("\n", lines);
+        // The last frame: from the last redraw of the first row ("resolving …") to the summary line after the display.
+        var summary = lines.FindLastIndex(l => l.StartsWith($"pulled {image} (3 layers", StringComparison.Ordinal));
+        Assert.True(summary > 0, screen);
+        var top = lines.FindLastIndex(summary, l => l.Contains("resolving ", StringComparison.Ordinal));
+        Assert.True(top >= 0, screen);
+        var frame = lines[top..summary];
+        foreach (var d in shorts)
+        {
+            var rows = frame.Where(l => l.Contains(d, StringComparison.Ordinal)).ToList();
+            Assert.True(rows.Count == 1, $"{d}: {rows.Count} rows in the last frame:\n{string.Join("\n", frame)}");
+            Assert.Matches(@"\b100%", rows[0]);
+        }
+        Assert.True(frame.Count(l => l.Contains("sha256:", StringComparison.Ordinal)) == shorts.Length, string.Join("\n", frame));
+        // Drawn live: some earlier frame showed a layer part-way.
+        Assert.Contains(lines[..top], l => shorts.Any(d => l.Contains(d, StringComparison.Ordinal)) && Regex.IsMatch(l, @"\b([0-9]|[1-9][0-9])%"));
+
+        // No terminal (a fresh cache, so it downloads again): the digest alone on stdout, a plain line per layer on stderr.
+        var env = new Dictionary<string, string> { ["VMSAN_HOME"] = Path.Combine(f.Dir, "plain-home"), ["TERM"] = "xterm-256color" };
+        var plain = await Sh.RunAsync("ip", ["netns", "exec", W.HostNs, VmsanWorld.Cli, "images", "pull", image, "--insecure-registry"], env);
+        Assert.True(plain.ExitCode == 0, plain.ToString());
+        Assert.Equal(f.BarsManifest.Digest + "\n", plain.Stdout);
+        Assert.DoesNotContain('\e', plain.Stdout + plain.Stderr);
+        foreach (var d in shorts)
+            Assert.Single(plain.Stderr.Split('\n'), l => l.StartsWith($"  {d}  ", StringComparison.Ordinal) && l.EndsWith(" MiB done", StringComparison.Ordinal));
+        var json = await Sh.RunAsync("ip", ["netns", "exec", W.HostNs, VmsanWorld.Cli, "images", "pull", image, "--insecure-registry", "--json"], env);
+        Assert.True(json.ExitCode == 0, json.ToString());
+        Assert.Equal(f.BarsManifest.Digest, JsonDocument.Parse(json.Stdout).RootElement.GetProperty("manifestDigest").GetString());
+        Assert.DoesNotContain('\e', json.Stdout + json.Stderr);
+        Assert.DoesNotContain("sha256:", json.Stderr);
+        // --json on a terminal: no display either. Stdout to a file holds the JSON alone; the terminal (stderr) gets no
+        // bars and no digests. With stdout the terminal itself, only .NET's own terminal set-up precedes the JSON:
+        // keypad-transmit mode (terminfo smkx, ESC[?1h ESC=), which the runtime sends to a terminal it reads keys from.
+        var jsonFile = Path.Combine(f.Dir, "tty-pull.json");
+        var ttyJson = await Sh.RunAsync("script", ["-qfec",
+            $"ip netns exec {W.HostNs} {VmsanWorld.Cli} images pull {image} --insecure-registry --json > {jsonFile}", "/dev/null"], env, TimeSpan.FromMinutes(2));
+        Assert.True(ttyJson.ExitCode == 0, ttyJson.ToString());
+        var jsonText = File.ReadAllText(jsonFile);
+        Assert.DoesNotContain('\e', jsonText);
+        Assert.Equal(f.BarsManifest.Digest, JsonDocument.Parse(jsonText).RootElement.GetProperty("manifestDigest").GetString());
+        Assert.DoesNotContain("sha256:", ttyJson.Stdout);
+        Assert.DoesNotContain('\e', ttyJson.Stdout.Replace(KeypadTransmit, "", StringComparison.Ordinal));
+        var onTerminal = await Sh.RunAsync("script", ["-qfec", $"ip netns exec {W.HostNs} {VmsanWorld.Cli} images pull {image} --insecure-registry --json", "/dev/null"],
+            env, TimeSpan.FromMinutes(2));
+        Assert.True(onTerminal.ExitCode == 0, onTerminal.ToString());
+        var shown = onTerminal.Stdout.Replace(KeypadTransmit, "", StringComparison.Ordinal);
+        Assert.DoesNotContain('\e', shown);
+        Assert.Equal(f.BarsManifest.Digest, JsonDocument.Parse(shown).RootElement.GetProperty("manifestDigest").GetString());
+    }
+
+    private const string KeypadTransmit = "\e[?1h\e=";
+
+    /// <summary>What a terminal was sent, as lines: escape sequences (colours, cursor moves) dropped, split at CR and LF.</summary>
+    private static List<string> TerminalLines(string raw) =>
+        [.. Regex.Replace(raw, @"\e\[[0-9;?]*[ -/]*[@-~]|\e[()][0-9A-B]|\e[=>78]", "").Split(['\r', '\n'], StringSplitOptions.RemoveEmptyEntries).Select(l => l.TrimEnd())
+            .Where(l => l.Length > 0)];
 
     [Fact]
     public async Task Rm_forgets_a_name_and_prune_keeps_the_root_of_an_existing_vm()

@@ -73,4 +73,14 @@ public class TransferProgressTests
             root.Delete(recursive: true);
         }
     }
+
+    [Fact]
+    public void The_stderr_console_is_interactive_whatever_stdin_and_stdout_are()
+    {
+        // Callers create it once they have seen stderr is a terminal; stdin and stdout must not turn the live bars off
+        // (`digest=$(vmsan images pull REF)`). Under the test runner stdout is a pipe, which Spectre's own detection
+        // took for "not interactive"; ImageRegistryTests draws the bars on a real pseudo-terminal.
+        var console = StderrConsole.Create(new StringWriter());
+        Assert.True(console.Profile.Capabilities.Interactive);
+    }
 }
