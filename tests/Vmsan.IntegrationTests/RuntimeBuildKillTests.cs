@@ -7,8 +7,9 @@ using Vmsan.IntegrationTests.Infrastructure;
 namespace Vmsan.IntegrationTests;
 
 /// <summary>
-/// A runtime build that is SIGKILLed leaves no process behind, the next build removes its temp tree, and the
-/// image built before stays in place and boots. The builds run against a test-owned assets directory (the
+/// A runtime build interrupted by SIGINT or SIGTERM stops and removes its temp tree before vmsan exits; one that is
+/// SIGKILLed leaves no process behind and the next build removes its temp tree; the image built before stays in
+/// place and boots. The builds run against a test-owned assets directory (the
 /// real kernel and agent linked in, the real base image hard-linked as the "previous image" of a recipe of
 /// the test's own) and a Debian mirror on the host namespace's loopback that accepts and never answers, so
 /// debootstrap is reliably in the middle of a download when the kill comes. One VM boots at the end.
@@ -132,9 +133,10 @@ public sealed class RuntimeBuildKillTests : IAsyncLifetime
 
     private Build StartBuild(int mirrorPort, params string[] extra)
     {
-        // `ip netns exec` execs the command: the process is vmsan itself.
-        var psi = new ProcessStartInfo("ip") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var x in (string[])["netns", "exec", _w.HostNs, VmsanWorld.Cli, "runtimes", "build", Runtime, .. extra])
+        // `env` and `ip netns exec` exec the command: the process is vmsan itself. --default-signal=INT: SIGINT as a
+        // terminal gives it, even when the test run inherited it ignored (see VmsanWorld.StartVmsan).
+        var psi = new ProcessStartInfo("env") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var x in (string[])["--default-signal=INT", "ip", "netns", "exec", _w.HostNs, VmsanWorld.Cli, "runtimes", "build", Runtime, .. extra])
             psi.ArgumentList.Add(x);
         foreach (var (k, v) in Env(mirrorPort))
             psi.Environment[k] = v;
@@ -182,11 +184,57 @@ public sealed class RuntimeBuildKillTests : IAsyncLifetime
 
     private static async Task<string> Inode(string path) => (await Sh.Check($"stat -c %i '{path}'")).Trim();
 
+    /// <summary>The build script's shell: the leader of the build's process group (the watchdog subshell has the same command line).</summary>
+    private async Task<int> BuildGroupLeader()
+    {
+        var leader = (await Sh.Check(
+            $"for p in $(pgrep -f -- 'build-rootfs.sh {Runtime} {OutDir}'); do [ \"$(ps -o pgid= -p $p | tr -d ' ')\" = \"$p\" ] && echo $p; done; true")).Trim();
+        Assert.True(int.TryParse(leader, out var pgid), $"no single build group leader: '{leader}'");
+        return pgid;
+    }
+
+    /// <summary>Whether any process of group <paramref name="pgid"/> is left (kill -0 to the group).</summary>
+    private static async Task<bool> GroupAlive(int pgid) => (await Sh.Bash($"kill -0 -- -{pgid} 2>/dev/null")).ExitCode == 0;
+
+    /// <summary>
+    /// Interrupts a build with <paramref name="signal"/> while debootstrap waits on the mirror: vmsan stops it and
+    /// returns only once the build's process group is empty and its temp tree is gone, exit 128 + the signal, one line.
+    /// </summary>
+    private async Task InterruptBuild(string signal, int number)
+    {
+        var b = StartBuild(MirrorPort);
+        await WaitForDebootstrapDownload(Volatile.Read(ref _accepted), b);
+        var pgid = await BuildGroupLeader();
+        // 5000 files in the temp tree (a build part-way through dpkg holds more): removing them takes the script's
+        // trap long enough that a vmsan that exited without waiting for it is caught below.
+        var tree = Directory.EnumerateDirectories(OutDir, ".build.*").Single(d => Directory.Exists(Path.Combine(d, "debootstrap")));
+        await Sh.Check($"set -e; cd '{tree}'; for d in $(seq 1 5); do mkdir filler$d; (cd filler$d && seq -f f%g 1 1000 | xargs touch); done");
+        var errBefore = b.ErrSoFar;
+        await Sh.Check($"kill -{signal} {b.Process.Id}");
+        using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60)))
+            await b.Process.WaitForExitAsync(cts.Token);
+        // Checked at once: vmsan waits for its build's cleanup; it is not the watchdog's later SIGKILL that ends it.
+        Assert.False(await GroupAlive(pgid), $"a process of the build's group {pgid} outlived vmsan");
+        Assert.Empty(TempLeftovers());
+        var err = await b.Stderr;
+        Assert.True(b.Process.ExitCode == 128 + number, $"exit {b.Process.ExitCode}: {err}");
+        Assert.Equal($"error [INTERRUPTED]: Interrupted by SIG{signal}.", err[errBefore.Length..].Trim());
+        Assert.Equal("", await b.Stdout);
+        Assert.Equal("", await BuildProcesses());
+    }
+
     [Fact(Timeout = 600_000)]
-    public async Task A_SIGKILLed_build_leaves_nothing_running_and_the_next_build_removes_its_leftovers_keeping_the_old_image()
+    public async Task An_interrupted_build_stops_cleanly_and_a_SIGKILLed_one_leaves_nothing_running_and_the_next_build_removes_its_leftovers_keeping_the_old_image()
     {
         var inode = await Inode(Image);
         var size = new FileInfo(Image).Length;
+
+        // 0. Ctrl-C, then SIGTERM, of the vmsan that runs the build: each stops the build and removes its temp tree
+        //    before vmsan exits (130, 143), and the image built before stays published.
+        await InterruptBuild("INT", 2);
+        await InterruptBuild("TERM", 15);
+        Assert.Equal(Path.GetFileName(Image), new FileInfo(Pointer).LinkTarget);
+        Assert.Equal(inode, await Inode(Image));
 
         // 1. SIGKILL the vmsan that runs the build, while debootstrap waits on the mirror.
         var b1 = StartBuild(MirrorPort);
@@ -204,11 +252,7 @@ public sealed class RuntimeBuildKillTests : IAsyncLifetime
         var busy = await Sh.RunAsync("ip", ["netns", "exec", _w.HostNs, VmsanWorld.Cli, "runtimes", "build", Runtime, "--json"], Env(MirrorPort), TimeSpan.FromSeconds(60));
         Assert.True(busy.ExitCode != 0, busy.ToString());
         Assert.Equal("RUNTIME_BUILD_BUSY", JsonDocument.Parse(busy.Stdout).RootElement.GetProperty("error").GetProperty("code").GetString());
-        // The script's shell is its process group's leader (the watchdog subshell has the same command line).
-        var leader = (await Sh.Check(
-            $"for p in $(pgrep -f -- 'build-rootfs.sh {Runtime} {OutDir}'); do [ \"$(ps -o pgid= -p $p | tr -d ' ')\" = \"$p\" ] && echo $p; done; true")).Trim();
-        Assert.NotEqual("", leader);
-        await Sh.Check($"kill -KILL {leader}");
+        await Sh.Check($"kill -KILL {await BuildGroupLeader()}");
         using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
             await b2.Process.WaitForExitAsync(cts.Token);
         Assert.NotEqual(0, b2.Process.ExitCode);

@@ -1,4 +1,5 @@
 using Vmsan.Cli.Output;
+using Vmsan.Cli.Terminal;
 using Vmsan.Core.Errors;
 
 namespace Vmsan.Cli.Commands;
@@ -8,6 +9,9 @@ public sealed class CommandContext(CliConsole console)
     private VmsanClient? _client;
 
     public CliConsole Console { get; } = console;
+
+    /// <summary>The CLI's SIGINT/SIGTERM handling; null when the commands run inside a test, not as the process.</summary>
+    internal Interrupts? Interrupts { get; init; }
 
     public VmsanClient Client => _client ??= new VmsanClient(new VmsanClientOptions { Log = Console.Debug, Warn = m => Console.Err.WriteLine($"vmsan: warning: {m}") });
 
@@ -27,9 +31,14 @@ public sealed class CommandContext(CliConsole console)
             // The SDK's public calls fail with its own exception: the same code, message and hint.
             return Console.Fail(CliErrors.FromSdk(ex));
         }
+        catch (OperationCanceledException) when (Interrupts is { Signal: > 0 and var signal })
+        {
+            return Console.Interrupted(signal);
+        }
         catch (OperationCanceledException)
         {
-            return Console.Fail(new VmsanException(ErrorCode.Timeout, "Interrupted.", null));
+            // Not a signal: a deadline inside the command passed.
+            return Console.Fail(new VmsanException(ErrorCode.Timeout, "The operation was cancelled: a deadline passed.", "Re-run with --verbose to see which step."));
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidOperationException or System.Net.Sockets.SocketException)
         {

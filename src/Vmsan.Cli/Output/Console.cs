@@ -51,10 +51,28 @@ public sealed class CliConsole
         }
         return ExitCodes.Error;
     }
+
+    /// <summary>
+    /// A command stopped by the first SIGINT/SIGTERM (its cleanup done): one line (no fix: running it again is the fix),
+    /// and the status a shell gives a process killed by that signal.
+    /// </summary>
+    public int Interrupted(int signal)
+    {
+        var name = signal == 2 ? "SIGINT" : signal == 15 ? "SIGTERM" : $"signal {signal}";
+        var ex = new VmsanException(ErrorCode.Interrupted, $"Interrupted by {name}.", null);
+        if (Json)
+            WriteJson(new ErrorEnvelope(new ErrorBody(ex.Code.ToWire(), ex.Message, ex.Fix)), CliJsonContext.Default.ErrorEnvelope);
+        else
+            Err.WriteLine($"error [{ex.Code.ToWire()}]: {ex.Message}");
+        return ExitCodes.Signalled(signal);
+    }
 }
 
 public static class ExitCodes
 {
     public const int Ok = 0;
     public const int Error = 1;
+
+    /// <summary>128 + the signal, as shells report a process a signal ended: 130 for SIGINT (Ctrl-C), 143 for SIGTERM.</summary>
+    public static int Signalled(int signal) => 128 + signal;
 }

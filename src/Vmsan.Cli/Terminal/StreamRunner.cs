@@ -5,8 +5,8 @@ namespace Vmsan.Cli.Terminal;
 
 /// <summary>
 /// Joins an <see cref="ExecStream"/> to the local stdio: output to stdout/stderr, stdin (optionally) to the exec,
-/// the terminal in raw mode with its size following SIGWINCH for a TTY, and Ctrl-C (SIGINT; System.CommandLine turns
-/// it into cancellation) forwarded as SIGINT to the remote process group. Returns the remote exit status.
+/// the terminal in raw mode with its size following SIGWINCH for a TTY, and Ctrl-C (SIGINT) forwarded as SIGINT to the
+/// remote process group (every time: <see cref="Interrupts"/> steps aside while a stream runs). Returns the remote exit status.
 /// </summary>
 internal static class StreamRunner
 {
@@ -15,7 +15,7 @@ internal static class StreamRunner
 
     public static async Task<int> RunAsync(ExecStream exec, bool forwardStdin, bool tty, bool allowDetach, TextWriter err, CancellationToken interrupt)
     {
-        // Ctrl-C arrives as a signal (below), not through System.CommandLine's token: the stream lives until the exit frame.
+        // Ctrl-C arrives as a signal (below), not through the interrupt token: the stream lives until the exit frame.
         _ = interrupt;
         using var raw = tty ? RawTerminal.TryEnter() : null;
         using var winch = tty ? PosixSignalRegistration.Create(PosixSignal.SIGWINCH, signal =>
@@ -29,6 +29,8 @@ internal static class StreamRunner
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Forward(exec, 2));
         using var sigquit = PosixSignalRegistration.Create(PosixSignal.SIGQUIT, Forward(exec, 3));
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Forward(exec, 15));
+        // After the registrations: a signal between the two would otherwise find no one to handle it.
+        using var forwarding = Interrupts.ForwardingToGuest();
         await using var stdout = Console.OpenStandardOutput();
         await using var stderr = Console.OpenStandardError();
         var output = exec.CopyOutputAsync(stdout, tty ? stdout : stderr, detach.Token);

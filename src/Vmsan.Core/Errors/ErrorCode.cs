@@ -45,6 +45,7 @@ public enum ErrorCode
     RuntimeBuildFailed,
     RuntimeBuildBusy,
     RuntimeInUse,
+    Interrupted,
 }
 
 public static class ErrorCodeNames

@@ -42,6 +42,12 @@ public static class LibcPublic
     /// <summary>Sends <paramref name="signal"/> to every process of the group <paramref name="leader"/> leads (kill(-pgid)).</summary>
     public static void SignalGroup(int leader, int signal) => Libc.Kill(-leader, signal);
 
+    /// <summary>
+    /// Whether any process of the group <paramref name="leader"/> led is left (kill(-pgid, 0)). A group id is not
+    /// handed out again while a member lives, so once this is false for a group the caller started, it stays false.
+    /// </summary>
+    public static bool GroupAlive(int leader) => Libc.Kill(-leader, 0) == 0;
+
     public const int SIGKILL = Libc.SIGKILL;
     public const int SIGTERM = Libc.SIGTERM;
     public const int SIGHUP = 1;

@@ -80,8 +80,12 @@ internal sealed partial class VmLifecycle : Supervision.IVmTransitions, IDisposa
         else
             baseImage = options.Rootfs is not null ? Path.GetFullPath(options.Rootfs) : RuntimeImage(options.Runtime);
         if (!File.Exists(baseImage))
+        {
+            // A name with no recipe says so (and lists the known ones) rather than suggesting a build that cannot run.
+            new Runtimes.RuntimeCatalog(_options.Paths).Load(options.Runtime);
             throw new VmsanException(ErrorCode.RuntimeNotFound, $"Runtime '{options.Runtime}' is not built ({baseImage}).",
-                options.Runtime == "base" ? "Run ./install.sh." : $"Run ./install.sh --runtime {options.Runtime}.");
+                $"Run `vmsan runtimes build {options.Runtime}`.");
+        }
         var baseMib = (int)Math.Ceiling(new FileInfo(baseImage).Length / (1024.0 * 1024.0));
         // The disk is an overlay of the base image: it cannot be smaller than it. Say so rather
         // than silently handing out a different size.

@@ -219,6 +219,34 @@ internal sealed class RuntimeCatalog(VmsanPaths paths)
         };
     }
 
+    /// <summary>How long an interrupted build's script gets to remove its temp tree before its group is SIGKILLed.</summary>
+    private static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// Stops an interrupted build and returns only when none of its processes is left: SIGTERM to the whole group
+    /// (the script's shell waits for its foreground child, so the child must get it too), after which the script's
+    /// trap unmounts and removes its temp tree and temp image; SIGKILL to what is left after <see cref="StopGrace"/>
+    /// (the next build then removes the leftovers). Waiting matters to a CLI that exits next: once vmsan is gone,
+    /// the script's watchdog SIGKILLs the group, cleanup included.
+    /// </summary>
+    private static async Task StopBuildAsync(Process p, string name)
+    {
+        var group = p.Id;
+        Core.Interop.LibcPublic.SignalGroup(group, Core.Interop.LibcPublic.SIGTERM);
+        var deadline = DateTime.UtcNow + StopGrace;
+        while (Core.Interop.LibcPublic.GroupAlive(group) || !p.HasExited)
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                Core.Interop.LibcPublic.SignalGroup(group, Core.Interop.LibcPublic.SIGKILL);
+                if (DateTime.UtcNow > deadline + TimeSpan.FromSeconds(10))
+                    throw new VmsanException(ErrorCode.Internal, $"The interrupted build of runtime '{name}' (process group {group}) survived SIGKILL for 10 s.",
+                        "A process stuck in the kernel (D state) cannot be killed: see `ps -o pid,stat,cmd -g " + group + "`.");
+            }
+            await Task.Delay(50, CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
     /// <summary>Builds (or finds up to date) runtime <paramref name="name"/>; the script's log lines go to <paramref name="progress"/>.</summary>
     public async Task<RuntimeInfo> BuildAsync(string name, Action<string>? progress, CancellationToken ct)
     {
@@ -263,12 +291,9 @@ internal sealed class RuntimeCatalog(VmsanPaths paths)
         {
             await p.WaitForExitAsync(ct).ConfigureAwait(false);
         }
-        catch (OperationCanceledException)
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
-            // Interrupted: SIGTERM to the whole group (the script's shell waits for its foreground child,
-            // so the child must get it too); the script's trap then removes its temp tree and temp image.
-            if (!p.HasExited)
-                Core.Interop.LibcPublic.SignalGroup(p.Id, Core.Interop.LibcPublic.SIGTERM);
+            await StopBuildAsync(p, name).ConfigureAwait(false);
             throw;
         }
         await err.ConfigureAwait(false);

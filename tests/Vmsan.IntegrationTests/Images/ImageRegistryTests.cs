@@ -413,39 +413,79 @@ public sealed class ImageRegistryTests(ImageRegistryTests.Fixture f) : IClassFix
         Assert.True(f.Tokens.Issued > before, "no token was asked for");
     }
 
+    /// <summary>
+    /// Starts `vmsan images pull IMAGE` (SIGINT at its default disposition, as a terminal gives it) and returns it once
+    /// the layer's <c>.partial</c> holds more than <paramref name="atLeast"/> bytes.
+    /// </summary>
+    private async Task<Process> PullUntilPartial(string image, string partial, long atLeast)
+    {
+        var p = W.StartVmsan("images", "pull", image, "--insecure-registry");
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (!(File.Exists(partial) && new FileInfo(partial).Length > atLeast))
+        {
+            if (p.HasExited)
+                Assert.Fail($"the pull ended (exit {p.ExitCode}) before it could be stopped: {await p.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken)} "
+                            + $"{await p.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken)}; cache: {string.Join(", ", CacheFiles("blobs").Select(x => x + " " + new FileInfo(x).Length))}");
+            Assert.True(DateTime.UtcNow < deadline, $"no partial download of {atLeast}+ bytes appeared");
+            await Task.Delay(20, TestContext.Current.CancellationToken);
+        }
+        return p;
+    }
+
     [Fact]
-    public async Task A_pull_killed_in_the_middle_of_a_blob_resumes_and_verifies_on_retry()
+    public async Task A_pull_interrupted_or_killed_in_the_middle_of_a_blob_keeps_only_its_partial_and_resumes_and_verifies_on_retry()
     {
         await using var proxy = await ThrottledProxy.StartAsync(W.HostNs, f.Registry.Port, 64 * 1024);
         var image = $"127.0.0.1:{proxy.Port}/team/big:big";
-        var partial = Path.Combine(ImagesDir, "blobs", "sha256", f.BigLayer.Digest[7..] + ".partial");
-        var psi = new ProcessStartInfo("ip") { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (var a in (string[])["netns", "exec", W.HostNs, VmsanWorld.Cli, "images", "pull", image, "--insecure-registry"])
-            psi.ArgumentList.Add(a);
-        psi.Environment["VMSAN_HOME"] = W.Home;
-        using (var p = Process.Start(psi)!)
+        var blobs = Path.Combine(ImagesDir, "blobs", "sha256");
+        var partial = Path.Combine(blobs, f.BigLayer.Digest[7..] + ".partial");
+        var final = Path.Combine(blobs, f.BigLayer.Digest[7..]);
+
+        // 1. Ctrl-C: vmsan stops the download itself, says so in one line and exits 130; the cache holds verified
+        //    blobs and this layer's resumable .partial, nothing else.
+        using (var p = await PullUntilPartial(image, partial, 8 << 20))
         {
-            var deadline = DateTime.UtcNow.AddSeconds(60);
-            while (!(File.Exists(partial) && new FileInfo(partial).Length > 1 << 20))
-            {
-                if (p.HasExited)
-                    Assert.Fail($"the pull ended (exit {p.ExitCode}) before it could be killed: {await p.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken)} "
-                                + $"{await p.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken)}; cache: {string.Join(", ", CacheFiles("blobs").Select(x => x + " " + new FileInfo(x).Length))}");
-                Assert.True(DateTime.UtcNow < deadline, "no partial download appeared");
-                await Task.Delay(20, TestContext.Current.CancellationToken);
-            }
+            var stderr = p.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
+            await Sh.Check($"kill -INT {p.Id}");
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+            await p.WaitForExitAsync(cts.Token);
+            var err = await stderr;
+            Assert.True(p.ExitCode == 130, $"exit {p.ExitCode}: {err}");
+            Assert.Equal("error [INTERRUPTED]: Interrupted by SIGINT.", err.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1]);
+            Assert.DoesNotContain("fix:", err, StringComparison.Ordinal);
+        }
+        var interrupted = new FileInfo(partial).Length;
+        Assert.InRange(interrupted, 8 << 20, f.BigLayer.Size - 1);
+        Assert.False(File.Exists(final));
+        foreach (var file in Directory.EnumerateFiles(blobs))
+        {
+            if (file == partial)
+                continue;
+            Assert.False(file.EndsWith(".partial", StringComparison.Ordinal), $"another partial download left: {file}");
+            Assert.Equal(Path.GetFileName(file), (await Sh.Check($"sha256sum {file}")).Split(' ')[0]);
+        }
+
+        // 2. SIGKILL of the next pull, which resumed from that .partial.
+        var sentBefore = proxy.BytesToClients;
+        using (var p = await PullUntilPartial(image, partial, interrupted + (4 << 20)))
+        {
             p.Kill();
             await p.WaitForExitAsync(TestContext.Current.CancellationToken);
         }
         var cut = new FileInfo(partial).Length;
-        Assert.InRange(cut, 1 << 20, f.BigLayer.Size - 1);
-        Assert.False(File.Exists(Path.Combine(ImagesDir, "blobs", "sha256", f.BigLayer.Digest[7..])));
+        Assert.InRange(cut, interrupted + (4 << 20), f.BigLayer.Size - 1);
+        Assert.False(File.Exists(final));
+
+        // 3. The retry completes and verifies.
         var retry = await W.VmsanJson("images", "pull", image, "--insecure-registry");
         Assert.Equal(1, retry.GetProperty("layers").GetInt32());
-        var blob = Path.Combine(ImagesDir, "blobs", "sha256", f.BigLayer.Digest[7..]);
-        Assert.Equal(f.BigLayer.Size, new FileInfo(blob).Length);
-        Assert.Equal(f.BigLayer.Digest[7..], (await Sh.Check($"sha256sum {blob}")).Split(' ')[0]);
+        Assert.Equal(f.BigLayer.Size, new FileInfo(final).Length);
+        Assert.Equal(f.BigLayer.Digest[7..], (await Sh.Check($"sha256sum {final}")).Split(' ')[0]);
         Assert.False(File.Exists(partial));
+        // Resumed both times: steps 2 and 3 fetched the rest of the layer (plus what was in flight at the kill and
+        // the small manifests), not the whole of it again.
+        var sent = proxy.BytesToClients - sentBefore;
+        Assert.True(sent < f.BigLayer.Size - interrupted / 2, $"{sent} bytes sent after the interruption at {interrupted} of {f.BigLayer.Size}");
     }
 
     [Fact]

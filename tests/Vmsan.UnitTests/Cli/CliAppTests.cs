@@ -185,6 +185,31 @@ public sealed partial class CliAppTests : IDisposable
     }
 
     [Fact]
+    public async Task Create_of_a_runtime_that_is_not_built_points_at_vmsan_runtimes_build_and_an_unknown_one_lists_the_known()
+    {
+        // Installed assets with a kernel and the python3.13 recipe, but no image of it.
+        var assets = Environment.GetEnvironmentVariable("VMSAN_ASSETS")!;
+        Directory.CreateDirectory(Path.Combine(assets, "kernel"));
+        File.WriteAllText(Path.Combine(assets, "kernel", "vmlinux"), "");
+        File.WriteAllText(Path.Combine(assets, "kernel", "initrd.img"), "");
+        Directory.CreateDirectory(Path.Combine(assets, "recipes"));
+        File.WriteAllText(Path.Combine(assets, "recipes", "python3.13.json"), """{"name":"python3.13","debs":["python3"]}""");
+        var vms = Path.Combine(Environment.GetEnvironmentVariable("VMSAN_HOME")!, "vms");
+
+        var notBuilt = await RunAsync("create", "--runtime", "python3.13", "--json");
+        var unknown = await RunAsync("create", "--runtime", "python9", "--json");
+
+        AssertJsonError(notBuilt, "RUNTIME_NOT_FOUND");
+        var fix = JsonDocument.Parse(notBuilt.Stdout).RootElement.GetProperty("error").GetProperty("fix").GetString();
+        Assert.Equal("Run `vmsan runtimes build python3.13`.", fix);
+        AssertJsonError(unknown, "RUNTIME_NOT_FOUND");
+        var error = JsonDocument.Parse(unknown.Stdout).RootElement.GetProperty("error");
+        Assert.Contains("no recipe for runtime 'python9'", error.GetProperty("message").GetString(), StringComparison.Ordinal);
+        Assert.Equal("Known: python3.13.", error.GetProperty("fix").GetString());
+        Assert.False(Directory.Exists(vms) && Directory.EnumerateFileSystemEntries(vms).Any(), "no VM directory may be created");
+    }
+
+    [Fact]
     public async Task Stop_and_start_of_an_unknown_id_say_VM_NOT_FOUND_and_leave_nothing_for_rm_to_remove()
     {
         var vms = Path.Combine(Environment.GetEnvironmentVariable("VMSAN_HOME")!, "vms");

@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using Vmsan.Cli.Output;
 using Vmsan.Core.Errors;
 
 namespace Vmsan.UnitTests.Cli;
@@ -27,6 +28,33 @@ public class ErrorCodeTests
 
         Assert.All(names, n => Assert.Matches(new Regex("^[A-Z]+(_[A-Z]+)*$"), n));
         Assert.Equal(names.Count, names.Distinct().Count());
+    }
+
+    [Theory]
+    [InlineData(2, 130, "error [INTERRUPTED]: Interrupted by SIGINT.\n")]
+    [InlineData(15, 143, "error [INTERRUPTED]: Interrupted by SIGTERM.\n")]
+    public void An_interruption_is_one_line_on_stderr_and_exits_128_plus_the_signal(int signal, int exit, string stderr)
+    {
+        using var o = new StringWriter();
+        using var e = new StringWriter();
+
+        Assert.Equal(exit, new CliConsole(o, e).Interrupted(signal));
+        Assert.Equal(stderr, e.ToString().ReplaceLineEndings("\n"));
+        Assert.Equal("", o.ToString());
+    }
+
+    [Fact]
+    public void An_interruption_with_json_is_an_INTERRUPTED_error_document_on_stdout()
+    {
+        using var o = new StringWriter();
+        using var e = new StringWriter();
+
+        Assert.Equal(130, new CliConsole(o, e) { Json = true }.Interrupted(2));
+        using var doc = System.Text.Json.JsonDocument.Parse(o.ToString());
+        var error = doc.RootElement.GetProperty("error");
+        Assert.Equal("INTERRUPTED", error.GetProperty("code").GetString());
+        Assert.Equal("Interrupted by SIGINT.", error.GetProperty("message").GetString());
+        Assert.Equal("", e.ToString());
     }
 
     [Fact]
