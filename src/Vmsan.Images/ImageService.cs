@@ -40,10 +40,15 @@ public sealed class ImageService
     private readonly string _root;
     private readonly ICommandRunner _runner;
     private readonly Func<PullOptions, IRegistryClient>? _registryFactory;
+    private readonly long _minimumRootfsBytes;
 
-    public ImageService(string root, ICommandRunner? runner = null, Func<PullOptions, IRegistryClient>? registryFactory = null)
+    /// <param name="minimumRootfsBytes">The smallest root image a conversion writes: the default disk
+    /// size, so a VM with the default disk boots with nothing to grow (see <see cref="Ext4Builder.SizeFor"/>).</param>
+    public ImageService(string root, ICommandRunner? runner = null, Func<PullOptions, IRegistryClient>? registryFactory = null,
+        long minimumRootfsBytes = 0)
     {
         _root = Path.GetFullPath(root);
+        _minimumRootfsBytes = minimumRootfsBytes;
         _runner = runner ?? CommandRunner.Instance;
         _registryFactory = registryFactory;
         Blobs = new BlobStore(_root);
@@ -207,7 +212,7 @@ public sealed class ImageService
             progress?.Phase("mkfs.ext4 -d");
             var content = Ext4Builder.Measure(tree).Bytes;
             var ext4 = Path.Combine(work, "rootfs.ext4");
-            var size = await Ext4Builder.BuildAsync(_runner, tree, ext4, ct).ConfigureAwait(false);
+            var size = await Ext4Builder.BuildAsync(_runner, tree, ext4, _minimumRootfsBytes, ct).ConfigureAwait(false);
             File.SetUnixFileMode(ext4, UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
             var mkfsMs = clock.ElapsedMilliseconds - applyMs;
             var info = new RootfsInfo

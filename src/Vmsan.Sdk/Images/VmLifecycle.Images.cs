@@ -71,7 +71,8 @@ internal sealed partial class VmLifecycle
     private ImageService? _imageCache;
 
     /// <summary>The image cache under <c>~/.vmsan/images</c>.</summary>
-    internal ImageService ImageCache => _imageCache ??= new ImageService(_options.Paths.ImagesDir, _options.Commands);
+    internal ImageService ImageCache => _imageCache ??= new ImageService(_options.Paths.ImagesDir, _options.Commands,
+        minimumRootfsBytes: CreateOptions.DefaultDiskMib * 1024L * 1024);
 
     public async Task<ImageInfo> PullImageAsync(string spec, PullOptions options, IPullProgress? progress, CancellationToken ct = default)
     {
