@@ -98,6 +98,14 @@ public sealed class ExecStoryTests(ExecStoryTests.Vm vm) : IClassFixture<ExecSto
     }
 
     [Fact]
+    public async Task Ctrl_c_waits_for_a_remote_command_that_takes_seconds_to_finish_after_it()
+    {
+        // vmsan's own interrupt handling (the first Ctrl-C cancels a command, the second kills vmsan) stays out of a
+        // stream: the signal is the remote command's, and vmsan waits for it to end however long that takes.
+        Assert.Equal(42, await CtrlCAsync("trap 'sleep 3; exit 42' INT; echo ready; while :; do sleep 0.1; done"));
+    }
+
+    [Fact]
     public async Task Ctrl_c_kills_a_plain_remote_command_and_exits_130()
     {
         Assert.Equal(130, await CtrlCAsync("echo ready; exec sleep 30"));

@@ -13,9 +13,9 @@ namespace Vmsan.Cli.Terminal;
 /// this class leaves it alone.
 /// </summary>
 /// <remarks>
-/// Replaces System.CommandLine's own handling (ProcessTerminationTimeout): that one ends the invocation 2 s after the
-/// signal whether the command's cleanup is done or not (the runtime build's watchdog then SIGKILLed the build mid-
-/// cleanup), and it blocks the signal thread for those 2 s, so a second Ctrl-C could not act before.
+/// Replaces System.CommandLine's own handling (ProcessTerminationTimeout, 2 s by default, set to null in CliApp): by
+/// its contract it returns from the invocation once that time has passed after the signal, cleanup done or not, and
+/// its handler waits out that time inside the signal callback; it has no notion of a second signal.
 /// </remarks>
 internal sealed class Interrupts : IDisposable
 {
