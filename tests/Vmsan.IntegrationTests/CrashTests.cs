@@ -126,6 +126,35 @@ public sealed class CrashTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Ctrl_c_of_create_mid_boot_is_INTERRUPTED_130_and_rm_f_leaves_nothing()
+    {
+        using var cli = _w.StartVmsan("create", "--memory", "256");
+        var stderr = cli.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
+        // As soon as the supervisor has recorded itself: create is waiting for the boot.
+        string? id = null;
+        for (var i = 0; i < 500 && id is null; i++)
+        {
+            var dirs = Directory.Exists(Path.Combine(_w.Home, "vms")) ? Directory.GetDirectories(Path.Combine(_w.Home, "vms")) : [];
+            id = dirs.Select(Path.GetFileName).FirstOrDefault(d => _w.State(d!) is { } st && st.TryGetProperty("supervisor", out _));
+            if (id is null)
+                await Task.Delay(20, TestContext.Current.CancellationToken);
+        }
+        Assert.NotNull(id);
+        await Sh.Check($"kill -INT {cli.Id}");
+        using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60)))
+            await cli.WaitForExitAsync(cts.Token);
+        var err = await stderr;
+        Assert.True(cli.ExitCode == 130, $"exit {cli.ExitCode}: {err}");
+        Assert.Equal("error [INTERRUPTED]: Interrupted by SIGINT.", err.Trim().Split('\n')[^1]);
+
+        // The VM's own supervisor is detached from the terminal and finishes or fails the boot on its own; the VM is
+        // an ordinary one that rm -f removes with everything it owns.
+        var rm = await _w.Vmsan("rm", "-f", id);
+        Assert.True(rm.ExitCode == 0, rm.ToString());
+        Assert.Empty(await _w.Leftovers(id));
+    }
+
+    [Fact]
     public async Task A_supervisor_sigkilled_during_boot_is_detected_and_its_orphaned_qemu_killed_with_the_reason_recorded()
     {
         using var cli = _w.StartVmsan("create", "--memory", "256");
