@@ -347,7 +347,10 @@ public sealed class VmsanClient : IDisposable
     /// <summary>
     /// Builds runtime <paramref name="name"/> from its recipe (Debian packages, npm packages), unless the
     /// image was built from the same recipe, agent and base. Atomic: a failed or killed build leaves the
-    /// previous image in use. The build's log lines go to <paramref name="progress"/>.
+    /// previous image in use. The build's log lines go to <paramref name="progress"/>. Cancelling
+    /// <paramref name="ct"/> stops the build: its process group gets SIGTERM, and the call throws
+    /// <see cref="OperationCanceledException"/> only once none of the build's processes is left and its temp
+    /// tree is removed (what is left after 60 s is SIGKILLed; the next build removes its files).
     /// </summary>
     public Task<RuntimeInfo> BuildRuntimeAsync(string name, Action<string>? progress = null, CancellationToken ct = default) =>
         PublicErrors.Run(() => _vms.BuildRuntimeAsync(name, progress, ct));
