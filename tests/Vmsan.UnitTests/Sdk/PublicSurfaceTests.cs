@@ -44,7 +44,8 @@ public sealed class PublicSurfaceTests
     [Fact]
     public void Every_failure_a_library_user_catches_is_the_sdks_own_exception_with_the_clis_codes()
     {
-        // One list of codes: the SDK's enum has exactly the core's names with the same values, so a cast maps them.
+        // One source file is compiled into both assemblies (src/Vmsan.Core/Errors/ErrorCode.cs); this pins that the
+        // casts between them (by value) and the wire names agree.
         var core = Enum.GetValues<Vmsan.Core.Errors.ErrorCode>().Select(c => (c.ToString(), (int)c, Vmsan.Core.Errors.ErrorCodeNames.ToWire(c)));
         var sdk = Enum.GetValues<Vmsan.Errors.ErrorCode>().Select(c => (c.ToString(), (int)c, Vmsan.Errors.ErrorCodeExtensions.ToWire(c)));
         Assert.Equal(core, sdk);
