@@ -2,6 +2,7 @@ using Vmsan.Agent.Protocol;
 using Vmsan.Core.State;
 using Vmsan.Images;
 using Vmsan.Images.Cache;
+using Vmsan.Images.Model;
 using Vmsan.Images.Sources;
 
 namespace Vmsan;
@@ -83,6 +84,8 @@ internal sealed partial class VmLifecycle
 
     public async Task<ImageRecord> ResolveImageAsync(string spec, PullOptions options, IPullProgress? progress, CancellationToken ct = default)
     {
+        // Before anything is pulled: an image for another architecture would be pulled and converted only to fail at its first exec.
+        BootablePlatform.Check(options.Platform);
         if (!ImageSources.IsTransport(spec) && ImageCache.Find(spec) is { } cached && cached.Platform == options.Platform.ToString()
             && File.Exists(ImageCache.Blobs.PathOf(cached.ManifestDigest)))
         {
@@ -124,6 +127,25 @@ internal sealed partial class VmLifecycle
 
     private ExecRequest WithImageDefaults(string id, ExecRequest request) =>
         ImageExecDefaults.Apply(VmStore.IsValidId(id) ? _store.TryLoad(id)?.Image : null, request);
+}
+
+/// <summary>The image platforms a VM can boot: the host's architecture only.</summary>
+internal static class BootablePlatform
+{
+    /// <summary>
+    /// The guest kernel and the agent (PID 1 in every image) are linux/amd64 and nothing emulates another
+    /// architecture inside the guest, so an arm64 image's programs could never run (ENOEXEC at the first exec):
+    /// create and run refuse it up front. `images pull --platform` still caches any platform.
+    /// </summary>
+    public static void Check(Platform wanted)
+    {
+        var host = Manifests.Host;
+        if (wanted.Os == host.Os && wanted.Architecture == host.Architecture)
+            return;
+        throw Core.Errors.VmsanException.Invalid(
+            $"--platform {wanted}: VMs here boot {host} images only (the guest kernel and agent are {host}; no other architecture is emulated).",
+            $"Create from the image's {host} entry (--platform {host}, the default); `vmsan images pull --platform {wanted} REF` still pulls the other one into the cache.");
+    }
 }
 
 /// <summary>How an image's config shapes the execs of its VM.</summary>
