@@ -57,7 +57,13 @@ internal sealed class Interrupts : IDisposable
             return;
         var number = context.Signal == PosixSignal.SIGINT ? 2 : 15;
         if (Interlocked.CompareExchange(ref _signal, number, 0) != 0)
-            return;   // the second one: not cancelled, so its default action ends the process
+        {
+            // The second one: not cancelled, so its default action ends the process, and no finally runs: a live
+            // progress display (Spectre's status or bars) would leave the terminal's cursor hidden.
+            if (!Console.IsErrorRedirected)
+                Console.Error.Write("\u001b[?25h");
+            return;
+        }
         context.Cancel = true;
         // Not Cancel(): its callbacks would run here, on the one thread that delivers signals, and a slow one
         // would hold back the second Ctrl-C.

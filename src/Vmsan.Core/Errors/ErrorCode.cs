@@ -90,6 +90,6 @@ public enum ErrorCode
     RuntimeBuildBusy,
     /// <summary>A build would turn an unversioned runtime image that VMs or snapshots use by name into the pointer to a new version.</summary>
     RuntimeInUse,
-    /// <summary>The command was stopped by a signal (SIGINT, SIGTERM) before it finished; what it had started was stopped.</summary>
+    /// <summary>The command was stopped by a signal (SIGINT, SIGTERM) before it finished (it stopped what it had started; a VM being created stays).</summary>
     Interrupted,
 }
