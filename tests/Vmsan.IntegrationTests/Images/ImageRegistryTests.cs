@@ -599,11 +599,14 @@ public sealed class ImageRegistryTests(ImageRegistryTests.Fixture f) : IClassFix
         var top = lines.FindLastIndex(summary, l => l.Contains("resolving ", StringComparison.Ordinal));
         Assert.True(top >= 0, screen);
         var frame = lines[top..summary];
-        foreach (var d in shorts)
+        foreach (var layer in f.BarsLayers)
         {
+            var d = layer.Digest[..19];
             var rows = frame.Where(l => l.Contains(d, StringComparison.Ordinal)).ToList();
             Assert.True(rows.Count == 1, $"{d}: {rows.Count} rows in the last frame:\n{string.Join("\n", frame)}");
             Assert.Matches(@"\b100%", rows[0]);
+            // Its size as the bar's byte column renders a finished transfer (1.0, 2.0 and 3.0 MiB plus tar headers).
+            Assert.Contains(string.Create(System.Globalization.CultureInfo.InvariantCulture, $" {layer.Size / 1048576.0:F1} MiB"), rows[0]);
         }
         Assert.True(frame.Count(l => l.Contains("sha256:", StringComparison.Ordinal)) == shorts.Length, string.Join("\n", frame));
         // Drawn live: some earlier frame showed a layer part-way.
