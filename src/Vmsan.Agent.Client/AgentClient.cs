@@ -83,7 +83,8 @@ internal sealed partial class AgentClient : IDisposable
     /// <summary>
     /// Measures the guest's wall-clock offset with timed <c>GET /health</c> round trips (the best of up to three: the
     /// offset is the guest's time minus the midpoint of the round trip, so its error is at most half the shortest round
-    /// trip) and, when it is over <see cref="ClockTolerance"/>, moves the guest's clock by it with <c>POST /clock</c>.
+    /// trip) and, when it is over <see cref="ClockTolerance"/> and over that error, moves the guest's clock by it with
+    /// <c>POST /clock</c>.
     /// Returns the measured offset (guest − host), or null when the agent does not report its time.
     /// </summary>
     /// <exception cref="AgentException">The agent is unreachable or refused.</exception>
@@ -109,7 +110,9 @@ internal sealed partial class AgentClient : IDisposable
         }
 
         var offset = bestOffset!.Value;
-        if (Math.Abs(offset) > ClockTolerance.Ticks * 100)
+        // The measurement is off by up to half the round trip (the guest may stamp its time anywhere inside it); under
+        // load a round trip can take hundreds of ms. Moving the clock by less than that would as likely make it worse.
+        if (Math.Abs(offset) > Math.Max(ClockTolerance.Ticks * 100, bestRtt / 2))
         {
             using var message = new HttpRequestMessage(HttpMethod.Post, AgentProtocol.Paths.Clock.TrimStart('/'))
             {

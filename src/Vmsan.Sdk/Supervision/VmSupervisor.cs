@@ -228,6 +228,7 @@ internal sealed class VmSupervisor
         }
 
         _ = Task.Run(() => EnforceTimeoutAsync(vmm.Exited), CancellationToken.None);
+        _ = Task.Run(() => KeepGuestClockAsync(vmm.Exited), CancellationToken.None);
         var exitCode = await vmm.Exited.ConfigureAwait(false);
         Log($"VMM exited with code {exitCode}");
         await StopNetworkServicesAsync().ConfigureAwait(false);
@@ -305,6 +306,45 @@ internal sealed class VmSupervisor
         catch (Exception ex)
         {
             Log($"timeout: {ex.Message}");
+        }
+    }
+
+    /// <summary>How often the supervisor re-measures the guest's clock when nothing else happens.</summary>
+    internal static readonly TimeSpan GuestClockInterval = TimeSpan.FromMinutes(1);
+
+    /// <summary>
+    /// Keeps the running guest's wall clock on the host's with no client calling (a long job started by one exec, a
+    /// VM nobody touches): every <see cref="GuestClockInterval"/>, and within a second of the host's own clock being
+    /// set (<see cref="HostClockWatch"/>), which would otherwise leave every guest off by the step until the next
+    /// command. A paused or stopping VM is skipped; a failed sync is tried again next time.
+    /// </summary>
+    private async Task KeepGuestClockAsync(Task vmmExited)
+    {
+        var watch = HostClockWatch.ForHost();
+        var last = Stopwatch.StartNew();
+        while (!vmmExited.IsCompleted)
+        {
+            await Task.WhenAny(Task.Delay(TimeSpan.FromSeconds(1)), vmmExited).ConfigureAwait(false);
+            var step = watch.Poll();
+            if (step is null && last.Elapsed < GuestClockInterval)
+                continue;
+            last.Restart();
+            try
+            {
+                var rec = _store.TryLoad(_id);
+                if (rec is null || rec.Status != VmStatus.Running || vmmExited.IsCompleted)
+                    continue;
+                using var agent = Lifecycle.VmAgent.For(rec, _store.LoadSecrets(_id).Token);
+                using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+                var offset = await agent.SyncClockAsync(cts.Token).ConfigureAwait(false);
+                if (step is { } s)
+                    Log(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                        $"the host's clock was set ({s.TotalMilliseconds:+0;-0} ms): guest clock was {offset?.TotalMilliseconds:+0.0;-0.0} ms off, synced"));
+            }
+            catch (Exception ex)
+            {
+                Log($"guest clock sync: {ex.Message}");
+            }
         }
     }
 
