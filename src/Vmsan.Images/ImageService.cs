@@ -210,9 +210,8 @@ public sealed class ImageService
             File.SetUnixFileMode(Path.Combine(tree, "tmp"), (UnixFileMode)0x3FF | UnixFileMode.StickyBit);
             var applyMs = clock.ElapsedMilliseconds;
             progress?.Phase("mkfs.ext4 -d");
-            var content = Ext4Builder.Measure(tree).Bytes;
             var ext4 = Path.Combine(work, "rootfs.ext4");
-            var size = await Ext4Builder.BuildAsync(_runner, tree, ext4, _minimumRootfsBytes, ct).ConfigureAwait(false);
+            var (size, content) = await Ext4Builder.BuildAsync(_runner, tree, ext4, _minimumRootfsBytes, ct).ConfigureAwait(false);
             File.SetUnixFileMode(ext4, UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
             var mkfsMs = clock.ElapsedMilliseconds - applyMs;
             var info = new RootfsInfo

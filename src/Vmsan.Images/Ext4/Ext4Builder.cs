@@ -49,7 +49,8 @@ public static class Ext4Builder
         return Math.Max(fit, min);
     }
 
-    public static async Task<long> BuildAsync(ICommandRunner runner, string tree, string output, long minimumBytes, CancellationToken ct)
+    /// <summary>Writes <paramref name="tree"/> into <paramref name="output"/>; returns the image's size and the content's (one walk of the tree).</summary>
+    public static async Task<(long Size, long ContentBytes)> BuildAsync(ICommandRunner runner, string tree, string output, long minimumBytes, CancellationToken ct)
     {
         var (bytes, inodes) = Measure(tree);
         var size = SizeFor(bytes, minimumBytes);
@@ -61,6 +62,6 @@ public static class Ext4Builder
         await runner.RunCheckedAsync(ErrorCode.Internal, "mkfs.ext4",
             ["-q", "-F", "-L", "vmsan-root", "-m", "0", "-N", inodeCount.ToString(System.Globalization.CultureInfo.InvariantCulture),
              "-E", "lazy_itable_init=0,lazy_journal_init=0", "-d", tree, output], ct: ct).ConfigureAwait(false);
-        return size;
+        return (size, bytes);
     }
 }

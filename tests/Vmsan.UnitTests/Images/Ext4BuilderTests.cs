@@ -40,7 +40,7 @@ public sealed class Ext4BuilderTests : IDisposable
         await File.WriteAllBytesAsync(Path.Combine(tree, "blob"), new byte[256 * 1024], TestContext.Current.CancellationToken);
         var image = Path.Combine(_dir, "rootfs.ext4");
 
-        var size = await Ext4Builder.BuildAsync(CommandRunner.Instance, tree, image, minimumMib * MiB, TestContext.Current.CancellationToken);
+        var (size, _) = await Ext4Builder.BuildAsync(CommandRunner.Instance, tree, image, minimumMib * MiB, TestContext.Current.CancellationToken);
 
         Assert.Equal(expectedMib * MiB, size);
         Assert.Equal(size, new FileInfo(image).Length);
